@@ -1,0 +1,47 @@
+# csresearch: `make help` lists every target.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := data/demo
+AS_OF  ?= 2025-12-31
+ACCOUNTS ?= 10000
+
+.DEFAULT_GOAL := help
+.PHONY: help setup data reports test test-fast lint bench lab clean
+
+help: ## list every target with one line
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name csresearch --display-name "Python (csresearch)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv, install the kit (editable, with test extras) and register its Jupyter kernel
+
+$(DEMO)/truth.json: | $(STAMP)
+	$(BIN)/csresearch demo-data --accounts $(ACCOUNTS) --seed 42 --out $(DEMO)
+
+data: $(DEMO)/truth.json ## write the demo data set (10,000 accounts, 2023-01-01..2025-12-31) when absent
+
+reports: data ## render every report from the demo data into reports/
+	$(BIN)/csresearch report all --config data/reports.yaml
+
+test: $(STAMP) ## run the whole test suite (unit, notebooks with nbval, end-to-end reports)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff on the package and tests
+	$(BIN)/ruff check csresearch tests
+
+bench: data ## run the benchmarks and write bench/results.md
+	$(BIN)/python -m csresearch.bench --out bench/results.md
+
+lab: $(STAMP) ## open JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks
+
+clean: ## remove the venv, rendered reports, demo data and caches
+	rm -rf $(VENV) $(DEMO) reports/*/ reports/index.html .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

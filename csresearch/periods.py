@@ -1,0 +1,159 @@
+"""Calendar periods (months, quarters), month arithmetic and tenure bands, vectorised.
+
+A period is half-open: ``[start, next_start)``. Snapshots are taken on a period's first day.
+All helpers work on whole days (times of day are dropped).
+
+Example
+-------
+>>> period_starts("2023-01-15", "2023-06-30", "quarter")
+DatetimeIndex(['2023-04-01'], dtype='datetime64[ns]', freq=None)
+>>> add_months(pd.Series(pd.to_datetime(["2024-01-31"])), 1).dt.date.tolist()
+[datetime.date(2024, 2, 29)]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from csresearch.errors import ConfigError, DataValidationError
+
+GRAINS: dict[str, int] = {"month": 1, "quarter": 3}
+
+#: Tenure bands in months since the account's first subscription start: [low, high).
+TENURE_BANDS: tuple[tuple[int, float, str], ...] = (
+    (0, 3, "0-3"),
+    (3, 6, "3-6"),
+    (6, 12, "6-12"),
+    (12, 24, "12-24"),
+    (24, np.inf, "24+"),
+)
+BEFORE_START = "before start"
+NO_SUBSCRIPTION = "no subscription"
+
+
+def check_grain(grain: str) -> int:
+    """Months per period of ``grain`` ('month' or 'quarter'); :class:`ConfigError` otherwise."""
+    if grain not in GRAINS:
+        raise ConfigError(f"grain must be one of {', '.join(GRAINS)}, not '{grain}'")
+    return GRAINS[grain]
+
+
+def parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
+    """``as_of`` as a midnight Timestamp; an ISO date string such as ``"2025-12-31"``."""
+    if as_of is None:
+        raise ConfigError("as_of is required (an ISO date such as '2025-12-31'); it is never today()")
+    try:
+        ts = pd.Timestamp(as_of)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"as_of must be an ISO date such as '2025-12-31', not {as_of!r}") from e
+    if ts is pd.NaT:
+        raise ConfigError(f"as_of must be an ISO date such as '2025-12-31', not {as_of!r}")
+    return ts.normalize()
+
+
+def _month_index(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    d = pd.DatetimeIndex(dates)
+    return (d.year.to_numpy() * 12 + d.month.to_numpy() - 1).astype("int64")
+
+
+def _from_month_index(idx: np.ndarray, day: np.ndarray | int = 1) -> pd.DatetimeIndex:
+    idx = np.asarray(idx, dtype="int64")
+    years = idx // 12
+    months = idx % 12 + 1
+    frame = pd.DataFrame({"year": years, "month": months, "day": np.broadcast_to(day, idx.shape)})
+    return pd.DatetimeIndex(pd.to_datetime(frame))
+
+
+def period_floor(dates: pd.Series, grain: str = "month") -> pd.Series:
+    """First day of the period containing each date (NaT stays NaT)."""
+    step = check_grain(grain)
+    s = pd.Series(pd.to_datetime(dates))
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    ok = s.notna()
+    if ok.any():
+        idx = _month_index(s[ok])
+        idx = idx - (idx % 12) % step
+        out[ok] = _from_month_index(idx).to_numpy()
+    return out
+
+
+def add_months(dates: pd.Series, months: np.ndarray | pd.Series | int) -> pd.Series:
+    """``dates`` plus whole calendar months; the day is clipped to the month's length.
+
+    Jan 31 + 1 month = Feb 28/29, as a contract anniversary usually is.
+    """
+    s = pd.Series(pd.to_datetime(dates)).dt.normalize()
+    m = np.broadcast_to(np.asarray(months, dtype="int64"), s.shape)
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+    ok = s.notna().to_numpy()
+    if ok.any():
+        d = pd.DatetimeIndex(s[ok])
+        idx = _month_index(d) + m[ok]
+        first = _from_month_index(idx)
+        day = np.minimum(d.day.to_numpy(), first.days_in_month.to_numpy())
+        out[ok] = (first + pd.to_timedelta(day - 1, unit="D")).to_numpy()
+    return out
+
+
+def next_start(starts: pd.Series | pd.DatetimeIndex, grain: str = "month") -> pd.DatetimeIndex:
+    """The first day of the period after each period start."""
+    return pd.DatetimeIndex(add_months(pd.Series(pd.DatetimeIndex(starts)), check_grain(grain)))
+
+
+def period_starts(first_day: str | pd.Timestamp, as_of: str | pd.Timestamp, grain: str = "month"):
+    """Starts of the full periods from the first one beginning on/after ``first_day`` to the
+    last one that finishes on or before ``as_of`` (its last day <= as_of).
+
+    Returns an empty DatetimeIndex when no full period fits.
+    """
+    step = check_grain(grain)
+    first = pd.Timestamp(first_day).normalize()
+    end = parse_as_of(as_of) + pd.Timedelta(days=1)  # a period fits when next_start <= end
+    f = period_floor(pd.Series([first]), grain).iloc[0]
+    if f < first:
+        f = add_months(pd.Series([f]), step).iloc[0]
+    last = period_floor(pd.Series([end]), grain).iloc[0]  # next_start of the last full period
+    n = (_month_index([last])[0] - _month_index([f])[0]) // step
+    if n <= 0:
+        return pd.DatetimeIndex([], dtype="datetime64[ns]")
+    return pd.DatetimeIndex(add_months(pd.Series([f] * n), np.arange(n) * step))
+
+
+def months_between(start: pd.Series, end: pd.Series) -> np.ndarray:
+    """Whole calendar months completed from ``start`` to ``end`` (negative when end < start).
+
+    Jan 15 -> Apr 14 is 2 months, Jan 15 -> Apr 15 is 3. NaN where either date is missing.
+    """
+    s = pd.DatetimeIndex(pd.to_datetime(start)).normalize()
+    e = pd.DatetimeIndex(pd.to_datetime(end)).normalize()
+    raw = np.asarray((e.year - s.year) * 12 + (e.month - s.month), dtype="float64")
+    # the month is not complete before the day-of-month is reached (a clipped anniversary,
+    # Jan 31 -> Feb 29, counts as reached on the month's last day)
+    back = np.asarray((e.day < s.day) & ~e.is_month_end, dtype="float64")
+    out = raw - back
+    out[np.asarray(s.isna() | e.isna())] = np.nan
+    return out
+
+
+def tenure_band(months: np.ndarray | pd.Series) -> pd.Series:
+    """Label tenure months with :data:`TENURE_BANDS`; negative -> 'before start',
+    missing -> 'no subscription'. Returns an ordered categorical."""
+    m = pd.Series(np.asarray(months, dtype="float64"))
+    labels = [b[2] for b in TENURE_BANDS]
+    edges = [b[0] for b in TENURE_BANDS] + [np.inf]
+    cut = pd.cut(m, bins=edges, right=False, labels=labels).astype(object)
+    cut[m < 0] = BEFORE_START
+    cut[m.isna()] = NO_SUBSCRIPTION
+    cats = [BEFORE_START, *labels, NO_SUBSCRIPTION]
+    return pd.Series(pd.Categorical(cut, categories=cats, ordered=True), index=m.index)
+
+
+def require_columns(df: pd.DataFrame, table: str, columns: list[str]) -> None:
+    """Raise :class:`DataValidationError` naming the missing columns of ``table``."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataValidationError(
+            f"table '{table}': missing column(s) {', '.join(missing)}; present columns: "
+            f"{', '.join(map(str, df.columns))}. Add them or map yours onto them in the mapping YAML."
+        )

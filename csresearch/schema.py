@@ -1,0 +1,445 @@
+"""The data contract: tables, columns, types and the validation rules run on every load.
+
+Rules run inside the engine (Ibis expressions, DuckDB by default): one aggregate pass
+per table counts the failing rows of every column rule, and only the failing rules fetch
+up to five example rows. Nothing is loaded into pandas wholesale and nothing is dropped.
+
+Example
+-------
+>>> from csresearch.sources import open_source
+>>> report = validate(open_source("data/demo", validate=False))  # doctest: +SKIP
+>>> report.ok  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import ibis
+import ibis.expr.types as ir
+
+from csresearch.errors import DataValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from csresearch.sources import DataSource
+
+IBIS_TYPES = {
+    "string": "string",
+    "date": "date",
+    "timestamp": "timestamp",
+    "int": "int64",
+    "float": "float64",
+    "bool": "boolean",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: its type, whether it may be absent or empty, and its domain."""
+
+    name: str
+    dtype: str
+    required: bool = True
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+    integer: bool = False
+
+
+@dataclass(frozen=True)
+class Table:
+    """One contract table."""
+
+    name: str
+    columns: tuple[Column, ...]
+    required: bool = False
+    key: str | None = None
+    large: bool = False
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _c(name: str, dtype: str, **kw) -> Column:
+    return Column(name, dtype, **kw)
+
+
+def _opt(name: str, dtype: str, **kw) -> Column:
+    return Column(name, dtype, required=False, nullable=True, **kw)
+
+
+CONTRACT: dict[str, Table] = {
+    t.name: t
+    for t in [
+        Table(
+            "accounts",
+            (
+                _c("account_id", "string"),
+                _c("name", "string", nullable=True),
+                _c("segment", "string"),
+                _opt("plan", "string"),
+                _opt("industry", "string"),
+                _opt("region", "string"),
+                _opt("csm_owner", "string"),
+                _c("created_at", "timestamp"),
+            ),
+            required=True,
+            key="account_id",
+        ),
+        Table(
+            "subscriptions",
+            (
+                _c("subscription_id", "string"),
+                _c("account_id", "string"),
+                _c("start_date", "date"),
+                _c("end_date", "date", nullable=True),
+                _c("mrr", "float", min=0),
+                _opt("product", "string"),
+                _opt("term_months", "int", min=1),
+            ),
+            required=True,
+            key="subscription_id",
+        ),
+        Table(
+            "usage_events",
+            (
+                _c("account_id", "string"),
+                _c("occurred_at", "timestamp"),
+                _c("event_type", "string"),
+                _opt("user_id", "string"),
+                _opt("quantity", "float", min=0),
+            ),
+            large=True,
+        ),
+        Table(
+            "nps_responses",
+            (
+                _c("account_id", "string"),
+                _c("responded_at", "timestamp"),
+                _c("score", "int", min=0, max=10, integer=True),
+                _opt("comment", "string"),
+            ),
+        ),
+        Table(
+            "ces_responses",
+            (
+                _c("account_id", "string"),
+                _c("responded_at", "timestamp"),
+                _c("score", "int", min=1, max=7, integer=True),
+                _opt("ticket_id", "string"),
+            ),
+        ),
+        Table(
+            "csat_responses",
+            (
+                _c("account_id", "string"),
+                _c("responded_at", "timestamp"),
+                _c("score", "int", min=1, max=5, integer=True),
+            ),
+        ),
+        Table(
+            "support_tickets",
+            (
+                _c("ticket_id", "string"),
+                _c("account_id", "string"),
+                _c("opened_at", "timestamp"),
+                _c("closed_at", "timestamp", nullable=True),
+                _c("priority", "string"),
+                _opt("category", "string"),
+            ),
+            key="ticket_id",
+        ),
+        Table(
+            "email_events",
+            (
+                _c("account_id", "string"),
+                _c("sent_at", "timestamp"),
+                _c("opened", "bool"),
+                _c("clicked", "bool"),
+            ),
+        ),
+        Table(
+            "onboarding_milestones",
+            (
+                _c("account_id", "string"),
+                _c("milestone", "string"),
+                _c("due_at", "timestamp"),
+                _c("completed_at", "timestamp", nullable=True),
+            ),
+        ),
+        Table(
+            "csm_sentiment",
+            (
+                _c("account_id", "string"),
+                _c("recorded_at", "timestamp"),
+                _c("sentiment", "string", allowed=("red", "yellow", "green")),
+            ),
+        ),
+        Table(
+            "churn_reasons",
+            (
+                _c("account_id", "string"),
+                _c("churned_at", "timestamp"),
+                _c(
+                    "reason",
+                    "string",
+                    allowed=("product", "adoption", "expectation", "price", "other"),
+                ),
+                _opt("note", "string"),
+            ),
+        ),
+    ]
+}
+
+# (table, later column, earlier column): later must not precede earlier.
+DATE_ORDER = [
+    ("subscriptions", "end_date", "start_date"),
+    ("support_tickets", "closed_at", "opened_at"),
+]
+
+FIXES = {
+    "missing table": "add a file named {table}.csv or {table}.parquet to the source folder, "
+    "or map your table name onto '{table}' in the mapping YAML (tables: {{{table}: your_name}})",
+    "missing column": "add the column, or map your column onto it in the mapping YAML "
+    "(columns: {{{table}: {{{column}: your_column}}}})",
+    "type": "make every value a valid {dtype} (dates as ISO 'YYYY-MM-DD', timestamps as "
+    "'YYYY-MM-DD HH:MM:SS'); empty cells are read as missing",
+    "not null": "fill the missing values, or drop those rows in your export if they are not real",
+    "range": "values must lie in [{lo}, {hi}]; correct or remove the out-of-range rows",
+    "integer": "scores must be whole numbers; round them in your export",
+    "allowed values": "use one of {allowed} (lower case)",
+    "unique key": "each {column} must appear once; remove the duplicate rows",
+    "foreign key": "every account_id must exist in accounts; add the missing accounts or remove "
+    "those rows",
+    "date order": "{column} must not be before {other}; swap or correct the dates",
+    "overlapping duplicate subscriptions": "two subscriptions of one account and product overlap "
+    "in time; end the earlier one on the day the later one starts (a change of MRR is a new row "
+    "that starts when the previous one ends)",
+}
+
+
+@dataclass
+class RuleFailure:
+    """One broken rule: where, what, how many rows and a few examples."""
+
+    table: str
+    column: str | None
+    rule: str
+    n_failing: int
+    examples: str
+    fix: str
+
+    def message(self) -> str:
+        where = f"table '{self.table}'" + (f", column '{self.column}'" if self.column else "")
+        rows = "row" if self.n_failing == 1 else "rows"
+        text = f"{where}: rule '{self.rule}' fails for {self.n_failing:,} {rows}."
+        if self.examples:
+            text += "\n  examples:\n" + "\n".join("    " + ln for ln in self.examples.splitlines())
+        return text + f"\n  how to fix: {self.fix}"
+
+
+@dataclass
+class ValidationReport:
+    """The outcome of validating a source: every failed rule and the row counts checked."""
+
+    failures: list[RuleFailure] = field(default_factory=list)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    absent_optional: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def message(self) -> str:
+        if self.ok:
+            counts = ", ".join(f"{t} {n:,}" for t, n in self.row_counts.items())
+            text = f"data source is valid ({counts})."
+            if self.absent_optional:
+                text += " Optional tables absent: " + ", ".join(self.absent_optional) + "."
+            return text
+        head = f"data source fails {len(self.failures)} validation rule(s):"
+        return head + "\n" + "\n".join(f"- {f.message()}" for f in self.failures)
+
+    def raise_if_failed(self) -> None:
+        if not self.ok:
+            raise DataValidationError(self.message())
+
+
+def _examples(t: ir.Table, pred: ir.BooleanValue, n: int = 5) -> str:
+    df = t.filter(pred).limit(n).execute()
+    return df.to_string(index=False, max_colwidth=40) if len(df) else ""
+
+
+def _count_by(t: ir.Table, preds: dict[str, ir.BooleanValue]) -> dict[str, int]:
+    if not preds:
+        return {}
+    aggs = {k: p.ifelse(1, 0).sum() for k, p in preds.items()}
+    aggs["__rows__"] = t.count()
+    row = t.aggregate(**aggs).execute().iloc[0]
+    return {k: int(0 if v is None or v != v else v) for k, v in row.items()}
+
+
+def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.BooleanValue]:
+    """Failing-row predicates for every column rule of a table (on the raw, uncast table)."""
+    preds: dict[tuple[str, str], ir.BooleanValue] = {}
+    for col in spec.columns:
+        if col.name not in raw.columns:
+            continue
+        x = raw[col.name]
+        target = IBIS_TYPES[col.dtype]
+        if x.type().is_string() and col.dtype != "string":
+            typed = x.try_cast(target)
+            preds[(col.name, "type")] = x.notnull() & (x.strip() != "") & typed.isnull()
+            is_null = x.isnull() | (x.strip() == "")
+        else:
+            typed = x.cast(target) if str(x.type()) != target else x
+            is_null = x.isnull()
+        if not col.nullable:
+            preds[(col.name, "not null")] = is_null
+        if col.min is not None or col.max is not None:
+            num = typed.cast("float64")
+            bad = ibis.literal(False)
+            if col.min is not None:
+                bad = bad | (num < col.min)
+            if col.max is not None:
+                bad = bad | (num > col.max)
+            preds[(col.name, "range")] = typed.notnull() & bad
+        if col.integer and not x.type().is_integer():
+            num = x.cast("float64") if not x.type().is_string() else x.try_cast("float64")
+            preds[(col.name, "integer")] = num.notnull() & (num != num.round(0))
+        if col.allowed:
+            preds[(col.name, "allowed values")] = x.notnull() & ~x.cast("string").isin(
+                list(col.allowed)
+            )
+    return preds
+
+
+def validate(source: DataSource) -> ValidationReport:
+    """Check every table of ``source`` against the contract; return a report (never raises).
+
+    Call ``report.raise_if_failed()`` (as :func:`csresearch.sources.open_source` does) to turn
+    failures into a :class:`~csresearch.errors.DataValidationError`.
+    """
+    report = ValidationReport()
+    for name, spec in CONTRACT.items():
+        if not source.has(name):
+            if spec.required:
+                report.failures.append(
+                    RuleFailure(name, None, "missing table", 0, "", FIXES["missing table"].format(table=name))
+                )
+            else:
+                report.absent_optional.append(name)
+            continue
+        raw = source.raw(name)
+        missing = [c.name for c in spec.columns if c.required and c.name not in raw.columns]
+        for col in missing:
+            report.failures.append(
+                RuleFailure(
+                    name, col, "missing column", 0,
+                    "present columns: " + ", ".join(raw.columns),
+                    FIXES["missing column"].format(table=name, column=col),
+                )
+            )
+        preds = _column_preds(spec, raw)
+        counts = _count_by(raw, {f"{c}|{r}": p for (c, r), p in preds.items()})
+        report.row_counts[name] = counts.pop("__rows__", None) or int(raw.count().execute())
+        for key, n in counts.items():
+            if n:
+                col, rule = key.split("|")
+                c = spec.column(col)
+                fix = FIXES[rule].format(
+                    table=name, column=col, dtype=c.dtype, lo=c.min, hi=c.max, allowed=c.allowed
+                )
+                report.failures.append(
+                    RuleFailure(name, col, rule, n, _examples(raw, preds[(col, rule)]), fix)
+                )
+        if missing:
+            continue  # relational rules need the columns
+        typed = source.table(name) if not any(
+            f.table == name and f.rule == "type" for f in report.failures
+        ) else None
+        if typed is None:
+            continue
+        report.failures.extend(_relational_failures(source, spec, typed))
+    return report
+
+
+def _relational_failures(source: DataSource, spec: Table, t: ir.Table) -> list[RuleFailure]:
+    out: list[RuleFailure] = []
+    name = spec.name
+    if spec.key:
+        dup = t.group_by(spec.key).aggregate(n=t.count()).filter(lambda d: d.n > 1)
+        n = int(dup.n.sum().execute() or 0)
+        if n:
+            keys = dup[spec.key].execute().head(5).tolist()
+            out.append(
+                RuleFailure(
+                    name, spec.key, "unique key", n, _examples(t, t[spec.key].isin(keys)),
+                    FIXES["unique key"].format(column=spec.key),
+                )
+            )
+    if name != "accounts" and "account_id" in t.columns and source.has("accounts"):
+        acc = source.table("accounts").select("account_id").distinct()
+        orphan = t.anti_join(acc, "account_id")
+        n = int(orphan.count().execute())
+        if n:
+            out.append(
+                RuleFailure(
+                    name, "account_id", "foreign key", n,
+                    orphan.limit(5).execute().to_string(index=False, max_colwidth=40),
+                    FIXES["foreign key"],
+                )
+            )
+    for table, later, earlier in DATE_ORDER:
+        if table == name:
+            pred = t[later].notnull() & (t[later] < t[earlier])
+            n = int(pred.ifelse(1, 0).sum().execute() or 0)
+            if n:
+                out.append(
+                    RuleFailure(
+                        name, later, "date order", n, _examples(t, pred),
+                        FIXES["date order"].format(column=later, other=earlier),
+                    )
+                )
+    if name == "subscriptions":
+        out.extend(_overlaps(t))
+    return out
+
+
+def _overlaps(t: ir.Table) -> list[RuleFailure]:
+    prod = t.product.fill_null("") if "product" in t.columns else ibis.literal("")
+    s = t.select("subscription_id", "account_id", "start_date", "end_date", prod=prod)
+    far = ibis.date(9999, 12, 31)
+    a = s.view()
+    b = s.view()
+    j = a.join(
+        b,
+        [
+            a.account_id == b.account_id,
+            a.prod == b.prod,
+            a.subscription_id < b.subscription_id,
+            a.start_date < b.end_date.fill_null(far),
+            b.start_date < a.end_date.fill_null(far),
+        ],
+    ).select(
+        account_id=a.account_id,
+        subscription_id=a.subscription_id,
+        other_subscription_id=b.subscription_id,
+        start_date=a.start_date,
+        end_date=a.end_date,
+        other_start_date=b.start_date,
+        other_end_date=b.end_date,
+    )
+    n = int(j.count().execute())
+    if not n:
+        return []
+    ex = j.limit(5).execute().to_string(index=False)
+    return [
+        RuleFailure(
+            "subscriptions", "start_date", "overlapping duplicate subscriptions", n, ex,
+            FIXES["overlapping duplicate subscriptions"],
+        )
+    ]

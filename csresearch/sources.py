@@ -1,0 +1,265 @@
+"""Opening a data source through Ibis (DuckDB by default), mapping names, fingerprints.
+
+A data source is a folder with one CSV or Parquet file per table, a DuckDB database
+file holding those tables, or an Ibis connection URL (``duckdb://``, ``pyspark://``,
+``postgres://`` ...). A URL with credentials is read from an environment variable
+(``env:VARIABLE``) so that it never appears in a parameter, a log or a report.
+
+Files are opened as views: nothing is copied or modified, and large tables stay in the
+engine. Only :meth:`DataSource.df` brings a table into pandas.
+
+Example
+-------
+>>> src = open_source("data/demo")  # doctest: +SKIP
+>>> src.df("accounts").shape  # doctest: +SKIP
+(10000, 8)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import yaml
+
+from csresearch.errors import ConfigError, DataValidationError
+from csresearch.schema import CONTRACT, IBIS_TYPES, ValidationReport, validate
+
+FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
+
+
+def redact(url: str) -> str:
+    """Hide the password of a connection URL: ``postgres://u:secret@h/db`` -> ``postgres://u:***@h/db``."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def load_mapping(mapping: str | Path | Mapping | None) -> dict[str, dict]:
+    """Read a mapping of the user's table and column names onto the contract.
+
+    The YAML has two optional keys::
+
+        tables:            # contract table: your table (or file stem)
+          accounts: customers
+        columns:           # per contract table, contract column: your column
+          accounts: {account_id: customer_id, segment: tier}
+    """
+    if mapping is None:
+        return {"tables": {}, "columns": {}}
+    if isinstance(mapping, str | Path):
+        try:
+            data = yaml.safe_load(Path(mapping).read_text()) or {}
+        except FileNotFoundError as e:
+            raise ConfigError(f"mapping file not found: {mapping}") from e
+    else:
+        data = dict(mapping)
+    unknown = set(data) - {"tables", "columns"}
+    if unknown:
+        raise ConfigError(f"mapping: unknown key(s) {sorted(unknown)}; use 'tables' and 'columns'")
+    tables = dict(data.get("tables") or {})
+    columns = {k: dict(v or {}) for k, v in (data.get("columns") or {}).items()}
+    for key in list(tables) + list(columns):
+        if key not in CONTRACT:
+            raise ConfigError(
+                f"mapping: '{key}' is not a contract table; known tables: {', '.join(CONTRACT)}"
+            )
+    return {"tables": tables, "columns": columns}
+
+
+class DataSource:
+    """Contract tables of one data source, as Ibis tables on one backend.
+
+    Use :func:`open_source` or :meth:`from_frames` to make one.
+    """
+
+    def __init__(
+        self,
+        con: Any,
+        raw: dict[str, ir.Table],
+        location: str,
+        files: list[Path] | None = None,
+    ) -> None:
+        self.con = con
+        self._raw = raw
+        self.location = location
+        self.files = files or []
+        self._typed: dict[str, ir.Table] = {}
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_frames(cls, frames: Mapping[str, pd.DataFrame], validate: bool = True) -> DataSource:
+        """A source held in memory (DuckDB), from pandas frames keyed by contract table name."""
+        con = ibis.duckdb.connect()
+        raw = {name: con.create_table(name, df.copy()) for name, df in frames.items()}
+        src = cls(con, raw, "<in-memory frames>")
+        if validate:
+            src.validate().raise_if_failed()
+        return src
+
+    # -- access -------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return [n for n in CONTRACT if n in self._raw]
+
+    def has(self, name: str) -> bool:
+        return name in self._raw
+
+    def raw(self, name: str) -> ir.Table:
+        """The table as stored (after renaming), before types are applied."""
+        self._require(name)
+        return self._raw[name]
+
+    def table(self, name: str) -> ir.Table:
+        """The table with contract columns cast to their contract types; extra columns kept."""
+        self._require(name)
+        if name not in self._typed:
+            t = self._raw[name]
+            casts = {}
+            for col in CONTRACT[name].columns:
+                if col.name in t.columns:
+                    target = IBIS_TYPES[col.dtype]
+                    x = t[col.name]
+                    if x.type().is_string() and col.dtype != "string":
+                        x = x.nullif("").try_cast(target)
+                    elif str(x.type()) != target:
+                        x = x.cast(target)
+                    casts[col.name] = x
+                elif not col.required:
+                    casts[col.name] = ibis.null(IBIS_TYPES[col.dtype])
+            self._typed[name] = t.mutate(**casts)
+        return self._typed[name]
+
+    def df(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Execute a (small) table into pandas, dates and timestamps as ``datetime64[ns]``."""
+        t = self.table(name)
+        if columns:
+            t = t.select(*columns)
+        out = t.execute()
+        for col in CONTRACT[name].columns:
+            if col.name in out.columns and col.dtype in ("date", "timestamp"):
+                out[col.name] = pd.to_datetime(out[col.name])
+        return out
+
+    def _require(self, name: str) -> None:
+        if name not in self._raw:
+            need = "required" if CONTRACT.get(name) and CONTRACT[name].required else "optional"
+            raise DataValidationError(
+                f"table '{name}' ({need}) is not in the data source {self.location}; "
+                f"present: {', '.join(self.names) or 'none'}"
+            )
+
+    # -- checks and provenance ----------------------------------------------------------
+    def validate(self) -> ValidationReport:
+        return validate(self)
+
+    def row_counts(self) -> dict[str, int]:
+        return {n: int(self._raw[n].count().execute()) for n in self.names}
+
+    def fingerprint(self) -> str:
+        """sha256 over the files (names, sizes, contents) or, for a connection, over row counts."""
+        h = hashlib.sha256()
+        if self.files:
+            for p in sorted(self.files):
+                h.update(p.name.encode())
+                with open(p, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+        else:
+            for name, n in self.row_counts().items():
+                h.update(f"{name}:{n};".encode())
+        return h.hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"DataSource({self.location!r}, tables={self.names})"
+
+
+def _resolve_location(location: str | Path) -> str:
+    loc = str(location)
+    if loc.startswith("env:"):
+        var = loc[4:]
+        if var not in os.environ:
+            raise ConfigError(
+                f"data source '{loc}': environment variable {var} is not set; "
+                f"export {var}='duckdb:///path/to.db' (or another Ibis URL) before running"
+            )
+        return os.environ[var]
+    return loc
+
+
+def open_source(
+    location: str | Path,
+    mapping: str | Path | Mapping | None = None,
+    validate: bool = True,
+) -> DataSource:
+    """Open a data source and (by default) validate it against the contract.
+
+    Parameters
+    ----------
+    location
+        A folder of ``<table>.parquet`` / ``<table>.csv`` files, a ``.duckdb`` file, an Ibis
+        URL, or ``env:VARIABLE`` naming an environment variable that holds the URL.
+    mapping
+        YAML path or dict renaming your tables and columns onto the contract
+        (see :func:`load_mapping`).
+    validate
+        Run the contract's rules and raise :class:`DataValidationError` on failure.
+
+    Examples
+    --------
+    >>> src = open_source("data/demo")  # doctest: +SKIP
+    >>> src.names[:2]  # doctest: +SKIP
+    ['accounts', 'subscriptions']
+    """
+    m = load_mapping(mapping)
+    loc = _resolve_location(location)
+    shown = redact(loc) if not str(location).startswith("env:") else str(location)
+    files: list[Path] = []
+    stored: dict[str, ir.Table] = {}
+    path = Path(loc)
+    if path.is_dir():
+        con = ibis.duckdb.connect()
+        for name in CONTRACT:
+            stem = m["tables"].get(name, name)
+            for suffix in FILE_SUFFIXES:
+                f = path / f"{stem}{suffix}"
+                if f.exists():
+                    reader = con.read_parquet if suffix == ".parquet" else con.read_csv
+                    stored[name] = reader(str(f), table_name=f"src_{name}")
+                    files.append(f)
+                    break
+    elif path.suffix in (".duckdb", ".db") or (path.exists() and path.is_file()):
+        if not path.exists():
+            raise ConfigError(f"data source not found: {loc}")
+        con = ibis.duckdb.connect(str(path), read_only=True)
+        present = set(con.list_tables())
+        for name in CONTRACT:
+            stem = m["tables"].get(name, name)
+            if stem in present:
+                stored[name] = con.table(stem)
+        files.append(path)
+    elif "://" in loc:
+        con = ibis.connect(loc)
+        present = set(con.list_tables())
+        for name in CONTRACT:
+            stem = m["tables"].get(name, name)
+            if stem in present:
+                stored[name] = con.table(stem)
+    else:
+        raise ConfigError(
+            f"data source not found: {shown}. Give a folder of CSV/Parquet files, a .duckdb "
+            "file, or an Ibis URL (run `csresearch demo-data --out data/demo` for an example)"
+        )
+    raw = {}
+    for name, t in stored.items():
+        ren = {ours: theirs for ours, theirs in m["columns"].get(name, {}).items() if theirs in t.columns}
+        raw[name] = t.rename(ren) if ren else t
+    src = DataSource(con, raw, shown, files)
+    if validate:
+        src.validate().raise_if_failed()
+    return src

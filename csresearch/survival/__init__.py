@@ -1,0 +1,1 @@
+"""Survival analysis of customer lifetimes: tables, curves, drivers, predictions, validation."""

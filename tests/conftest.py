@@ -1,0 +1,50 @@
+"""Shared fixtures: small and full-size demo data sets, generated once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+_SHARED_CANDIDATES = [REPO.parent / "shared", Path("/work/shared")]
+SHARED = next((p for p in _SHARED_CANDIDATES if p.exists()), _SHARED_CANDIDATES[0])
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the repository (read-only real data and domain notes)."""
+    if not SHARED.exists():
+        pytest.skip(f"shared/ not found beside the repository ({SHARED}); it holds the real data sets")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def demo_small_dir(tmp_path_factory) -> Path:
+    """A 400-account demo data set (seed 3): every table, fast to generate."""
+    from csresearch.demo import generate
+
+    out = tmp_path_factory.mktemp("demo_small")
+    generate(n_accounts=400, seed=3, out=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_small(demo_small_dir):
+    """The small demo set opened (and validated) as a DataSource."""
+    from csresearch.sources import open_source
+
+    return open_source(demo_small_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_10k_dir(tmp_path_factory) -> Path:
+    """The default demo data set: 10,000 accounts, seed 42 (about 8 s to generate)."""
+    from csresearch.demo import generate
+
+    out = tmp_path_factory.mktemp("demo_10k")
+    generate(n_accounts=10_000, seed=42, out=out)
+    return out

@@ -1,0 +1,205 @@
+"""Every validation rule: a small broken copy must fail with a message naming table,
+column, rule and the count of failing rows."""
+
+import pandas as pd
+import pytest
+
+from csresearch.errors import DataValidationError
+from csresearch.schema import CONTRACT, validate
+from csresearch.sources import DataSource
+
+
+def good() -> dict[str, pd.DataFrame]:
+    ts = pd.Timestamp
+    return {
+        "accounts": pd.DataFrame(
+            {
+                "account_id": ["a1", "a2", "a3"],
+                "name": ["Acme", "Beta", "Gamma"],
+                "segment": ["smb", "smb", "enterprise"],
+                "created_at": [ts("2024-01-01")] * 3,
+            }
+        ),
+        "subscriptions": pd.DataFrame(
+            {
+                "subscription_id": ["s1", "s2", "s3", "s4"],
+                "account_id": ["a1", "a1", "a2", "a3"],
+                "start_date": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-01-15", "2024-02-01"]).date,
+                "end_date": [pd.Timestamp("2024-03-01").date(), None, pd.Timestamp("2024-06-01").date(), None],
+                "mrr": [100.0, 150.0, 80.0, 1000.0],
+                "product": ["core", "core", "core", "core"],
+            }
+        ),
+        "nps_responses": pd.DataFrame(
+            {"account_id": ["a1", "a2"], "responded_at": [ts("2024-02-01")] * 2, "score": [9, 3]}
+        ),
+        "support_tickets": pd.DataFrame(
+            {
+                "ticket_id": ["t1", "t2"],
+                "account_id": ["a1", "a3"],
+                "opened_at": [ts("2024-02-01"), ts("2024-02-03")],
+                "closed_at": [ts("2024-02-02"), None],
+                "priority": ["high", "low"],
+            }
+        ),
+        "csm_sentiment": pd.DataFrame(
+            {"account_id": ["a3"], "recorded_at": [ts("2024-03-01")], "sentiment": ["green"]}
+        ),
+    }
+
+
+def failures(frames):
+    return validate(DataSource.from_frames(frames, validate=False)).failures
+
+
+def only_failure(frames):
+    f = failures(frames)
+    assert len(f) == 1, [x.message() for x in f]
+    return f[0]
+
+
+def test_good_frames_pass():
+    report = validate(DataSource.from_frames(good(), validate=False))
+    assert report.ok, report.message()
+    assert report.row_counts["subscriptions"] == 4
+    assert "usage_events" in report.absent_optional
+    assert "valid" in report.message()
+
+
+def test_missing_required_table():
+    frames = good()
+    del frames["subscriptions"]
+    f = only_failure(frames)
+    assert (f.table, f.rule) == ("subscriptions", "missing table")
+    assert "subscriptions.csv" in f.message()
+
+
+def test_missing_column():
+    frames = good()
+    frames["accounts"] = frames["accounts"].drop(columns="segment")
+    f = only_failure(frames)
+    assert (f.table, f.column, f.rule) == ("accounts", "segment", "missing column")
+    assert "mapping YAML" in f.fix
+
+
+def test_not_null():
+    frames = good()
+    frames["accounts"].loc[1, "segment"] = None
+    f = only_failure(frames)
+    assert (f.table, f.column, f.rule, f.n_failing) == ("accounts", "segment", "not null", 1)
+    assert "a2" in f.examples
+
+
+def test_range_mrr_negative():
+    frames = good()
+    frames["subscriptions"].loc[[0, 2], "mrr"] = -5.0
+    f = only_failure(frames)
+    assert (f.table, f.column, f.rule, f.n_failing) == ("subscriptions", "mrr", "range", 2)
+    msg = f.message()
+    assert "table 'subscriptions', column 'mrr': rule 'range' fails for 2 rows" in msg
+    assert "s1" in msg and "s3" in msg and "how to fix" in msg
+
+
+def test_range_nps_score():
+    frames = good()
+    frames["nps_responses"].loc[0, "score"] = 11
+    f = only_failure(frames)
+    assert (f.table, f.column, f.rule, f.n_failing) == ("nps_responses", "score", "range", 1)
+
+
+def test_integer_score():
+    frames = good()
+    frames["nps_responses"]["score"] = [9.5, 3.0]
+    f = only_failure(frames)
+    assert (f.column, f.rule, f.n_failing) == ("score", "integer", 1)
+
+
+def test_allowed_values():
+    frames = good()
+    frames["csm_sentiment"]["sentiment"] = ["amber"]
+    f = only_failure(frames)
+    assert (f.table, f.column, f.rule, f.n_failing) == ("csm_sentiment", "sentiment", "allowed values", 1)
+    assert "red" in f.fix
+
+
+def test_unique_key():
+    frames = good()
+    frames["accounts"].loc[2, "account_id"] = "a1"
+    fs = failures(frames)
+    f = next(x for x in fs if x.rule == "unique key")
+    assert (f.table, f.column, f.n_failing) == ("accounts", "account_id", 2)
+
+
+def test_foreign_key():
+    frames = good()
+    frames["nps_responses"].loc[1, "account_id"] = "zz9"
+    f = only_failure(frames)
+    assert (f.table, f.column, f.rule, f.n_failing) == ("nps_responses", "account_id", "foreign key", 1)
+    assert "zz9" in f.examples
+
+
+def test_date_order_subscriptions_and_tickets():
+    frames = good()
+    frames["subscriptions"].loc[2, "end_date"] = pd.Timestamp("2023-12-01").date()
+    frames["support_tickets"].loc[0, "closed_at"] = pd.Timestamp("2024-01-01")
+    fs = {(f.table, f.column, f.rule): f for f in failures(frames)}
+    assert fs[("subscriptions", "end_date", "date order")].n_failing == 1
+    assert fs[("support_tickets", "closed_at", "date order")].n_failing == 1
+    assert len(fs) == 2
+
+
+def test_overlapping_duplicate_subscriptions():
+    frames = good()
+    s = frames["subscriptions"]
+    frames["subscriptions"] = pd.concat(
+        [s, s.iloc[[3]].assign(subscription_id="s5", start_date=pd.Timestamp("2024-05-01").date())]
+    )
+    f = only_failure(frames)
+    assert (f.table, f.rule, f.n_failing) == ("subscriptions", "overlapping duplicate subscriptions", 1)
+    assert "s4" in f.examples and "s5" in f.examples
+    # a different product may overlap: an add-on is not a duplicate
+    frames["subscriptions"].iloc[-1, frames["subscriptions"].columns.get_loc("product")] = "addon"
+    assert failures(frames) == []
+
+
+def test_sequential_mrr_changes_do_not_overlap():
+    # s1 ends 2024-03-01 (exclusive) and s2 starts that day: a change of MRR, not an overlap
+    assert failures(good()) == []
+
+
+def test_type_errors_in_csv(tmp_path):
+    frames = good()
+    for name, df in frames.items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    text = (tmp_path / "subscriptions.csv").read_text().replace("2024-02-01", "01/02/2024?")
+    (tmp_path / "subscriptions.csv").write_text(text)
+    from csresearch.sources import open_source
+
+    with pytest.raises(DataValidationError, match=r"table 'subscriptions', column 'start_date': rule 'type' fails for 1 row"):
+        open_source(tmp_path)
+
+
+def test_raise_lists_every_failure():
+    frames = good()
+    frames["subscriptions"].loc[0, "mrr"] = -1.0
+    frames["csm_sentiment"]["sentiment"] = ["blue"]
+    with pytest.raises(DataValidationError, match="fails 2 validation rule") as e:
+        DataSource.from_frames(frames)
+    assert "mrr" in str(e.value) and "sentiment" in str(e.value)
+    assert isinstance(e.value, ValueError)
+
+
+def test_extra_columns_are_kept():
+    frames = good()
+    frames["accounts"]["favourite_colour"] = ["red", "blue", "green"]
+    src = DataSource.from_frames(frames)
+    assert "favourite_colour" in src.df("accounts").columns
+    assert "plan" in src.df("accounts").columns  # optional contract column, absent -> empty
+
+
+def test_contract_covers_the_documented_tables():
+    assert list(CONTRACT) == [
+        "accounts", "subscriptions", "usage_events", "nps_responses", "ces_responses",
+        "csat_responses", "support_tickets", "email_events", "onboarding_milestones",
+        "csm_sentiment", "churn_reasons",
+    ]

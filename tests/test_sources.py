@@ -1,0 +1,110 @@
+import hashlib
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from csresearch.cli import app
+from csresearch.errors import ConfigError, DataValidationError
+from csresearch.sources import load_mapping, open_source, redact
+from tests.test_schema import good
+
+
+def write_folder(path, frames, names=None):
+    path.mkdir(parents=True, exist_ok=True)
+    for name, df in frames.items():
+        df.to_parquet(path / f"{(names or {}).get(name, name)}.parquet", index=False)
+    return path
+
+
+def test_folder_of_parquet(tmp_path):
+    src = open_source(write_folder(tmp_path / "d", good()))
+    assert src.names == ["accounts", "subscriptions", "nps_responses", "support_tickets", "csm_sentiment"]
+    assert src.df("subscriptions").start_date.dtype.kind == "M"
+
+
+def test_loading_never_modifies_files(tmp_path):
+    folder = write_folder(tmp_path / "d", good())
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    src = open_source(folder)
+    src.df("accounts"), src.validate(), src.fingerprint()
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    assert before == after
+
+
+def test_mapping_renames_tables_and_columns(tmp_path):
+    frames = good()
+    frames["accounts"] = frames["accounts"].rename(columns={"account_id": "cust_id", "segment": "tier"})
+    folder = write_folder(tmp_path / "d", frames, names={"accounts": "customers"})
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text(
+        "tables:\n  accounts: customers\ncolumns:\n  accounts: {account_id: cust_id, segment: tier}\n"
+    )
+    src = open_source(folder, mapping=mapping)
+    assert {"account_id", "segment"} <= set(src.df("accounts").columns)
+    with pytest.raises(DataValidationError, match="table 'accounts', column 'segment': rule 'missing column'"):
+        open_source(folder, mapping={"tables": {"accounts": "customers"}, "columns": {"accounts": {"account_id": "cust_id"}}})
+
+
+def test_bad_mapping_is_refused():
+    with pytest.raises(ConfigError, match="'customers' is not a contract table"):
+        load_mapping({"tables": {"customers": "x"}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_mapping({"renames": {}})
+
+
+def test_duckdb_file_and_url_from_environment(tmp_path, monkeypatch):
+    db = tmp_path / "cs.duckdb"
+    con = duckdb.connect(str(db))
+    for name, df in good().items():
+        con.register("tmp_df", df)
+        con.execute(f"create table {name} as select * from tmp_df")
+        con.unregister("tmp_df")
+    con.close()
+    assert open_source(db).row_counts()["subscriptions"] == 4
+    monkeypatch.setenv("CSR_TEST_URL", f"duckdb://{db}?read_only=true")
+    src = open_source("env:CSR_TEST_URL")
+    assert src.location == "env:CSR_TEST_URL"  # the URL itself is never shown
+    monkeypatch.delenv("CSR_TEST_URL")
+    with pytest.raises(ConfigError, match="CSR_TEST_URL is not set"):
+        open_source("env:CSR_TEST_URL")
+
+
+def test_redact_hides_passwords():
+    assert redact("postgres://ana:s3cret@db.example/cs") == "postgres://ana:***@db.example/cs"
+    assert redact("duckdb:///tmp/x.db") == "duckdb:///tmp/x.db"
+
+
+def test_missing_source_and_optional_table(tmp_path):
+    with pytest.raises(ConfigError, match="data source not found"):
+        open_source(tmp_path / "nope")
+    src = open_source(write_folder(tmp_path / "d", good()))
+    with pytest.raises(DataValidationError, match="table 'usage_events' \\(optional\\) is not in the data source"):
+        src.table("usage_events")
+
+
+def test_fingerprint_changes_with_content(tmp_path):
+    a = open_source(write_folder(tmp_path / "a", good())).fingerprint()
+    assert a == open_source(write_folder(tmp_path / "b", good())).fingerprint()
+    frames = good()
+    frames["subscriptions"].loc[0, "mrr"] = 101.0
+    assert a != open_source(write_folder(tmp_path / "c", frames)).fingerprint()
+
+
+def test_cli_validate(tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(app, ["validate", str(write_folder(tmp_path / "ok", good()))])
+    assert ok.exit_code == 0 and "data source is valid" in ok.output
+    frames = good()
+    frames["subscriptions"].loc[1, "mrr"] = -3.0
+    bad = runner.invoke(app, ["validate", str(write_folder(tmp_path / "bad", frames))])
+    assert bad.exit_code == 1
+    assert "table 'subscriptions', column 'mrr': rule 'range' fails for 1 row" in bad.output
+    missing = runner.invoke(app, ["validate", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "data source not found" in missing.output
+
+
+def test_cli_demo_data(tmp_path):
+    r = CliRunner().invoke(app, ["demo-data", "--accounts", "30", "--seed", "2", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "truth.json").exists() and (tmp_path / "usage_events.parquet").exists()
