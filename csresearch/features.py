@@ -1,0 +1,153 @@
+"""Engine-side features (Ibis; DuckDB by default): monthly usage features and MRR snapshots.
+
+Nothing here loads a source table into pandas; the functions take and return Ibis tables
+and only :func:`usage_features` executes the (small, aggregated) result.
+
+Usage features, one row per account and complete calendar month from the account's first
+event month to the last month that ends on or before ``as_of`` (months without events are
+present with zeros, so a silent account shows as such):
+
+* ``events``: number of events; ``quantity``: sum of ``quantity`` (0 when none);
+* ``active_days``: distinct days with an event; ``event_types``: distinct event types;
+* ``active_users``: distinct ``user_id`` (NULL when the month has events but none carries a
+  user_id: unknown, not zero);
+* ``prev3_mean``: mean of ``events`` over the three previous calendar months;
+* ``trend`` = ln((events + 1) / (prev3_mean + 1)): 0 = level, > 0 growing, < 0 declining
+  (ln 2 ~ 0.69 = twice the recent level); NULL when the account has fewer than three previous
+  months of history. The +1 keeps it finite for months with no events.
+
+Example
+-------
+>>> from csresearch.sources import open_source
+>>> src = open_source("data/demo")  # doctest: +SKIP
+>>> usage_features(src, as_of="2025-12-31").head()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from csresearch.errors import DataValidationError
+from csresearch.periods import parse_as_of
+
+FEATURES = ["account_id", "month", "events", "quantity", "active_days", "event_types",
+            "active_users", "prev3_mean", "trend"]
+
+
+def _require(t: ir.Table, table: str, cols: list[str]) -> None:
+    missing = [c for c in cols if c not in t.columns]
+    if missing:
+        raise DataValidationError(
+            f"table '{table}': missing column(s) {', '.join(missing)}; present columns: "
+            f"{', '.join(t.columns)}"
+        )
+
+
+def usage_features_table(events: ir.Table, as_of: str) -> ir.Table:
+    """Monthly usage features per account as an Ibis expression (see the module docstring).
+
+    Parameters
+    ----------
+    events
+        The usage_events table (account_id, occurred_at, event_type, optional user_id and
+        quantity), e.g. ``source.table("usage_events")``.
+    as_of
+        ISO date; the last month is the last one ending on or before it, later events are
+        ignored.
+
+    Example
+    -------
+    >>> usage_features_table(src.table("usage_events"), "2025-12-31").execute()  # doctest: +SKIP
+    """
+    _require(events, "usage_events", ["account_id", "occurred_at", "event_type"])
+    cut = parse_as_of(as_of) + pd.Timedelta(days=1)
+    last_mi = cut.year * 12 + cut.month - 1 - 1  # month index of the last complete month
+    end = ibis.timestamp(cut.year, cut.month, 1, 0, 0, 0)
+    user = events.user_id if "user_id" in events.columns else ibis.null("string")
+    qty = events.quantity if "quantity" in events.columns else ibis.null("float64")
+    ts = events.occurred_at.cast("timestamp")
+    ev = events.filter(ts < end).select(
+        account_id=events.account_id,
+        mi=ts.year() * 12 + ts.month() - 1,
+        day=ts.date(),
+        event_type=events.event_type,
+        user_id=user.cast("string"),
+        quantity=qty.cast("float64"),
+    )
+    agg = ev.group_by(["account_id", "mi"]).aggregate(
+        n=ev.count(),
+        qty=ev.quantity.sum(),
+        days=ev.day.nunique(),
+        types=ev.event_type.nunique(),
+        users=ev.user_id.nunique(),
+        with_user=ev.user_id.count(),
+    )
+    first = agg.group_by("account_id").aggregate(first_mi=agg.mi.min())
+    spine = first.select(
+        "account_id", mi=ibis.range(first.first_mi, ibis.literal(last_mi + 1, "int64")).unnest()
+    )
+    g = spine.left_join(agg, [spine.account_id == agg.account_id, spine.mi == agg.mi]).select(
+        account_id=spine.account_id,
+        mi=spine.mi,
+        events=agg.n.fill_null(0),
+        quantity=agg.qty.fill_null(0.0),
+        active_days=agg.days.fill_null(0),
+        event_types=agg.types.fill_null(0),
+        active_users=ibis.cases(
+            (agg.n.isnull(), ibis.literal(0, "int64")),
+            (agg.with_user > 0, agg.users),
+            else_=ibis.null("int64"),
+        ),
+    )
+    w = ibis.window(group_by="account_id", order_by="mi")
+    lags = [g.events.lag(k).over(w) for k in (1, 2, 3)]
+    prev = (lags[0] + lags[1] + lags[2]).cast("float64") / 3.0  # NULL unless 3 months exist
+    g = g.mutate(prev3_mean=prev)
+    g = g.mutate(
+        trend=((g.events.cast("float64") + 1.0) / (g.prev3_mean + 1.0)).ln(),
+        month=ibis.date(g.mi // 12, g.mi % 12 + 1, 1),
+    )
+    return g.select(*FEATURES)
+
+
+def usage_features(source_or_events, as_of: str) -> pd.DataFrame:
+    """:func:`usage_features_table` executed to pandas, sorted by account and month.
+
+    ``source_or_events`` is a :class:`~csresearch.sources.DataSource` or an Ibis table.
+    ``month`` comes back as datetime64[ns].
+    """
+    t = source_or_events
+    if hasattr(t, "table") and hasattr(t, "has"):
+        t = t.table("usage_events")
+    out = usage_features_table(t, as_of).order_by(["account_id", "month"]).execute()
+    out["month"] = pd.to_datetime(out["month"])
+    return out
+
+
+def mrr_snapshots_table(subscriptions: ir.Table, dates: Sequence) -> ir.Table:
+    """MRR per account on each of ``dates``, engine-side: account_id, snapshot_date, mrr.
+
+    MRR on day d = sum of ``mrr`` of the account's subscriptions with
+    ``start_date <= d < end_date`` (missing end = open). Only (account, date) pairs covered by
+    at least one subscription appear; the pandas twin
+    :func:`csresearch.metrics.revenue.mrr_snapshots` also lists the zeros.
+
+    Example
+    -------
+    >>> mrr_snapshots_table(src.table("subscriptions"), ["2025-01-01"]).execute()  # doctest: +SKIP
+    """
+    _require(subscriptions, "subscriptions", ["account_id", "start_date", "end_date", "mrr"])
+    days = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
+    d = ibis.memtable(pd.DataFrame({"snapshot_date": days.date}), schema={"snapshot_date": "date"})
+    s = subscriptions.select(
+        "account_id",
+        start=subscriptions.start_date.cast("date"),
+        end=subscriptions.end_date.cast("date"),
+        mrr=subscriptions.mrr.cast("float64"),
+    )
+    j = s.join(d, [s.start <= d.snapshot_date, s.end.isnull() | (d.snapshot_date < s.end)])
+    return j.group_by(["account_id", "snapshot_date"]).aggregate(mrr=j.mrr.sum())

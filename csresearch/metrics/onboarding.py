@@ -1,0 +1,164 @@
+"""Onboarding: completion days (with censoring for survival analysis), on-time score, share
+finished within N days.
+
+* Start of onboarding = the account's first subscription ``start_date``.
+* Completion = the day the last (required) milestone was completed; onboarding is *finished*
+  at ``as_of`` when every milestone of the account was completed on or before ``as_of``.
+  ``completion_days`` = whole days from start to completion. Unfinished accounts are
+  censored at ``as_of``: ``event = 0``, ``duration_days = as_of - start``; finished ones
+  have ``event = 1`` and ``duration_days = completion_days``.
+* On time: a milestone completed on or before its due day. The on-time score of an account is
+  the share of its milestones whose outcome is known at ``as_of`` (due on or before
+  ``as_of``, or already completed) that were done on time.
+
+Example
+-------
+>>> onboarding_completion(milestones, subs, as_of="2025-12-31")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from csresearch.errors import ConfigError, DataValidationError
+from csresearch.metrics.revenue import check_subscriptions
+from csresearch.periods import parse_as_of, require_columns
+
+TABLE = "onboarding_milestones"
+
+
+def _milestones(milestones: pd.DataFrame, as_of: str, required) -> tuple[pd.DataFrame, pd.Timestamp]:
+    require_columns(milestones, TABLE, ["account_id", "milestone", "due_at", "completed_at"])
+    cut = parse_as_of(as_of)
+    m = milestones[["account_id", "milestone", "due_at", "completed_at"]].copy()
+    m["due_at"] = pd.to_datetime(m["due_at"]).dt.normalize()
+    m["completed_at"] = pd.to_datetime(m["completed_at"]).dt.normalize()
+    if required is not None:
+        required = list(required)
+        unknown = sorted(set(required) - set(m["milestone"]))
+        if unknown:
+            raise DataValidationError(
+                f"table '{TABLE}': required milestone(s) {unknown} never appear; present: "
+                f"{sorted(m['milestone'].unique())}"
+            )
+        m = m.loc[m["milestone"].isin(required)]
+    if m.empty:
+        raise DataValidationError(f"table '{TABLE}' has no milestone rows to measure")
+    # a completion after as_of is not known at as_of
+    m["done"] = m["completed_at"].notna() & (m["completed_at"] <= cut)
+    return m, cut
+
+
+def onboarding_completion(
+    milestones: pd.DataFrame,
+    subscriptions: pd.DataFrame,
+    as_of: str,
+    required: list[str] | None = None,
+) -> pd.DataFrame:
+    """Per account: onboarding completion days, or censoring at ``as_of``.
+
+    Parameters
+    ----------
+    milestones, subscriptions
+        Contract tables.
+    as_of
+        ISO date; completions after it count as not yet done.
+    required
+        Milestone names that make up onboarding (default: all of an account's milestones).
+
+    Returns
+    -------
+    DataFrame: account_id, start_date, n_milestones, n_completed, finished_at,
+    completion_days (NaN when unfinished), duration_days, event (1 finished, 0 censored),
+    censored, note (why a row has no duration, e.g. no subscription).
+
+    Example
+    -------
+    >>> c = onboarding_completion(ms, subs, "2025-12-31")  # doctest: +SKIP
+    >>> KaplanMeierFitter().fit(c.duration_days, c.event)  # doctest: +SKIP
+    """
+    m, cut = _milestones(milestones, as_of, required)
+    s = check_subscriptions(subscriptions)
+    start = s.groupby("account_id")["start_date"].min()
+    g = m.groupby("account_id")
+    out = pd.DataFrame(
+        {
+            "n_milestones": g.size(),
+            "n_completed": g["done"].sum().astype("int64"),
+            "last_done": m.loc[m["done"]].groupby("account_id")["completed_at"].max(),
+        }
+    )
+    out.index.name = "account_id"
+    out = out.reset_index()
+    out.insert(1, "start_date", out["account_id"].map(start))
+    finished = out["n_completed"] == out["n_milestones"]
+    out["finished_at"] = out["last_done"].where(finished)
+    out["completion_days"] = (out["finished_at"] - out["start_date"]).dt.days.astype("float64")
+    censored_days = (cut - out["start_date"]).dt.days.astype("float64")
+    out["duration_days"] = out["completion_days"].where(finished, censored_days)
+    out["event"] = finished.astype("int64")
+    out["censored"] = ~finished
+    note = np.where(out["start_date"].isna(), "no subscription: onboarding start unknown", "")
+    note = np.where(out["start_date"] > cut, "first subscription starts after as_of", note)
+    note = np.where((note == "") & (out["duration_days"] < 0),
+                    "milestones completed before the first subscription start", note)
+    out["note"] = note
+    out.loc[out["start_date"] > cut, "duration_days"] = np.nan
+    return out.drop(columns="last_done")
+
+
+def onboarding_score(milestones: pd.DataFrame, as_of: str, required: list[str] | None = None) -> pd.DataFrame:
+    """Per account: share of milestones done by their due day, among those decided at ``as_of``.
+
+    Returns account_id, n_milestones, n_scored, n_on_time, on_time_score, note. A milestone
+    is scored when due on or before ``as_of`` or already completed; the score is NaN (with a
+    note) while none is.
+
+    Example
+    -------
+    >>> onboarding_score(ms, "2025-12-31").on_time_score.mean()  # doctest: +SKIP
+    """
+    m, cut = _milestones(milestones, as_of, required)
+    m["scored"] = (m["due_at"] <= cut) | m["done"]
+    m["on_time"] = m["done"] & (m["completed_at"] <= m["due_at"])
+    g = m.groupby("account_id")
+    out = pd.DataFrame(
+        {"n_milestones": g.size(), "n_scored": g["scored"].sum(), "n_on_time": g["on_time"].sum()}
+    ).astype("int64")
+    out["on_time_score"] = out["n_on_time"] / out["n_scored"].where(out["n_scored"] > 0)
+    out["note"] = np.where(out["n_scored"] == 0, "no milestone due or completed yet", "")
+    return out.reset_index()
+
+
+def share_finished_within(completion: pd.DataFrame, days: int) -> pd.Series:
+    """Share of accounts that finished onboarding within ``days`` days of start.
+
+    ``completion`` is :func:`onboarding_completion`'s output. Only accounts whose outcome is
+    known count: finished ones, and unfinished ones observed for at least ``days`` days.
+
+    Returns a Series: days, eligible, finished_within, not_yet_known, share, note.
+
+    Example
+    -------
+    >>> share_finished_within(c, 90)["share"]  # doctest: +SKIP
+    """
+    if days < 0:
+        raise ConfigError(f"days must be >= 0, not {days}")
+    require_columns(completion, "onboarding completion", ["event", "completion_days", "duration_days"])
+    known = completion["duration_days"].notna()
+    fin = completion["event"] == 1
+    eligible = known & (fin | (completion["duration_days"] >= days))
+    within = eligible & fin & (completion["completion_days"] <= days)
+    n = int(eligible.sum())
+    return pd.Series(
+        {
+            "days": days,
+            "eligible": n,
+            "finished_within": int(within.sum()),
+            "not_yet_known": int((~eligible).sum()),
+            "share": within.sum() / n if n else np.nan,
+            "note": "" if n else "no account observed long enough",
+        },
+        name="finished_within",
+    )
