@@ -55,8 +55,7 @@ def register(app: typer.Typer) -> None:
         health_interval_days: Annotated[float | None, typer.Option(help="days between health-score snapshots (7 = weekly)")] = None,
         cta_closed_share: Annotated[float | None, typer.Option(help="share of calls-to-action closed (0..1)")] = None,
     ) -> None:
-        """Print the maturity level per capability and overall, the disagreements with the data,
-        the change since --previous and the steps to the next level."""
+        """Levels per capability and overall, disagreements with the data, change and next steps."""
         from csresearch.maturity import assess, gather_evidence, load_answers, load_questionnaire
         from csresearch.sources import open_source
 

@@ -50,7 +50,6 @@ ACTIVITY_TABLES = (
     "usage_events", "nps_responses", "ces_responses", "csat_responses", "support_tickets",
     "email_events", "onboarding_milestones", "csm_sentiment", "churn_reasons",
 )
-COLUMNS = ["evidence_level", "evidence_cap", "evidence"]
 
 
 @dataclass
@@ -96,9 +95,11 @@ class _Ctx:
         self.active = subs.filter(live).select("account_id").distinct()
         self.n_active = int(self.active.count().execute())
 
-    def window(self, t: ir.Table, col: str, days: int) -> ir.Table:
-        """Rows of ``t`` with ``col`` in the ``days`` days up to and including as_of."""
+    def window(self, t: ir.Table, col: str, days: int | None) -> ir.Table:
+        """Rows of ``t`` with ``col`` in the ``days`` days up to and including as_of (None: all before)."""
         end = ibis.timestamp(dt.datetime.combine(self.day + dt.timedelta(days=1), dt.time()))
+        if days is None:
+            return t.filter(t[col] < end)
         start = ibis.timestamp(dt.datetime.combine(self.day + dt.timedelta(days=1 - days), dt.time()))
         return t.filter((t[col] >= start) & (t[col] < end))
 
@@ -117,7 +118,7 @@ class _Ctx:
         """Days from the latest ``col`` on or before as_of to as_of (None: no such row)."""
         if not self.src.has(name):
             return None
-        t = self.window(self.src.table(name), col, 10_000)
+        t = self.window(self.src.table(name), col, None)
         latest = t[col].max().execute()
         if latest is None or pd.isna(latest):
             return None

@@ -69,7 +69,7 @@ def radar(
     ax.set_ylim(0, q.max_level)
     ax.set_yticks(range(1, q.max_level + 1))
     ax.set_yticklabels([f"{lv.level} {lv.name}" for lv in q.levels], fontsize=7, color="dimgrey")
-    ax.set_rlabel_position(0)
+    ax.set_rlabel_position(180 / n)  # between the first two spokes
     ax.set_title(title or f"CS maturity: overall level {assessment.overall} {assessment.overall_name}", pad=24)
     if prev_levels is not None:
         ax.legend(loc="upper right", bbox_to_anchor=(1.25, 1.1), fontsize=8)
