@@ -15,6 +15,23 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from csresearch import __version__
+
+        typer.echo(f"csresearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """csresearch: Customer Success research and reporting from your customer data."""
+
+
 def _register() -> None:
     import importlib
 
