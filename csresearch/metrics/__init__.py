@@ -12,6 +12,8 @@ Example
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -30,6 +32,9 @@ from csresearch.metrics.revenue import (
     renewal_rates,
 )
 from csresearch.metrics.surveys import ces, csat, nps, survey_scores
+
+if TYPE_CHECKING:  # pragma: no cover
+    from csresearch.sources import DataSource
 
 __all__ = [
     "ces",
@@ -59,7 +64,9 @@ _SURVEY_COLUMNS = {
 }
 
 
-def period_table(source, as_of: str, grain: str = "month", by: str | None = None) -> pd.DataFrame:
+def period_table(
+    source: DataSource | str, as_of: str, grain: str = "month", by: str | None = None
+) -> pd.DataFrame:
     """One row per period (and ``by`` group): the MRR bridge, churn, GRR/NRR and survey scores.
 
     Parameters

@@ -12,7 +12,7 @@ A group or period without answers gets NaN scores, ``n = 0`` and a ``reason``; n
 
 Example
 -------
->>> nps([10, 9, 8, 3])["nps"]
+>>> float(nps([10, 9, 8, 3])["nps"])
 25.0
 """
 
@@ -81,8 +81,8 @@ def nps(scores, confidence: float = 0.95) -> pd.Series:
     Example
     -------
     >>> r = nps([10, 9, 8, 3])   # 2 promoters, 1 passive, 1 detractor of 4 -> 50% - 25%
-    >>> r["nps"], r["n"]
-    (25.0, 4.0)
+    >>> float(r["nps"]), int(r["n"])
+    (25.0, 4)
     """
     x = _scores(scores, "nps")
     if len(x) == 0:
@@ -131,7 +131,7 @@ def csat(scores, scale: tuple[int, int] = (1, 5), good=None) -> pd.Series:
 
     Example
     -------
-    >>> csat([5, 4, 3, 1])["csat"]
+    >>> float(csat([5, 4, 3, 1])["csat"])
     0.5
     """
     x = _scores(scores, "csat", scale)
