@@ -90,6 +90,8 @@ def test_bad_grain_and_parquet_without_out(tiny):
     assert r.exit_code == 2 and "grain must be one of month, quarter" in r.stderr
     r = _run(tiny, "--as-of", "2024-02-29", "--format", "parquet")
     assert r.exit_code == 2 and "--out" in r.stderr
+    r = _run(tiny, "--as-of", "end of year")
+    assert r.exit_code == 2 and "as_of must be an ISO date" in r.stderr
 
 
 def test_quarter_parquet(tiny, tmp_path):

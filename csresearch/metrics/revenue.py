@@ -212,6 +212,7 @@ def attach_group(
         return df, [], []
     if accounts is None:
         raise DataValidationError(f"by='{by}' needs the accounts table; pass accounts=...")
+    require_columns(accounts, "accounts", ["account_id"])
     if by not in accounts.columns:
         raise DataValidationError(
             f"by='{by}': no such column in table 'accounts'; available columns: "
