@@ -1,24 +1,28 @@
 """Per account-month inputs of the health score, segments and playbooks, without look-ahead.
 
-One row per account and calendar month from the month of the account's first active day
-(MRR > 0) to the month of ``as_of``, including months after a churn (``active`` False), so
-that lapsed customers stay visible. Each row is measured at its **snapshot**: the month's
-last day, or ``as_of`` for the month containing it. Only data dated on or before the
-snapshot enters a row; data after ``as_of`` is never read.
+One row per account and complete calendar month, from the month of the account's first
+active day (MRR > 0) to the last month ending on or before ``as_of`` (as in
+:func:`csresearch.periods.period_starts` and :mod:`csresearch.features`), including months
+after a churn (``active`` False), so that lapsed customers stay visible. Each row is
+measured at its **snapshot**, the month's last day: only data dated on or before it enters
+the row, and data after the last snapshot is never read.
 
-Large tables are aggregated in the engine (one Ibis ``group_by(account_id, month)`` per
-table); the small account x month grid is then filled with numpy (cumulative and rolling
-sums, "latest answer" look-ups), so nothing loops over accounts in Python.
+Large tables are aggregated in the engine (usage through
+:func:`csresearch.features.usage_features_table`, the others by one Ibis
+``group_by(account_id, month)`` each); the small account x month grid is then filled with
+numpy (cumulative and rolling sums, "latest answer" look-ups), so nothing loops over
+accounts in Python.
 
 Columns (windows in months include the snapshot's month; defaults in :data:`DEFAULTS`):
 
 =====================  ==============================================================
-active                 some subscription with MRR > 0 overlaps the month (up to as_of)
+active                 some subscription with MRR > 0 overlaps the month
 active_at_snapshot     MRR on the snapshot day > 0
 mrr, arr               MRR on the snapshot day (revenue definition), ARR = 12 x MRR
 tenure_days            snapshot - first active day
 usage_events, ...      usage events, active days, distinct event types, active users in
-                       the month (up to the snapshot)
+                       the month; usage_trend_ln = features' ln((events + 1) / (mean of
+                       the 3 previous months + 1))
 usage_per_day          usage_events / observed days (month start or first active day,
                        whichever is later, to the snapshot)
 usage_change_pct       100 x (usage_per_day / usage rate of the previous
@@ -57,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
+from csresearch.features import usage_features_table
 from csresearch.metrics.revenue import check_subscriptions, first_active_dates, mrr_snapshots
 from csresearch.periods import add_months, months_between, parse_as_of
 
@@ -74,6 +79,7 @@ SOURCES: dict[str, str] = {
     "usage_active_days": "usage_events",
     "usage_event_types": "usage_events",
     "usage_active_users": "usage_events",
+    "usage_trend_ln": "usage_events",
     "usage_per_day": "usage_events",
     "usage_change_pct": "usage_events",
     "nps_latest": "nps_responses",
@@ -190,7 +196,7 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     src
         A :class:`~csresearch.sources.DataSource`.
     as_of
-        ISO date; the last snapshot. Data dated after it is ignored.
+        ISO date; the last month is the last one ending on or before it. Later data is ignored.
     options
         Window lengths overriding :data:`DEFAULTS` (``ConfigError`` for an unknown key).
 
@@ -203,15 +209,17 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     >>> f = account_month_features(src, "2025-12-31", {"ticket_window_months": 1})  # doctest: +SKIP
     """
     opts = _check_options(options)
-    cut = parse_as_of(as_of)
-    cut_excl = cut + pd.Timedelta(days=1)
+    asof = parse_as_of(as_of)
+    cut_excl = (asof + pd.Timedelta(days=1)).to_period("M").to_timestamp()  # next month's 1st
+    cut = cut_excl - pd.Timedelta(days=1)  # the last complete month's last day
     subs = check_subscriptions(src.df("subscriptions"))
     subs = subs.loc[subs["start_date"] <= cut]
     live = subs.loc[(subs["mrr_micro"] > 0) & (subs["end_date"].isna() | (subs["end_date"] > subs["start_date"]))]
     if live.empty:
         raise DataValidationError(
-            f"table 'subscriptions': no subscription with MRR > 0 starts on or before {cut.date()}; "
-            "there is no customer month to measure"
+            f"table 'subscriptions': no subscription with MRR > 0 starts on or before {cut.date()} "
+            f"(the end of the last complete month by as_of {asof.date()}); there is no customer "
+            "month to measure"
         )
     first = first_active_dates(live).dropna().sort_index()
     last_m = int(_mi([cut])[0])
@@ -221,7 +229,7 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     acc, m, block = grid.rows()
     period = _month_start(m)
     month_end = _month_start(m + 1) - pd.Timedelta(days=1)
-    snap = pd.DatetimeIndex(np.minimum(month_end.to_numpy(), cut.to_datetime64()))
+    snap = month_end
     out = pd.DataFrame({"account_id": grid.accounts.to_numpy()[acc], "period_start": period,
                         "snapshot_date": snap})
     notes: list[str] = []
@@ -251,12 +259,17 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
 
     # -- usage ------------------------------------------------------------------------------
     if src.has("usage_events"):
-        u = _monthly(src, "usage_events", "occurred_at", cut_excl, lambda t: {
-            "ev": t.count(), "days": t.occurred_at.date().nunique(),
-            "types": t.event_type.nunique(), "users": t.user_id.nunique()})
-        for col, name in [("ev", "usage_events"), ("days", "usage_active_days"),
-                          ("types", "usage_event_types"), ("users", "usage_active_users")]:
-            out[name] = grid.scatter(u["account_id"], u["_m"], u[col].fillna(0))
+        u = usage_features_table(src.table("usage_events"), str(cut.date())).execute()
+        um = _mi(pd.to_datetime(u["month"]))
+        for col, name in [("events", "usage_events"), ("active_days", "usage_active_days"),
+                          ("event_types", "usage_event_types"), ("active_users", "usage_active_users")]:
+            out[name] = grid.scatter(u["account_id"], um, u[col].astype("float64"))
+        has_trend = u["trend"].notna().to_numpy()
+        trend = np.full(grid.n, np.nan)
+        p = grid.pos(u["account_id"], um)
+        sel = (p >= 0) & has_trend
+        trend[p[sel]] = u["trend"].to_numpy(dtype="float64")[sel]
+        out["usage_trend_ln"] = trend
         start_obs = np.maximum(period.to_numpy(), first_day)
         obs = ((snap.to_numpy() - start_obs) // np.timedelta64(1, "D") + 1).astype("float64")
         ev = out["usage_events"].to_numpy()
@@ -274,7 +287,7 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
         out["usage_change_pct"] = chg
     else:
         for c in ("usage_events", "usage_active_days", "usage_event_types", "usage_active_users",
-                  "usage_per_day", "usage_change_pct"):
+                  "usage_trend_ln", "usage_per_day", "usage_change_pct"):
             out[c] = np.nan
         notes.append("usage_events absent: usage columns are NaN")
 
@@ -370,7 +383,8 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     out["days_to_renewal"] = _days_to_renewal(live, out)
     if notes:
         warnings.warn("; ".join(notes), DataQualityWarning, stacklevel=2)
-    out.attrs.update({"as_of": str(cut.date()), "options": opts, "notes": notes})
+    out.attrs.update({"as_of": str(asof.date()), "last_snapshot": str(cut.date()), "options": opts,
+                      "notes": notes})
     return out
 
 

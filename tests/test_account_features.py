@@ -12,7 +12,7 @@ from csresearch.account_features import account_month_features
 from csresearch.errors import ConfigError, DataQualityWarning
 from csresearch.sources import DataSource
 
-AS_OF = "2025-04-20"
+AS_OF = "2025-04-30"
 
 
 def ts(*xs):
@@ -32,7 +32,7 @@ def tiny_frames() -> dict[str, pd.DataFrame]:
     usage = pd.DataFrame({
         "account_id": ["a1"] * 19,
         "occurred_at": ts(*(["2025-01-20 10:00"] * 2 + ["2025-01-25 09:00"] + ["2025-02-03 12:00"] * 10
-                            + ["2025-04-05 08:00"] * 4 + ["2025-04-25 08:00"] * 2)),
+                            + ["2025-04-05 08:00"] * 4 + ["2025-05-02 08:00"] * 2)),
         "event_type": ["login"] * 19, "user_id": ["u1"] * 19,
     })
     nps = pd.DataFrame({"account_id": ["a1", "a1"], "responded_at": ts("2025-01-20", "2025-03-10"),
@@ -48,7 +48,7 @@ def tiny_frames() -> dict[str, pd.DataFrame]:
                           "opened": [True, False, True], "clicked": [False] * 3})
     ms = pd.DataFrame({
         "account_id": ["a1"] * 3, "milestone": ["kickoff", "integration", "training"],
-        "due_at": ts("2025-01-22", "2025-02-14", "2025-04-30"),
+        "due_at": ts("2025-01-22", "2025-02-14", "2025-05-15"),
         "completed_at": ts("2025-01-22 14:00", "2025-03-02", "NaT"),
     })
     csm = pd.DataFrame({"account_id": ["a1"], "recorded_at": ts("2025-02-01"), "sentiment": ["green"]})
@@ -71,26 +71,28 @@ def test_grid_activity_and_snapshots(feats):
     assert feats.groupby("account_id").size().to_dict() == {"a1": 4, "a2": 3}
     assert feats.loc[feats.account_id == "a2", "active"].tolist() == [True, True, False]
     snaps = feats.loc[feats.account_id == "a1", "snapshot_date"].dt.strftime("%m-%d").tolist()
-    assert snaps == ["01-31", "02-28", "03-31", "04-20"]  # the as_of month is cut at as_of
+    assert snaps == ["01-31", "02-28", "03-31", "04-30"]
     np.testing.assert_allclose(col(feats, "a2", "mrr"), [50, 50, 0])
     np.testing.assert_allclose(col(feats, "a1", "arr"), [1200] * 4)
-    # tenure: Jan 31 - Jan 15 = 16, Feb 28 = 16 + 28 = 44, Mar 31 = 75, Apr 20 = 95
-    np.testing.assert_allclose(col(feats, "a1", "tenure_days"), [16, 44, 75, 95])
-    # a1 renews 2026-01-15: from Jan 31 2025 that is 365 - 16 = 349 days, then -28, -31, -20
-    np.testing.assert_allclose(col(feats, "a1", "days_to_renewal"), [349, 321, 290, 270])
+    # tenure: Jan 31 - Jan 15 = 16, Feb 28 = 16 + 28 = 44, Mar 31 = 75, Apr 30 = 105
+    np.testing.assert_allclose(col(feats, "a1", "tenure_days"), [16, 44, 75, 105])
+    # a1 renews 2026-01-15: from Jan 31 2025 that is 365 - 16 = 349 days, then -28, -31, -30
+    np.testing.assert_allclose(col(feats, "a1", "days_to_renewal"), [349, 321, 290, 260])
     # a2 monthly term from Feb 1: next anniversaries Mar 1 (from Feb 28) and Apr 1 (from Mar 31)
     np.testing.assert_allclose(col(feats, "a2", "days_to_renewal"), [1, 1, np.nan])
 
 
 def test_usage_level_and_trend(feats):
-    # observed days: Jan 15..31 = 17, Feb 28, Mar 31, Apr 1..20 = 20 (the Apr 25 events are after as_of)
+    # observed days: Jan 15..31 = 17, Feb 28, Mar 31, Apr 30 (the May 2 events are after as_of)
     np.testing.assert_allclose(col(feats, "a1", "usage_events"), [3, 10, 0, 4])
     np.testing.assert_allclose(col(feats, "a1", "usage_active_days"), [2, 1, 0, 1])
-    np.testing.assert_allclose(col(feats, "a1", "usage_per_day"), [3 / 17, 10 / 28, 0, 4 / 20])
+    np.testing.assert_allclose(col(feats, "a1", "usage_per_day"), [3 / 17, 10 / 28, 0, 4 / 30])
     # change vs the previous <= 3 months' rate: Feb (10/28)/(3/17) - 1 = 170/84 - 1;
-    # Mar 0 / (13/45) - 1 = -1; Apr 0.2 / (13/76) - 1 = 15.2/13 - 1
+    # Mar 0 / (13/45) - 1 = -1; Apr (4/30) / (13/76) - 1 = 304/390 - 1
     np.testing.assert_allclose(col(feats, "a1", "usage_change_pct"),
-                               [np.nan, 100 * (170 / 84 - 1), -100, 100 * (15.2 / 13 - 1)])
+                               [np.nan, 100 * (170 / 84 - 1), -100, 100 * (304 / 390 - 1)])
+    # features.py's trend, ln((events + 1) / (mean of 3 previous months + 1)), from April on
+    np.testing.assert_allclose(col(feats, "a1", "usage_trend_ln"), [np.nan] * 3 + [np.log(5 / (13 / 3 + 1))])
     np.testing.assert_allclose(col(feats, "a2", "usage_change_pct"), [np.nan, 0, 0])  # 0 vs 0
 
 
@@ -104,7 +106,7 @@ def test_surveys_tickets_email_onboarding(feats):
     np.testing.assert_allclose(col(feats, "a2", "tickets"), [0, 0, 0])  # a real zero
     np.testing.assert_allclose(col(feats, "a1", "email_open_rate"), [1, 1 / 2, 2 / 3, 2 / 3])
     # kickoff due Jan 22 done that afternoon (on time); integration due Feb 14 done Mar 2 (late);
-    # training due Apr 30 (after as_of, not due yet)
+    # training due May 15 (after as_of, not due yet)
     np.testing.assert_allclose(col(feats, "a1", "onboarding_score"), [1, 0.5, 0.5, 0.5])
     np.testing.assert_allclose(col(feats, "a1", "onboarding_overdue"), [0, 1, 0, 0])
     np.testing.assert_allclose(col(feats, "a2", "onboarding_score"), [np.nan] * 3)
@@ -120,6 +122,13 @@ def test_windows_are_options():
         account_month_features(DataSource.from_frames(tiny_frames()), AS_OF, {"survey_months": 2})
     with pytest.raises(ConfigError, match="inputs.ces_window_months"):
         account_month_features(DataSource.from_frames(tiny_frames()), AS_OF, {"ces_window_months": 0})
+
+
+def test_partial_month_of_as_of_left_out(feats):
+    # as_of May 20: May is not complete, so the last month is April and May data is unused
+    g = account_month_features(DataSource.from_frames(tiny_frames()), "2025-05-20")
+    pd.testing.assert_frame_equal(feats, g, check_like=False)
+    assert g.attrs["last_snapshot"] == "2025-04-30" and g.attrs["as_of"] == "2025-05-20"
 
 
 def test_absent_tables_are_nan_with_a_note():
