@@ -1,0 +1,264 @@
+"""Figures shared by the reports: one style, titles, labelled axes with units, print-readable.
+
+Every function draws on ``ax`` (or a new figure) and returns the matplotlib ``Axes``. Inputs
+are never modified. Colours come from seaborn's colour-blind palette; text is at least 9 pt.
+
+Example
+-------
+>>> ax = bar(pd.Series({"price": 12, "product": 30}), "Churned accounts by reason",
+...          xlabel="churned accounts", ylabel="reason")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+from csresearch import narrative as nv
+
+PALETTE = "colorblind"
+GOOD, BAD, NEUTRAL = "#029e73", "#d55e00", "#0173b2"
+BANDS = {"red": "#d55e00", "yellow": "#ece133", "green": "#029e73"}
+
+
+def apply_style() -> None:
+    """The reports' style: white grid, colour-blind palette, print-sized fonts."""
+    sns.set_theme(style="whitegrid", palette=PALETTE, context="notebook", font_scale=0.95)
+    plt.rcParams.update(
+        {
+            "figure.figsize": (8, 4.2),
+            "figure.dpi": 100,
+            "savefig.dpi": 110,
+            "axes.titlesize": 12,
+            "axes.titleweight": "bold",
+            "axes.labelsize": 10,
+            "xtick.labelsize": 9,
+            "ytick.labelsize": 9,
+            "legend.fontsize": 9,
+            "figure.autolayout": False,
+        }
+    )
+
+
+def _ax(ax: Axes | None, size: tuple[float, float] = (8, 4.2)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def money_axis(ax: Axes, axis: str = "y", symbol: str = "$") -> None:
+    """Money ticks in compact form ($12 k)."""
+    f = FuncFormatter(lambda v, _: nv.currency(v, symbol, short=True))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
+
+
+def pct_axis(ax: Axes, axis: str = "y", decimals: int = 0) -> None:
+    """Fractions shown as percentages."""
+    f = PercentFormatter(1.0, decimals=decimals)
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
+
+
+def label(ax: Axes, title: str, xlabel: str, ylabel: str) -> Axes:
+    ax.set_title(title, loc="left")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return ax
+
+
+def bridge(row: Mapping[str, float], title: str, symbol: str = "$", ax: Axes | None = None) -> Axes:
+    """Waterfall of one period's MRR bridge (start, new, expansion, reactivation, contraction,
+    churn, end) from a row of :func:`csresearch.metrics.revenue.mrr_bridge`."""
+    ax = _ax(ax)
+    steps = [
+        ("Start", float(row["mrr_start"]), "total"),
+        ("New", float(row["mrr_new"]), "up"),
+        ("Expansion", float(row["mrr_expansion"]), "up"),
+        ("Reactivation", float(row["mrr_reactivation"]), "up"),
+        ("Contraction", -float(row["mrr_contraction"]), "down"),
+        ("Churn", -float(row["mrr_churned"]), "down"),
+        ("End", float(row["mrr_end"]), "total"),
+    ]
+    level = 0.0
+    for i, (_name, v, kind) in enumerate(steps):
+        if kind == "total":
+            bottom, height, colour = 0.0, v, NEUTRAL
+            level = v
+        else:
+            bottom = level if v >= 0 else level + v
+            height, colour = abs(v), GOOD if v >= 0 else BAD
+            level += v
+        ax.bar(i, height, bottom=bottom, color=colour, width=0.65)
+        shown = nv.currency(v, symbol, short=True) if kind == "total" else (
+            ("+" if v >= 0 else "") + nv.currency(v, symbol, short=True)
+        )
+        ax.annotate(shown, (i, bottom + height), ha="center", va="bottom", fontsize=9,
+                    xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(steps)), [s[0] for s in steps])
+    lo = min(float(row["mrr_start"]), float(row["mrr_end"]))
+    hi = max(level, float(row["mrr_start"])) + max(s[1] for s in steps[1:4])
+    ax.set_ylim(max(0.0, lo - (hi - lo) * 1.5 - 0.02 * hi), hi * 1.02 + 1)
+    money_axis(ax, symbol=symbol)
+    return label(ax, title, "movement", f"MRR ({symbol} per month; axis not from 0)")
+
+
+def trend(
+    df: pd.DataFrame, x: str, ys: Mapping[str, str], title: str, ylabel: str,
+    kind: str = "pct", ax: Axes | None = None,
+) -> Axes:
+    """Lines over periods: ``ys`` maps column -> legend label; ``kind`` 'pct' or 'currency'."""
+    ax = _ax(ax)
+    for col, name in ys.items():
+        ax.plot(df[x], df[col], marker="o", markersize=3, label=name)
+    if kind == "pct":
+        pct_axis(ax, decimals=1)
+    elif kind == "currency":
+        money_axis(ax)
+    if len(ys) > 1:
+        ax.legend(frameon=False)
+    return label(ax, title, "period start", ylabel)
+
+
+def heatmap(
+    matrix: pd.DataFrame, title: str, xlabel: str, ylabel: str, vmax: float | None = 1.0,
+    ax: Axes | None = None, annotate: bool = False,
+) -> Axes:
+    """A retention heatmap (rows = cohorts, columns = months since start), values as %."""
+    h = max(3.5, min(9.0, 0.22 * len(matrix) + 1.5))
+    ax = _ax(ax, (9, h))
+    m = matrix.copy()
+    if isinstance(m.index, pd.DatetimeIndex):
+        m.index = m.index.strftime("%Y-%m")
+    sns.heatmap(
+        m, ax=ax, cmap="viridis", vmin=0, vmax=vmax, annot=annotate, fmt=".0%",
+        cbar_kws={"label": "retained (%)", "format": PercentFormatter(1.0, decimals=0)},
+    )
+    return label(ax, title, xlabel, ylabel)
+
+
+def bar(
+    values: pd.Series, title: str, xlabel: str, ylabel: str, kind: str = "count",
+    ax: Axes | None = None, color: str | Sequence[str] | None = None,
+) -> Axes:
+    """Horizontal bars, largest on top, each labelled with its value."""
+    s = values.sort_values()
+    ax = _ax(ax, (8, max(2.5, 0.35 * len(s) + 1.2)))
+    ax.barh([str(i) for i in s.index], s.to_numpy(dtype=float), color=color or NEUTRAL)
+    for y, v in enumerate(s.to_numpy(dtype=float)):
+        ax.annotate(" " + nv.fmt(v, kind), (v, y), va="center", fontsize=9)
+    if kind == "pct":
+        pct_axis(ax, "x")
+    elif kind == "currency":
+        money_axis(ax, "x")
+    ax.margins(x=0.15)
+    return label(ax, title, xlabel, ylabel)
+
+
+def grouped_bar(
+    df: pd.DataFrame, x: str, hue: str, y: str, title: str, xlabel: str, ylabel: str,
+    kind: str = "count", ax: Axes | None = None,
+) -> Axes:
+    """Bars of ``y`` by ``x`` split by ``hue`` (long-format ``df``)."""
+    ax = _ax(ax)
+    sns.barplot(data=df, x=x, y=y, hue=hue, ax=ax, errorbar=None)
+    if kind == "pct":
+        pct_axis(ax)
+    elif kind == "currency":
+        money_axis(ax)
+    ax.legend(title=hue.replace("_", " "), frameon=False)
+    return label(ax, title, xlabel, ylabel)
+
+
+def histogram(
+    values: pd.Series, title: str, xlabel: str, ylabel: str = "accounts", bins: int | Sequence = 20,
+    hue: pd.Series | None = None, ax: Axes | None = None,
+) -> Axes:
+    """Distribution of one measure (optionally split by ``hue``)."""
+    ax = _ax(ax)
+    frame = pd.DataFrame({"value": np.asarray(values, dtype=float)})
+    if hue is not None:
+        frame["group"] = np.asarray(hue).astype(str)
+    sns.histplot(frame, x="value", hue="group" if hue is not None else None, bins=bins, ax=ax,
+                 element="step", stat="count", common_norm=False)
+    return label(ax, title, xlabel, ylabel)
+
+
+def km(
+    curves: pd.DataFrame, title: str, xlabel: str = "months since first subscription",
+    ax: Axes | None = None, scale: float = 1.0,
+) -> Axes:
+    """Kaplan-Meier step curves with bands, from :func:`csresearch.survival.curves.km_curve`
+    (``scale`` divides the time axis, e.g. days -> months)."""
+    ax = _ax(ax)
+    for g, c in curves.groupby("group", sort=True):
+        t = c["time"].to_numpy(float) / scale
+        line = ax.step(t, c["survival"], where="post", label=str(g))[0]
+        ax.fill_between(t, c["lower"], c["upper"], step="post", alpha=0.15, color=line.get_color())
+    ax.set_ylim(0, 1.02)
+    pct_axis(ax)
+    ax.legend(frameon=False, title=None)
+    return label(ax, title, xlabel, "still a customer (%)")
+
+
+def forest(
+    summary: pd.DataFrame, title: str, estimate: str = "hazard_ratio", lower: str = "lower",
+    upper: str = "upper", ax: Axes | None = None,
+) -> Axes:
+    """Hazard ratios with intervals on a log axis (index or column ``covariate`` = names)."""
+    d = summary.reset_index() if "covariate" not in summary.columns else summary
+    names = d["covariate"].astype(str) if "covariate" in d.columns else d.iloc[:, 0].astype(str)
+    ax = _ax(ax, (8, max(2.5, 0.4 * len(d) + 1.2)))
+    y = np.arange(len(d))[::-1]
+    est = d[estimate].to_numpy(float)
+    ax.errorbar(est, y, xerr=[est - d[lower].to_numpy(float), d[upper].to_numpy(float) - est],
+                fmt="o", color=NEUTRAL, capsize=3)
+    ax.axvline(1.0, color="grey", lw=1, ls="--")
+    ax.set_xscale("log")
+    ax.set_yticks(y, names)
+    return label(ax, title, "hazard ratio (log scale; > 1 = churns sooner)", "")
+
+
+def radar(levels: Mapping[str, float], max_level: float, title: str, previous: Mapping[str, float] | None = None,
+          level_names: Sequence[str] | None = None) -> Axes:
+    """Maturity levels per capability on a radar chart (optionally with the previous assessment)."""
+    names = list(levels)
+    angles = np.linspace(0, 2 * np.pi, len(names), endpoint=False).tolist()
+    fig = plt.figure(figsize=(7.5, 7.5), layout="constrained")
+    ax = fig.add_subplot(projection="polar")
+
+    def draw(vals: Mapping[str, float], lab: str, colour: str, fill: float) -> None:
+        v = [float(vals.get(n, np.nan)) for n in names]
+        ax.plot(angles + angles[:1], v + v[:1], color=colour, lw=2, label=lab)
+        ax.fill(angles + angles[:1], v + v[:1], color=colour, alpha=fill)
+
+    if previous:
+        draw(previous, "previous assessment", "grey", 0.05)
+    draw(levels, "this assessment", NEUTRAL, 0.2)
+    ax.set_xticks(angles, [n.replace("_", " ") for n in names], fontsize=9)
+    ax.set_ylim(0, max_level)
+    ticks = list(range(1, int(max_level) + 1))
+    ax.set_yticks(ticks, [level_names[t - 1] if level_names else str(t) for t in ticks], fontsize=8)
+    ax.legend(loc="lower right", bbox_to_anchor=(1.15, -0.08), frameon=False)
+    ax.set_title(title, loc="left")
+    return ax
+
+
+def calibration(
+    predicted: Sequence[float], observed: Sequence[float], title: str, ax: Axes | None = None,
+    n: Sequence[int] | None = None,
+) -> Axes:
+    """Predicted vs observed churn per bin, with the diagonal."""
+    ax = _ax(ax, (5.5, 5))
+    p, o = np.asarray(predicted, float), np.asarray(observed, float)
+    hi = float(np.nanmax(np.concatenate([p, o, [0.05]]))) * 1.1
+    ax.plot([0, hi], [0, hi], color="grey", ls="--", lw=1, label="perfect calibration")
+    ax.plot(p, o, marker="o", color=NEUTRAL, label="score bins")
+    pct_axis(ax, "x")
+    pct_axis(ax, "y")
+    ax.legend(frameon=False)
+    return label(ax, title, "predicted churn (%)", "observed churn (%)")

@@ -1,0 +1,164 @@
+"""A scheduled run of several reports from a YAML file (``csresearch report all --config``).
+
+::
+
+    out: reports                 # output folder (index.html, <as_of>/<label>.html)
+    timeout: 900                 # seconds per report
+    jobs: 1                      # reports rendered at once (each in its own kernel)
+    defaults:                    # given to every report that declares the parameter
+      data: data/demo
+      as_of: "2025-12-31"
+    reports:
+      - report: retention
+      - report: retention        # one template, several segments: one report per value
+        each: {segment: [plan, region]}
+      - report: churn_drivers
+        label: churn_drivers_telco
+        params: {data: ../shared/data/telco/Telco-Customer-Churn.csv}
+        skip_if_missing: ../shared/data/telco/Telco-Customer-Churn.csv
+
+Relative paths are relative to the current directory. Unknown keys are refused.
+
+Example
+-------
+>>> results = run_config("data/reports.yaml")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from csresearch.errors import ConfigError, ReportError
+from csresearch.reports import index
+from csresearch.reports.params import notebook_parameters
+from csresearch.reports.render import DEFAULT_TIMEOUT, RenderResult, render_report, template_path
+
+TOP_KEYS = {"out", "timeout", "jobs", "defaults", "reports", "templates"}
+ENTRY_KEYS = {"report", "label", "params", "each", "timeout", "skip_if_missing"}
+
+
+@dataclass
+class Job:
+    """One report to render."""
+
+    report: str
+    label: str
+    params: dict[str, Any]
+    timeout: float
+    skip_if_missing: str | None = None
+
+
+@dataclass
+class Plan:
+    out: Path
+    jobs: list[Job] = field(default_factory=list)
+    parallel: int = 1
+    templates: str | None = None
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(value)).strip("-") or "x"
+
+
+def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
+    """Read and check the YAML; expand ``each``; raise :class:`ConfigError` naming a bad key."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"report config not found: {p}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"report config {p} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"report config {p}: expected a mapping with 'reports'")
+    bad = set(data) - TOP_KEYS
+    if bad:
+        raise ConfigError(f"report config {p}: unknown key(s) {sorted(bad)}; allowed: {sorted(TOP_KEYS)}")
+    entries = data.get("reports") or []
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"report config {p}: 'reports' must be a non-empty list")
+    defaults = dict(data.get("defaults") or {})
+    timeout = float(data.get("timeout", DEFAULT_TIMEOUT))
+    templates = data.get("templates")
+    plan = Plan(Path(out or data.get("out", "reports")), parallel=int(data.get("jobs", 1)), templates=templates)
+    declared_anywhere: set[str] = set()
+    for i, e in enumerate(entries, 1):
+        where = f"report config {p}, reports[{i}]"
+        if not isinstance(e, dict) or "report" not in e:
+            raise ConfigError(f"{where}: each entry needs 'report: NAME'")
+        bad = set(e) - ENTRY_KEYS
+        if bad:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(bad)}; allowed: {sorted(ENTRY_KEYS)}")
+        spec = notebook_parameters(template_path(e["report"], templates))
+        declared_anywhere |= set(spec)
+        base = {k: v for k, v in defaults.items() if k in spec}
+        params = {**base, **dict(e.get("params") or {})}
+        label = str(e.get("label", e["report"]))
+        each = dict(e.get("each") or {})
+        if len(each) > 1:
+            raise ConfigError(f"{where}: 'each' takes one parameter with a list of values")
+        variants = [(label, params)]
+        if each:
+            (name, values), = each.items()
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{where}: each.{name} must be a non-empty list")
+            variants = [(f"{label}_{_slug(v)}", {**params, name: v}) for v in values]
+        for lab, prm in variants:
+            plan.jobs.append(Job(e["report"], lab, prm, float(e.get("timeout", timeout)), e.get("skip_if_missing")))
+    unused = set(defaults) - declared_anywhere
+    if unused:
+        raise ConfigError(f"report config {p}: defaults {sorted(unused)} are not a parameter of any report")
+    labels = [j.label for j in plan.jobs]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ConfigError(f"report config {p}: labels {dup} appear twice; give each entry its own 'label'")
+    return plan
+
+
+def run_config(
+    path: str | Path,
+    out: str | Path | None = None,
+    only: list[str] | None = None,
+    progress: bool = True,
+    on_start: Callable[[Job], None] | None = None,
+    on_done: Callable[[RenderResult], None] | None = None,
+    jobs: int | None = None,
+) -> list[RenderResult]:
+    """Render every report of the config; a failure does not stop the others.
+
+    Returns one :class:`RenderResult` per report (status ``ok``, ``failed`` or ``skipped``).
+    """
+    plan = load_config(path, out)
+    todo = [j for j in plan.jobs if not only or j.label in only or j.report in only]
+    if only and not todo:
+        raise ConfigError(f"--only {only}: no such report or label in {path}")
+
+    def run(job: Job) -> RenderResult:
+        if on_start:
+            on_start(job)
+        if job.skip_if_missing and not Path(job.skip_if_missing).exists():
+            res = RenderResult(job.report, job.label, str(job.params.get("as_of", "")), "skipped", None, 0.0,
+                               f"skipped: {job.skip_if_missing} not found")
+            index.record(plan.out, res.entry())
+        else:
+            try:
+                res = render_report(job.report, job.params, plan.out, job.label, job.timeout,
+                                    progress=progress, templates=plan.templates)
+            except (ReportError, ConfigError) as e:
+                res = RenderResult(job.report, job.label, str(job.params.get("as_of", "")), "failed", None, 0.0, str(e))
+        if on_done:
+            on_done(res)
+        return res
+
+    n = max(1, jobs or plan.parallel)
+    if n == 1:
+        return [run(j) for j in todo]
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, todo))

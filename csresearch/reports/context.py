@@ -1,0 +1,110 @@
+"""What a running report knows: its parameters, its data (a source or a flat table), a cache.
+
+Templates call :func:`csresearch.reports.notebook.start`, which builds a
+:class:`ReportContext`; every section function takes it. Tests build one directly with
+:meth:`ReportContext.from_source`.
+
+Example
+-------
+>>> ctx = ReportContext.from_source(src, as_of="2025-12-31")  # doctest: +SKIP
+>>> ctx.df("accounts").shape  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from csresearch.errors import ConfigError
+
+GRAINS = ("month", "quarter")
+FLAT_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".tsv")
+
+
+class ReportContext:
+    """Parameters, data and a per-run cache shared by a report's sections."""
+
+    def __init__(
+        self,
+        report: str,
+        params: dict[str, Any],
+        source: Any = None,
+        flat: pd.DataFrame | None = None,
+        flat_path: str | None = None,
+        started: float | None = None,
+    ) -> None:
+        self.report = report
+        self.params = dict(params)
+        self.source = source
+        self.flat = flat
+        self.flat_path = flat_path
+        self.started = started if started is not None else time.time()
+        self.cache: dict[str, Any] = {}
+        self.as_of: str = str(params.get("as_of", ""))
+        self.grain: str = str(params.get("grain", "month"))
+        self.segment: str = str(params.get("segment", "segment"))
+        self.currency: str = str(params.get("currency", "$"))
+        check_as_of(self.as_of)
+        if self.grain not in GRAINS:
+            raise ConfigError(f"grain must be one of {', '.join(GRAINS)}, not '{self.grain}'")
+
+    @classmethod
+    def from_source(cls, source: Any, as_of: str, report: str = "report", **params: Any) -> ReportContext:
+        return cls(report, {"as_of": as_of, **params}, source=source)
+
+    # -- data ------------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return self.source is not None and self.source.has(name)
+
+    def df(self, name: str) -> pd.DataFrame:
+        """A table of the source as pandas (read once per run; treat as read-only)."""
+        return self.memo(f"df:{name}", lambda: self.source.df(name))
+
+    def memo(self, key: str, fn: Callable[[], Any]) -> Any:
+        """``fn()`` computed once per run under ``key``."""
+        if key not in self.cache:
+            self.cache[key] = fn()
+        return self.cache[key]
+
+    @property
+    def location(self) -> str:
+        if self.source is not None:
+            return str(self.source.location)
+        return str(self.flat_path or "<in-memory table>")
+
+
+def check_as_of(as_of: str) -> None:
+    try:
+        date.fromisoformat(as_of)
+    except ValueError:
+        raise ConfigError(f"as_of must be an ISO date like 2025-12-31, not {as_of!r}") from None
+
+
+def is_flat_table(data: str) -> bool:
+    """True when ``data`` names one table file (a CSV like the Telco table), not a source."""
+    return not data.startswith("env:") and "://" not in data and data.lower().endswith(FLAT_SUFFIXES) \
+        and Path(data).is_file()
+
+
+def open_context(report: str, params: dict[str, Any], started: float | None = None) -> ReportContext:
+    """Open the report's data (``params['data']``) and return its context.
+
+    ``data`` is a data source (folder, .duckdb file, Ibis URL or ``env:VAR``) or, for reports
+    that accept one, a flat one-row-per-customer table file.
+    """
+    data = str(params.get("data", ""))
+    if not data:
+        return ReportContext(report, params, started=started)
+    if is_flat_table(data):
+        from csresearch.survival.tables import read_flat_table
+
+        return ReportContext(report, params, flat=read_flat_table(data), flat_path=data, started=started)
+    from csresearch.sources import open_source
+
+    mapping = params.get("mapping_path") or None
+    return ReportContext(report, params, source=open_source(data, mapping=mapping), started=started)

@@ -1,0 +1,96 @@
+"""The output folder's index: every rendered report, its date and its status.
+
+``DIR/_index.json`` keeps one entry per (as_of, label); ``DIR/index.html`` is rebuilt from it
+after every run. Both are written atomically; every text is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from csresearch.display import esc
+
+MANIFEST = "_index.json"
+INDEX = "index.html"
+_LOCK = threading.Lock()
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.6rem}table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}
+th{background:#f3f5f7}.ok{color:#05723e;font-weight:600}.failed{color:#b3261e;font-weight:600}
+.skipped{color:#777}.msg{font-size:.85rem;color:#555;white-space:pre-wrap;max-width:40rem}
+"""
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write to a temporary file in the same folder, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(out_dir: Path) -> list[dict[str, Any]]:
+    p = Path(out_dir) / MANIFEST
+    if not p.exists():
+        return []
+    try:
+        return list(json.loads(p.read_text()))
+    except (json.JSONDecodeError, TypeError):
+        return []
+
+
+def record(out_dir: Path, entry: Mapping[str, Any]) -> None:
+    """Add or replace the entry of (as_of, label) and rewrite the manifest and index.html."""
+    out_dir = Path(out_dir)
+    with _LOCK:
+        entries = [e for e in load(out_dir) if (e.get("as_of"), e.get("label")) != (entry["as_of"], entry["label"])]
+        entries.append(dict(entry))
+        entries.sort(key=lambda e: (str(e.get("as_of")), str(e.get("label"))))
+        atomic_write(out_dir / MANIFEST, json.dumps(entries, indent=2, default=str))
+        atomic_write(out_dir / INDEX, render_index(entries, out_dir))
+
+
+def render_index(entries: list[Mapping[str, Any]], out_dir: Path) -> str:
+    """index.html: newest date first; a link when the report file exists."""
+    rows = []
+    for e in sorted(entries, key=lambda e: (str(e.get("as_of")), str(e.get("label"))), reverse=True):
+        rel = e.get("path")
+        exists = bool(rel) and (Path(out_dir) / rel).exists()
+        name = esc(e.get("label"))
+        link = f'<a href="{esc(rel)}">{name}</a>' if exists else name
+        status = str(e.get("status", ""))
+        shown = status
+        if status == "failed":
+            shown = "failed" + (" (previous good report kept)" if exists else "")
+        extra = ""
+        if e.get("failed_notebook"):
+            extra = f' <a href="{esc(e["failed_notebook"])}">executed notebook</a>'
+        rows.append(
+            f"<tr><td>{link}</td><td>{esc(e.get('report'))}</td><td>{esc(e.get('as_of'))}</td>"
+            f'<td class="{esc(status)}">{esc(shown)}</td><td>{esc(e.get("rendered_at", ""))}</td>'
+            f"<td>{esc(e.get('seconds', ''))}</td>"
+            f'<td class="msg">{esc(e.get("message", ""))}{extra}</td></tr>'
+        )
+    body = "".join(rows) or '<tr><td colspan="7">No report rendered yet.</td></tr>'
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        "<title>csresearch reports</title>"
+        f"<style>{STYLE}</style></head><body><h1>csresearch reports</h1>"
+        "<table><thead><tr><th>report</th><th>template</th><th>as of</th><th>status</th>"
+        "<th>last run</th><th>seconds</th><th>message</th></tr></thead>"
+        f"<tbody>{body}</tbody></table></body></html>"
+    )

@@ -1,0 +1,87 @@
+"""Helpers the report templates call inside their kernel: setup, start, header, provenance.
+
+A template is: a hidden setup cell (``rn.setup()``), the ``parameters`` cell, one
+``ctx = rn.start(...)`` line, one line per section, and ``rn.provenance(ctx)`` at the end.
+
+Example
+-------
+>>> from csresearch.reports import notebook as rn  # doctest: +SKIP
+>>> rn.setup()  # doctest: +SKIP
+>>> ctx = rn.start("retention", data="../data/demo", as_of="2025-12-31")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from csresearch import provenance as prov
+from csresearch.display import Html, Section, esc
+from csresearch.errors import DataQualityWarning
+from csresearch.reports.context import ReportContext, open_context
+
+_STARTED: list[float] = []
+
+
+def setup() -> None:
+    """Warnings filters (no warning text reaches a report), the Agg backend and the plot style.
+
+    Statistical caveats (:class:`DataQualityWarning`) are not lost: each section records them
+    and shows them as notes.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    warnings.simplefilter("ignore")
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)
+    from csresearch.plots import apply_style
+
+    apply_style()
+    _STARTED[:] = [time.time()]
+
+
+def start(report: str, **params: Any) -> ReportContext:
+    """Open the data named by the parameters and return the report's context."""
+    started = _STARTED[0] if _STARTED else time.time()
+    return open_context(report, params, started=started)
+
+
+def section(fn: Callable[..., Section]) -> Callable[..., Section]:
+    """Decorator for section builders: :class:`DataQualityWarning` raised inside become notes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Section:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataQualityWarning)
+            out = fn(*args, **kwargs)
+        seen = set()
+        for w in caught:
+            if issubclass(w.category, DataQualityWarning) and str(w.message) not in seen:
+                seen.add(str(w.message))
+                out.note(f"Caveat: {w.message}")
+        return out
+
+    return wrapper
+
+
+def header(ctx: ReportContext, title: str, subtitle: str = "") -> Html:
+    """The report's title block: title, as-of date, data source."""
+    parts = [f"<h1>{esc(title)}</h1>"]
+    line = f"As of {ctx.as_of} · data: {prov.redact(ctx.location)}"
+    if subtitle:
+        line = f"{subtitle} · {line}"
+    parts.append(f'<p class="cs-caption">{esc(line)}</p>')
+    return Html("".join(parts))
+
+
+def provenance(ctx: ReportContext) -> Html:
+    """The provenance block at the end of every report."""
+    table = None
+    if ctx.flat is not None:
+        table = (ctx.flat_path, len(ctx.flat))
+    info = prov.collect(ctx.params, source=ctx.source, as_of=ctx.as_of, started=ctx.started, table=table)
+    return prov.to_html(info)

@@ -1,0 +1,57 @@
+"""Shared figures: each returns Axes with a title, labelled axes and does not touch its input."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from csresearch import plots
+
+
+@pytest.fixture(autouse=True)
+def _close():
+    plots.apply_style()
+    yield
+    plt.close("all")
+
+
+def _labelled(ax):
+    assert ax.get_title(loc="left")
+    assert ax.get_xlabel() or ax.get_ylabel()
+
+
+def test_bridge_waterfall_adds_up():
+    row = pd.Series({"mrr_start": 100.0, "mrr_new": 20.0, "mrr_expansion": 10.0, "mrr_reactivation": 0.0,
+                     "mrr_contraction": 5.0, "mrr_churned": 15.0, "mrr_end": 110.0})
+    before = row.copy()
+    ax = plots.bridge(row, "MRR bridge")
+    _labelled(ax)
+    bars = ax.patches
+    assert len(bars) == 7
+    # churn bar: level before churn = 100 + 20 + 10 + 0 - 5 = 125, drops by 15 to 110
+    assert bars[5].get_y() == pytest.approx(110.0) and bars[5].get_height() == pytest.approx(15.0)
+    assert bars[6].get_height() == pytest.approx(110.0)
+    pd.testing.assert_series_equal(row, before)
+    assert "$ per month" in ax.get_ylabel()
+
+
+def test_heatmap_bar_trend_hist_km_forest_calibration():
+    m = pd.DataFrame(np.linspace(1, 0.5, 12).reshape(3, 4), index=pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]))
+    _labelled(plots.heatmap(m, "Logo retention", "months since start", "cohort"))
+    _labelled(plots.bar(pd.Series({"a": 3, "b": 5}), "Churn by reason", "accounts", "reason"))
+    df = pd.DataFrame({"p": pd.date_range("2025-01-01", periods=3, freq="MS"), "grr": [0.9, 0.95, 0.92]})
+    _labelled(plots.trend(df, "p", {"grr": "GRR"}, "GRR", "share (%)"))
+    _labelled(plots.histogram(pd.Series([1, 2, 3, 50]), "Score", "health score (0-100)"))
+    curves = pd.DataFrame({"group": "all", "time": [0, 1, 2], "survival": [1, 0.8, 0.6],
+                           "lower": [1, 0.7, 0.5], "upper": [1, 0.9, 0.7]})
+    _labelled(plots.km(curves, "Retention"))
+    fs = pd.DataFrame({"covariate": ["x", "y"], "hazard_ratio": [1.5, 0.7], "lower": [1.2, 0.5], "upper": [1.9, 0.9]})
+    ax = plots.forest(fs, "Hazard ratios")
+    _labelled(ax)
+    assert ax.get_xscale() == "log"
+    _labelled(plots.calibration([0.1, 0.2], [0.12, 0.18], "Calibration"))
+    ax = plots.radar({"a": 1, "b": 2, "c": 3}, 4, "Maturity", previous={"a": 1, "b": 1, "c": 2},
+                     level_names=["R", "I", "O", "T"])
+    assert ax.get_title(loc="left") == "Maturity"

@@ -1,0 +1,57 @@
+"""Provenance: secrets masked, fingerprints of files, the block's content escaped."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from csresearch import __version__
+from csresearch.provenance import (
+    collect,
+    file_fingerprint,
+    git_commit,
+    has_password,
+    redact,
+    to_html,
+)
+
+
+def test_passwords_are_masked_everywhere():
+    assert redact("postgres://me:s3cret@db:5432/cs") == "postgres://me:***@db:5432/cs"
+    assert redact({"data": "mysql://u:p@h/x", "api_key": "abc", "n": 3}) == {
+        "data": "mysql://u:***@h/x", "api_key": "***", "n": 3}
+    assert redact("env:CS_DB") == "env:CS_DB"
+    assert has_password("postgres://me:s3cret@db/cs")
+    assert not has_password("duckdb:///tmp/x.db") and not has_password("data/demo")
+
+
+def test_collect_with_a_source(demo_small):
+    t0 = time.time() - 2.0
+    p = collect({"data": "x", "as_of": "2025-12-31"}, source=demo_small, as_of="2025-12-31", started=t0)
+    assert p["fingerprint"] == demo_small.fingerprint() and len(p["fingerprint"]) == 16
+    assert p["row_counts"]["accounts"] == 400
+    assert p["package"] == f"csresearch {__version__}"
+    assert p["run_seconds"] >= 2.0
+    html = to_html(p).html
+    for needle in ("Provenance", "fingerprint", "accounts 400", "2025-12-31", "git commit"):
+        assert needle in html
+
+
+def test_flat_table_fingerprint_changes_with_content(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("a,b\n1,2\n")
+    one = file_fingerprint([f])
+    f.write_text("a,b\n1,3\n")
+    assert file_fingerprint([f]) != one
+    p = collect({}, table=(f, 1), as_of="2025-01-01")
+    assert p["row_counts"] == {"t": 1} and p["fingerprint"] == file_fingerprint([f])
+
+
+def test_git_commit_is_a_hash_or_unknown(tmp_path):
+    assert re.match(r"^[0-9a-f]{12}", git_commit()) or git_commit() == "unknown"
+    assert git_commit(tmp_path) == "unknown"
+
+
+def test_block_escapes_parameters():
+    html = to_html(collect({"segment": "<script>alert(1)</script>"}, as_of="2025-12-31")).html
+    assert "<script>" not in html and "&lt;script&gt;" in html

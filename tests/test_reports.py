@@ -1,0 +1,174 @@
+"""Report machinery: parameter checks, config, index, atomic writes, failure handling.
+
+Rendering uses a tiny template (no data) so each run costs one kernel start; the real
+templates run end to end in tests/test_notebooks.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from csresearch.errors import ConfigError, ReportError
+from csresearch.reports import check_parameters, load_config, notebook_parameters, render_report
+from csresearch.reports.index import atomic_write, record
+from csresearch.reports.params import parse_parameters
+from csresearch.reports.render import REPORTS, TEMPLATES, export_html
+
+PARAMS = '''as_of: str = "2025-12-31"  # snapshot date, ISO
+data: str = "../data/demo"  # data source
+top: int = 20  # rows shown
+ratio: float = 0.5  # a share
+flag: bool = False  # a switch
+names: list[str] = ["a"]  # some names'''
+
+
+def _template(folder, body: str = "print('hi')", name: str = "tiny"):
+    nb = new_notebook(cells=[
+        new_code_cell(PARAMS, metadata={"tags": ["parameters"]}),
+        new_code_cell("import sys; print('noise', file=sys.stderr)\nimport warnings; warnings.warn('careful')"),
+        new_code_cell(body),
+        new_code_cell("from IPython.display import HTML; HTML('<p>as of ' + as_of + '</p>')"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(folder / f"{name}.ipynb"))
+    return folder
+
+
+def test_parse_parameters_cell():
+    spec = parse_parameters(PARAMS)
+    assert list(spec) == ["as_of", "data", "top", "ratio", "flag", "names"]
+    assert spec["as_of"].help == "snapshot date, ISO" and spec["top"].default == 20
+    assert spec["names"].type == "list[str]"
+
+
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ('as_of = "2025-12-31"  # no annotation', "name: type = literal"),
+        ('as_of: str = "2025-12-31"', "needs a help comment"),
+        ("n: int = 2 * 3  # derived", "must be a literal"),
+        ('n: int = "3"  # wrong', "is not a int"),
+        ("d: dict = {}  # odd type", "use str, int, float, bool"),
+        ("import os", "nothing derived"),
+    ],
+)
+def test_parameters_cell_rules(source, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_parameters(source)
+
+
+def test_every_template_has_a_clean_parameters_cell():
+    for name in REPORTS:
+        path = TEMPLATES / f"{name}.ipynb"
+        if not path.exists():
+            pytest.skip(f"{name} template not written yet")
+        spec = notebook_parameters(path)
+        assert {"data", "as_of"} <= set(spec), name
+        nb = nbformat.read(str(path), as_version=4)
+        assert nb.metadata.kernelspec.name == "python3"
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} has outputs"
+
+
+def test_check_parameters_refuses_unknown_and_mistyped(tmp_path):
+    spec = parse_parameters(PARAMS)
+    with pytest.raises(ConfigError, match="unknown parameter 'as_off'; did you mean 'as_of'"):
+        check_parameters("tiny", spec, {"as_off": "2025-12-31"})
+    with pytest.raises(ConfigError, match="'top' must be a int, not 'many'"):
+        check_parameters("tiny", spec, {"top": "many"})
+    with pytest.raises(ConfigError, match="'flag' must be a bool"):
+        check_parameters("tiny", spec, {"flag": 3})
+    with pytest.raises(ConfigError, match="ISO date"):
+        check_parameters("tiny", spec, {"as_of": "31/12/2025"})
+    with pytest.raises(ConfigError, match="env:VARIABLE"):
+        check_parameters("tiny", spec, {"data": "postgres://me:pw@db/cs"})
+
+
+def test_check_parameters_converts_strings_and_resolves_paths(tmp_path):
+    spec = parse_parameters(PARAMS)
+    out = check_parameters("tiny", spec, {"top": "5", "ratio": "1", "flag": "yes", "names": "a, b",
+                                          "data": "rel/dir"}, base=tmp_path)
+    assert out == {"top": 5, "ratio": 1.0, "flag": True, "names": ["a", "b"], "data": str(tmp_path / "rel/dir")}
+    assert check_parameters("tiny", spec, {"data": "env:CS_DB"}, base=tmp_path)["data"] == "env:CS_DB"
+
+
+def test_render_success_strips_code_warnings_and_streams(tmp_path):
+    templates = _template(tmp_path / "t")
+    res = render_report("tiny", {"as_of": "2025-11-30"}, tmp_path / "out", templates=templates, progress=False)
+    html = (tmp_path / "out" / "2025-11-30" / "tiny.html").read_text()
+    assert res.status == "ok" and "as of 2025-11-30" in html
+    for forbidden in ("noise", "careful", "print(", "import sys", "<script"):
+        assert forbidden not in html, forbidden
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert 'href="2025-11-30/tiny.html"' in index and ">ok<" in index
+
+
+def test_render_failure_keeps_previous_report_and_names_the_cell(tmp_path):
+    templates = _template(tmp_path / "t")
+    out = tmp_path / "out"
+    render_report("tiny", {}, out, templates=templates, progress=False)
+    good = (out / "2025-12-31" / "tiny.html").read_text()
+    _template(tmp_path / "t", body="raise ValueError('broken <source>')")
+    with pytest.raises(ReportError, match=r"cell \d+ .*raised ValueError: broken <source>.*previous report is kept"):
+        render_report("tiny", {}, out, templates=templates, progress=False)
+    assert (out / "2025-12-31" / "tiny.html").read_text() == good
+    assert (out / "_failed" / "2025-12-31" / "tiny.ipynb").exists()
+    assert not list(out.glob(".work-*")) and not list((out / "2025-12-31").glob(".*tmp"))
+    index = (out / "index.html").read_text()
+    assert "failed (previous good report kept)" in index and "broken &lt;source&gt;" in index
+
+
+def test_bad_parameters_refused_before_anything_runs(tmp_path):
+    templates = _template(tmp_path / "t", body="open('ran', 'w').write('x')")
+    with pytest.raises(ConfigError, match="unknown parameter 'as_off'"):
+        render_report("tiny", {"as_off": "2025-12-31"}, tmp_path / "out", templates=templates, progress=False)
+    assert not (tmp_path / "t" / "ran").exists() and not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="no report named 'nope'"):
+        render_report("nope", {}, tmp_path / "out", templates=templates)
+
+
+def test_timeout_interrupts_and_fails(tmp_path):
+    templates = _template(tmp_path / "t", body="import time; time.sleep(60)")
+    with pytest.raises(ReportError, match="timed out after 3 s"):
+        render_report("tiny", {}, tmp_path / "out", templates=templates, progress=False, timeout=3)
+
+
+def test_index_escapes_and_is_atomic(tmp_path):
+    record(tmp_path, {"report": "r", "label": "x", "as_of": "2025-12-31", "status": "failed",
+                      "message": "<script>alert(1)</script>", "path": None})
+    html = (tmp_path / "index.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert json.loads((tmp_path / "_index.json").read_text())[0]["label"] == "x"
+    atomic_write(tmp_path / "a.txt", "one")
+    assert (tmp_path / "a.txt").read_text() == "one" and not list(tmp_path.glob(".a.txt*"))
+
+
+def test_export_html_has_no_inputs(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("secret_code = 1")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text="Traceback (most recent)")]
+    html = export_html(nb, "t")
+    assert "secret_code" not in html and "Traceback" not in html and "<script" not in html
+
+
+def test_config_expands_each_and_refuses_unknown_keys(tmp_path):
+    templates = _template(tmp_path / "t")
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(f"templates: {templates}\nout: {tmp_path / 'o'}\ndefaults: {{as_of: '2025-12-31'}}\n"
+                   "reports:\n  - report: tiny\n  - report: tiny\n    each: {top: [1, 2]}\n")
+    plan = load_config(cfg)
+    assert [j.label for j in plan.jobs] == ["tiny", "tiny_1", "tiny_2"]
+    assert plan.jobs[2].params == {"as_of": "2025-12-31", "top": 2}
+    cfg.write_text(f"templates: {templates}\nreprots: []\n")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(cfg)
+    cfg.write_text(f"templates: {templates}\ndefaults: {{sgement: x}}\nreports: [{{report: tiny}}]\n")
+    with pytest.raises(ConfigError, match="not a parameter of any report"):
+        load_config(cfg)
+
+
+def test_repository_config_names_real_reports():
+    plan = load_config(TEMPLATES.parent / "data" / "reports.yaml")
+    assert {j.report for j in plan.jobs} <= set(REPORTS) and "retention" in {j.report for j in plan.jobs}
