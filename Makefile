@@ -31,6 +31,9 @@ reports: data ## render every report from the demo data into reports/
 	$(BIN)/csresearch report all --config data/reports.yaml
 
 test: $(STAMP) ## run the whole test suite (unit, notebooks with nbval, end-to-end reports)
+	@if command -v java >/dev/null 2>&1; then \
+	  $(BIN)/python -c "import pyspark" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,spark]'; \
+	else echo "note: no java found; the Spark tests will be skipped (install openjdk-17-jre-headless)"; fi
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff on the package and tests
