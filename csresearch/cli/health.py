@@ -1,0 +1,69 @@
+"""Commands ``health`` (health score history, movers, contributions) and ``playbooks`` (CTAs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from csresearch.cli._common import fail, handle_errors, write_table
+
+VIEWS = ("history", "latest", "movers", "contributions")
+SOURCE_HELP = "folder of CSV/Parquet files, .duckdb file, Ibis URL or env:VAR"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("health")
+    @handle_errors
+    def health(
+        source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
+        as_of: Annotated[str, typer.Option("--as-of", help="ISO date; the last month ends on or before it")],
+        config: Annotated[Path | None, typer.Option(help="health YAML (default: data/health.yaml, else the packaged one)")] = None,
+        view: Annotated[str, typer.Option(help="history (every active month), latest, movers or contributions")] = "history",
+        top: Annotated[int, typer.Option(help="movers: how many of the largest drops")] = 20,
+        format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",
+        out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
+        mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
+    ) -> None:
+        """Customer health score per account and month: score, band, component points, coverage, trend."""
+        from csresearch.health import contributions, health_history, load_health_config, movers
+        from csresearch.sources import open_source
+
+        if view not in VIEWS:
+            fail(f"--view must be one of {', '.join(VIEWS)}, not '{view}'")
+        cfg = load_health_config(config)
+        hist = health_history(open_source(source, mapping=mapping), as_of, cfg)
+        for note in hist.attrs.get("notes", []):
+            typer.echo(f"note: {note}", err=True)
+        if view == "latest":
+            table = hist.loc[hist["period_start"] == hist["period_start"].max()]
+        elif view == "movers":
+            table = movers(hist, n=top)
+        elif view == "contributions":
+            table = contributions(hist)
+        else:
+            table = hist
+        write_table(table.reset_index(drop=True), format, out,
+                    {"as_of": as_of, "config": cfg.source, "view": view})
+
+    @app.command("playbooks")
+    @handle_errors
+    def playbooks(
+        source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
+        as_of: Annotated[str, typer.Option("--as-of", help="ISO date; the last month ends on or before it")],
+        config: Annotated[Path | None, typer.Option(help="playbook YAML (default: data/playbooks.yaml, else the packaged one)")] = None,
+        health_config: Annotated[Path | None, typer.Option(help="health YAML for the score and band features")] = None,
+        months: Annotated[int, typer.Option(help="evaluate the last N months (CTAs de-duplicated per account and rule)")] = 1,
+        format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",
+        out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
+        mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
+    ) -> None:
+        """Calls-to-action from the playbook rules: account, rule, owner team, priority, triggering values."""
+        from csresearch.playbooks import load_playbook, playbook_ctas
+        from csresearch.sources import open_source
+
+        pb = load_playbook(config)
+        ctas = playbook_ctas(open_source(source, mapping=mapping), as_of, pb, health_config, months)
+        typer.echo(f"{len(ctas):,} calls-to-action from {len(pb.rules)} rules", err=True)
+        write_table(ctas, format, out, {"as_of": as_of, "playbook": pb.source, "months": months})
