@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 import ibis
@@ -265,8 +266,6 @@ def survival_table_expr(src, as_of: str) -> ir.Table:
     """Engine-side :func:`survival_table` (an Ibis table; see there for the columns)."""
     asof = ibis.date(as_of)
     ep = episode_expr(src.table("subscriptions"), as_of)
-    churned = ep.episode_end.notnull() & (ep.episode_end <= asof)
-    stop = ibis.ifelse(churned, ep.episode_end, asof)
     acc = src.table("accounts")
     extra = [c for c in ("plan", "industry", "region") if c in acc.columns]
     subs = src.table("subscriptions")
@@ -281,13 +280,17 @@ def survival_table_expr(src, as_of: str) -> ir.Table:
             where=(j0.start_date <= asof) & (j0.end_date.isnull() | (j0.end_date > asof))
         ),
     )
-    t = ep.join(acc.select("account_id", "segment", *extra), "account_id", how="left")
-    t = t.left_join(mrr, "account_id").drop("account_id_right")
+    a = acc.select(acc_id="account_id", segment="segment", **{c: c for c in extra})
+    m = mrr.rename(mrr_id="account_id")
+    t = ep.left_join(a, ep.account_id == a.acc_id).left_join(m, ep.account_id == m.mrr_id)
+    t = t.drop("acc_id", "mrr_id")
+    churned = t.episode_end.notnull() & (t.episode_end <= asof)
+    stop = ibis.ifelse(churned, t.episode_end, asof)
     return t.select(
         "account_id",
         "start_date",
         "episode_end",
-        tenure_days=stop.delta(t.start_date, "day").cast("int64"),
+        tenure_days=stop.delta(t.start_date, unit="day").cast("int64"),
         churned=churned.cast("int64"),
         reactivated="reactivated",
         cohort=t.start_date.strftime("%Y-%m"),
@@ -321,7 +324,7 @@ def survival_table(src, as_of: str) -> pd.DataFrame:
     if not isinstance(as_of, str):
         raise DataValidationError(f"as_of must be an ISO date string like '2025-12-31', not {as_of!r}")
     try:
-        pd.Timestamp(as_of)
+        date.fromisoformat(as_of)
     except ValueError as e:
         raise DataValidationError(f"as_of {as_of!r} is not an ISO date ('YYYY-MM-DD')") from e
     df = survival_table_expr(src, as_of).execute()

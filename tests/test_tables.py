@@ -1,0 +1,143 @@
+"""Survival tables from a flat table and from a data source (first active episode)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.sources import DataSource
+from csresearch.survival.tables import (
+    event_indicator,
+    parse_event,
+    read_flat_table,
+    survival_frame,
+    survival_table,
+)
+
+REL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"
+TELCO = REL if REL.exists() else Path("/work/shared/data/telco/Telco-Customer-Churn.csv")
+needs_telco = pytest.mark.skipif(not TELCO.exists(), reason=f"Telco table not found at {TELCO}")
+
+
+def test_parse_event():
+    assert parse_event("Churn=Yes") == ("Churn", "Yes")
+    assert parse_event("churned") == ("churned", None)
+
+
+def test_event_indicator_codes():
+    d = pd.DataFrame({"c": ["Yes", "No"], "b": [True, False], "n": [0, 2]})
+    assert event_indicator(d, "c=Yes").tolist() == [1, 0]
+    assert event_indicator(d, "b").tolist() == [1, 0]
+    with pytest.raises(DataValidationError, match="column 'n': 1 value.*not 0/1.*COLUMN=VALUE"):
+        event_indicator(d, "n")
+    with pytest.raises(DataValidationError, match="column 'c'.*not 0/1"):
+        event_indicator(d, "c")
+
+
+def test_missing_columns_named():
+    with pytest.raises(DataValidationError, match=r"column\(s\) \['nope'\] not found"):
+        survival_frame(pd.DataFrame({"t": [1]}), "nope", "t")
+
+
+def test_negative_duration():
+    with pytest.raises(DataValidationError, match="1 negative duration"):
+        survival_frame(pd.DataFrame({"t": [1, -2], "e": [1, 0]}), "t", "e")
+
+
+@needs_telco
+def test_telco_blanks_reported_not_dropped():
+    raw = read_flat_table(TELCO)
+    before = raw.copy()
+    with pytest.raises(DataValidationError) as ei:
+        survival_frame(raw, "tenure", "Churn=Yes", numeric=["TotalCharges"])
+    msg = str(ei.value)
+    assert "table 'Telco-Customer-Churn.csv', column 'TotalCharges': 11 value(s) missing" in msg
+    assert "row 488: ' '" in msg and "dropna=True" in msg
+    with pytest.warns(DataQualityWarning, match=r"dropped 11 of 7043 rows .*11 in 'TotalCharges'"):
+        sv = survival_frame(raw, "tenure", "Churn=Yes", numeric=["TotalCharges"], dropna=True)
+    assert len(sv) == 7032 and sv.attrs["dropped"] == 11 and sv["event"].sum() == 1869
+    pd.testing.assert_frame_equal(raw, before)
+
+
+def _source(subs: list[tuple], n_accounts: int = 6) -> DataSource:
+    ids = [f"a{i}" for i in range(1, n_accounts + 1)]
+    accounts = pd.DataFrame(
+        {
+            "account_id": ids,
+            "name": ids,
+            "segment": ["smb", "enterprise", "smb", "smb", "mid_market", "smb"][:n_accounts],
+            "created_at": pd.Timestamp("2023-12-01"),
+        }
+    )
+    s = pd.DataFrame(subs, columns=["account_id", "start_date", "end_date", "mrr", "product"])
+    s.insert(0, "subscription_id", [f"s{i}" for i in range(len(s))])
+    s["start_date"] = pd.to_datetime(s.start_date).dt.date
+    s["end_date"] = pd.to_datetime(s.end_date)  # NaT = open; the contract casts it to a date
+    return DataSource.from_frames({"accounts": accounts, "subscriptions": s})
+
+
+def test_survival_table_episodes_by_hand():
+    src = _source(
+        [
+            # a1: two contiguous subscriptions then a return -> churned on 2024-05-01, reactivated
+            ("a1", "2024-01-01", "2024-03-01", 100.0, "core"),
+            ("a1", "2024-03-01", "2024-05-01", 120.0, "core"),
+            ("a1", "2024-07-01", None, 90.0, "core"),
+            # a2: overlapping products, one open -> censored at as_of
+            ("a2", "2024-02-01", None, 500.0, "core"),
+            ("a2", "2024-03-01", "2024-04-01", 50.0, "addon"),
+            # a3: starts after as_of -> not a customer yet
+            ("a3", "2025-03-01", None, 10.0, "core"),
+            # a4: ends after as_of -> censored
+            ("a4", "2024-06-01", "2025-06-01", 40.0, "core"),
+            # a5: ends exactly on as_of -> churned (not active on as_of)
+            ("a5", "2024-12-01", "2024-12-31", 70.0, "core"),
+            # a6: a gap of one day (ends 03-01, next starts 03-02) -> churned on 03-01
+            ("a6", "2024-01-01", "2024-03-01", 30.0, "core"),
+            ("a6", "2024-03-02", None, 30.0, "core"),
+        ]
+    )
+    st = survival_table(src, as_of="2024-12-31").set_index("account_id")
+    assert "a3" not in st.index and st.attrs["not_started"] == 1
+    # a1: 2024-01-01 .. 2024-05-01 = 31 + 29 + 31 + 30 = 121 days
+    assert st.loc["a1", ["tenure_days", "churned", "reactivated"]].tolist() == [121, 1, 1]
+    assert st.loc["a1", "mrr_start"] == 100.0 and st.loc["a1", "mrr_as_of"] == 0.0
+    # a2: 2024-02-01 .. 2024-12-31 = 334 days, censored; MRR on as_of = 500
+    assert st.loc["a2", ["tenure_days", "churned", "reactivated"]].tolist() == [334, 0, 0]
+    assert st.loc["a2", "mrr_as_of"] == 500.0 and st.loc["a2", "segment"] == "enterprise"
+    # a4: 2024-06-01 .. 2024-12-31 = 213 days, censored though an end date is scheduled
+    assert st.loc["a4", ["tenure_days", "churned"]].tolist() == [213, 0]
+    assert pd.Timestamp(st.loc["a4", "episode_end"]) == pd.Timestamp("2025-06-01")
+    # a5: 30 days, churned on as_of
+    assert st.loc["a5", ["tenure_days", "churned"]].tolist() == [30, 1]
+    # a6: 60 days (2024 is a leap year), churned, reactivated the next day
+    assert st.loc["a6", ["tenure_days", "churned", "reactivated"]].tolist() == [60, 1, 1]
+    assert st.loc["a1", "cohort"] == "2024-01"
+    assert st.loc["a2", "tenure_months"] == pytest.approx(334 / 30.4375)
+
+
+def test_survival_table_as_of_earlier_hides_future():
+    src = _source([("a1", "2024-01-01", "2024-03-01", 100.0, "core"),
+                   ("a1", "2024-03-05", None, 100.0, "core")], n_accounts=1)
+    st = survival_table(src, as_of="2024-02-01")
+    # as of Feb 1 the end on Mar 1 is in the future: censored after 31 days, no reactivation
+    assert st[["tenure_days", "churned", "reactivated"]].iloc[0].tolist() == [31, 0, 0]
+
+
+def test_survival_table_as_of_must_be_iso():
+    src = _source([("a1", "2024-01-01", None, 1.0, "core")], n_accounts=1)
+    with pytest.raises(DataValidationError, match="ISO date"):
+        survival_table(src, as_of="yesterday")
+
+
+def test_survival_table_on_demo(demo_small):
+    st = survival_table(demo_small, as_of="2025-12-31")
+    assert st["account_id"].is_unique
+    assert (st["tenure_days"] >= 0).all() and set(st["churned"]) <= {0, 1}
+    # the generator has no churn before day 90 and churn = first inactive day
+    assert (st.loc[st.churned == 1, "tenure_days"] > 90).all()
+    assert np.isfinite(st["mrr_start"]).all()
