@@ -1,0 +1,209 @@
+"""KPI tree: churn and NRR at the top, decomposed into the KPIs each team owns, per period.
+
+Churn reasons are owned as in DOMAIN.md (BRIDGE conference): ``product`` -> product
+development, ``adoption`` -> customer success, ``expectation`` -> sales; ``price`` and
+``other`` are reported as *stated* (no owning team). The decompositions are exact:
+
+* logo churn rate = sum of churn_<reason> rates, where churn_<reason> = accounts that churned
+  in the period with that reason / accounts active at the period start (a churn without a
+  recorded reason is ``churn_unrecorded``). A churn in ``[p, next)`` (active on p, not on next)
+  is matched with a reason whose ``churned_at`` day lies in ``(p, next]``.
+* NRR = 1 + expansion_rate - contraction_rate - mrr_churn_rate (rates of the start MRR).
+
+Team KPIs under them (see :data:`KPI_TREE` for definitions): onboarding days and on-time
+score (customer success), CES and tickets per account (support), adoption breadth
+(product development), expansion rate (sales).
+
+Example
+-------
+>>> t = kpi_tree(open_source("data/demo"), "2025-12-31", grain="quarter")  # doctest: +SKIP
+>>> print(render_tree(t, "2025-10-01"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from csresearch.metrics.onboarding import onboarding_completion
+from csresearch.metrics.revenue import mrr_bridge, mrr_movements
+from csresearch.metrics.surveys import survey_scores
+from csresearch.periods import check_grain, parse_as_of, period_floor
+
+REASON_OWNERS: dict[str, str] = {
+    "product": "product development",
+    "adoption": "customer success",
+    "expectation": "sales",
+    "price": "stated (no owning team)",
+    "other": "stated (no owning team)",
+}
+UNRECORDED = "unrecorded"
+
+#: node, parent, team, unit, definition
+KPI_TREE: tuple[tuple[str, str | None, str, str, str], ...] = (
+    ("churn_rate", None, "all teams", "share", "logo churn: accounts churned in the period / active at its start"),
+    ("churn_product", "churn_rate", REASON_OWNERS["product"], "share", "churned with reason 'product' / active at start"),
+    ("adoption_breadth", "churn_product", "product development", "share",
+     "mean share of the event types in use that an active account used, per month"),
+    ("churn_adoption", "churn_rate", REASON_OWNERS["adoption"], "share", "churned with reason 'adoption' / active at start"),
+    ("onboarding_days", "churn_adoption", "customer success", "days",
+     "mean days from first subscription start to the last milestone, of onboardings finished in the period"),
+    ("onboarding_score", "churn_adoption", "customer success", "share",
+     "milestones due in the period that were done by their due day / milestones due"),
+    ("churn_expectation", "churn_rate", REASON_OWNERS["expectation"], "share",
+     "churned with reason 'expectation' / active at start"),
+    ("churn_price", "churn_rate", REASON_OWNERS["price"], "share", "churned with reason 'price' / active at start"),
+    ("churn_other", "churn_rate", REASON_OWNERS["other"], "share", "churned with reason 'other' / active at start"),
+    ("churn_unrecorded", "churn_rate", "no reason recorded", "share", "churned without a recorded reason / active at start"),
+    ("ces_mean", "churn_rate", "support", "score 1-7", "mean CES answer in the period"),
+    ("tickets_per_account", "churn_rate", "support", "tickets", "tickets opened in the period / accounts active at start"),
+    ("nrr", None, "all teams", "ratio", "(start MRR + expansion - contraction - churn) / start MRR"),
+    ("expansion_rate", "nrr", "sales", "share", "expansion MRR / start MRR"),
+    ("contraction_rate", "nrr", "customer success", "share", "contraction MRR / start MRR"),
+    ("mrr_churn_rate", "nrr", "customer success", "share", "churned MRR / start MRR"),
+)
+
+
+def _ratio(num, den) -> np.ndarray:
+    num, den = np.asarray(num, dtype="float64"), np.asarray(den, dtype="float64")
+    return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def churn_by_reason(movements: pd.DataFrame, reasons: pd.DataFrame | None) -> pd.DataFrame:
+    """Churn movements with their reason (``'unrecorded'`` when none matches; see module doc).
+
+    Returns period_start, account_id, reason, owner.
+    """
+    ch = movements.loc[movements["movement"] == "churn", ["period_start", "period_end", "account_id"]]
+    ch = ch.reset_index(drop=True).reset_index(names="_row")
+    if reasons is not None and len(reasons):
+        r = reasons[["account_id", "churned_at", "reason"]].copy()
+        r["churned_at"] = pd.to_datetime(r["churned_at"]).dt.normalize()
+        j = ch.merge(r, on="account_id")
+        j = j.loc[(j["churned_at"] > j["period_start"]) & (j["churned_at"] <= j["period_end"])]
+        first = j.sort_values("churned_at").drop_duplicates("_row").set_index("_row")["reason"]
+        ch["reason"] = ch["_row"].map(first).fillna(UNRECORDED)
+    else:
+        ch["reason"] = UNRECORDED
+    ch["owner"] = ch["reason"].map(REASON_OWNERS).fillna("no reason recorded")
+    return ch[["period_start", "account_id", "reason", "owner"]]
+
+
+def _onboarding(src, as_of: str, grain: str, periods: pd.DatetimeIndex, subs: pd.DataFrame) -> dict:
+    ms = src.df("onboarding_milestones")
+    cut = parse_as_of(as_of)
+    comp = onboarding_completion(ms, subs, as_of)
+    fin = comp.loc[comp["event"] == 1].copy()
+    fin["p"] = period_floor(fin["finished_at"], grain)
+    days = fin.groupby("p")["completion_days"].mean().reindex(periods)
+    m = ms.copy()
+    m["due"] = pd.to_datetime(m["due_at"]).dt.normalize()
+    m = m.loc[m["due"] <= cut]
+    done = pd.to_datetime(m["completed_at"]).dt.normalize()
+    m["on_time"] = done.notna() & (done <= m["due"]) & (done <= cut)
+    m["p"] = period_floor(m["due"], grain)
+    score = m.groupby("p")["on_time"].mean().reindex(periods)
+    return {"onboarding_days": days.to_numpy(), "onboarding_score": score.to_numpy()}
+
+
+def _per_period_counts(src, table: str, ts: str, as_of: str, grain: str, periods) -> np.ndarray:
+    t = src.table(table)
+    cut = (parse_as_of(as_of) + pd.Timedelta(days=1)).to_pydatetime()
+    t = t.filter(t[ts] < ibis.literal(cut))
+    a = t.group_by(m=(t[ts].year() * 12 + t[ts].month() - 1).cast("int64")).aggregate(n=t.count()).execute()
+    first = pd.to_datetime(pd.DataFrame({"year": a["m"] // 12, "month": a["m"] % 12 + 1, "day": 1}))
+    s = a.assign(p=period_floor(first, grain)).groupby("p")["n"].sum()
+    return s.reindex(periods).fillna(0).to_numpy(dtype="float64")
+
+
+def _adoption(src, as_of: str, grain: str, periods, moves: pd.DataFrame) -> np.ndarray:
+    from csresearch.features import usage_features
+
+    u = usage_features(src, as_of)
+    n_types = int(src.table("usage_events").event_type.nunique().execute() or 0)
+    if n_types == 0 or u.empty:
+        return np.full(len(periods), np.nan)
+    u["p"] = period_floor(u["month"], grain).to_numpy()
+    breadth = u.assign(b=u["event_types"] / n_types).groupby(["account_id", "p"])["b"].mean()
+    active = moves.loc[moves["mrr_start"] > 0, ["account_id", "period_start"]]
+    idx = pd.MultiIndex.from_arrays([active["account_id"], active["period_start"]])
+    vals = pd.Series(breadth.reindex(idx).fillna(0.0).to_numpy(), index=active["period_start"].to_numpy())
+    return vals.groupby(level=0).mean().reindex(periods).to_numpy()
+
+
+def kpi_tree(src, as_of: str, grain: str = "month") -> pd.DataFrame:
+    """Every node of :data:`KPI_TREE` per period: period_start, node, parent, team, unit, value, note.
+
+    A node whose table is absent has NaN values and a note saying so.
+
+    Example
+    -------
+    >>> kpi_tree(src, "2025-12-31").query("node == 'churn_rate'")  # doctest: +SKIP
+    """
+    check_grain(grain)
+    subs = src.df("subscriptions")
+    bridge = mrr_bridge(subs, as_of, grain)
+    periods = pd.DatetimeIndex(bridge["period_start"])
+    moves = mrr_movements(subs, as_of, grain)
+    start = bridge["accounts_start"].to_numpy()
+    mrr0 = bridge["mrr_start"].to_numpy()
+    values: dict[str, np.ndarray] = {
+        "churn_rate": bridge["logo_churn_rate"].to_numpy(), "nrr": bridge["nrr"].to_numpy(),
+        "expansion_rate": _ratio(bridge["mrr_expansion"], mrr0),
+        "contraction_rate": _ratio(bridge["mrr_contraction"], mrr0),
+        "mrr_churn_rate": _ratio(bridge["mrr_churned"], mrr0),
+    }
+    notes: dict[str, str] = {}
+    reasons = src.df("churn_reasons") if src.has("churn_reasons") else None
+    if reasons is None:
+        notes.update({f"churn_{r}": "churn_reasons absent: every churn is unrecorded" for r in REASON_OWNERS})
+    cbr = churn_by_reason(moves, reasons)
+    counts = cbr.groupby(["period_start", "reason"]).size().unstack(fill_value=0)
+    for r in [*REASON_OWNERS, UNRECORDED]:
+        n = counts[r].reindex(periods).fillna(0) if r in counts else pd.Series(0.0, index=periods)
+        values[f"churn_{r}"] = _ratio(n.to_numpy(), start)
+    optional = {
+        "onboarding_milestones": (("onboarding_days", "onboarding_score"),
+                                  lambda: _onboarding(src, as_of, grain, periods, subs)),
+        "ces_responses": (("ces_mean",), lambda: {"ces_mean": survey_scores(
+            src.df("ces_responses"), "ces", as_of, grain, periods=periods)["ces_mean"].to_numpy()}),
+        "support_tickets": (("tickets_per_account",), lambda: {"tickets_per_account": _ratio(
+            _per_period_counts(src, "support_tickets", "opened_at", as_of, grain, periods), start)}),
+        "usage_events": (("adoption_breadth",), lambda: {"adoption_breadth": _adoption(
+            src, as_of, grain, periods, moves)}),
+    }
+    for table, (nodes, compute) in optional.items():
+        if src.has(table):
+            values.update(compute())
+        else:
+            for node in nodes:
+                values[node] = np.full(len(periods), np.nan)
+                notes[node] = f"{table} absent"
+    rows = []
+    for node, parent, team, unit, _ in KPI_TREE:
+        v = values[node]
+        note = np.where(np.isnan(v), notes.get(node, "no data in this period"), "")
+        rows.append(pd.DataFrame({"period_start": periods, "node": node, "parent": parent, "team": team,
+                                  "unit": unit, "value": v, "note": note}))
+    out = pd.concat(rows, ignore_index=True)
+    out.attrs.update({"as_of": as_of, "grain": grain})
+    return out
+
+
+def render_tree(values: pd.DataFrame, period) -> str:
+    """The tree of one period as indented text lines (``node [team]: value``)."""
+    p = pd.Timestamp(period)
+    v = values.loc[values["period_start"] == p].set_index("node")
+    lines: list[str] = []
+
+    def walk(parent, depth):
+        for node, par, team, unit, _ in KPI_TREE:
+            if par == parent:
+                x = v["value"].get(node, np.nan)
+                shown = "n/a" if pd.isna(x) else (f"{x:.1%}" if unit == "share" else f"{x:.3g}")
+                lines.append(f"{'  ' * depth}{node} [{team}]: {shown}")
+                walk(node, depth + 1)
+
+    walk(None, 0)
+    return "\n".join(lines)
