@@ -1,0 +1,460 @@
+"""Churn drivers: a Cox proportional-hazards model with checks before and after fitting.
+
+Before fitting, :class:`CoxModel` names and explains what would make the model wrong or
+impossible (see :func:`prefit_checks`):
+
+* missing values -> :class:`DataValidationError` (or dropped with a count, ``dropna=True``);
+* a constant covariate, exactly collinear covariates -> :class:`DataValidationError`;
+* nearly collinear covariates (VIF > 10) -> :class:`DataQualityWarning`;
+* a covariate nearly determined by the duration (leakage: |Spearman| > 0.8 with the
+  duration, or R^2 >= 0.95 on duration and duration x the other covariates, 0.3 above what
+  the other covariates alone explain, like Telco's TotalCharges ~ tenure x MonthlyCharges)
+  -> :class:`DataQualityWarning`;
+* fewer than 10 events per estimated coefficient -> :class:`DataQualityWarning`.
+
+A fit that does not converge (complete separation, huge coefficients) raises
+:class:`ModelError` saying which covariate and what to try.
+
+Example
+-------
+>>> m = CoxModel(["MonthlyCharges", "Contract"], reference={"Contract": "Month-to-month"})
+>>> m.fit(telco, "tenure", "Churn=Yes").summary  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+from lifelines.statistics import proportional_hazard_test
+from lifelines.utils import concordance_index
+from matplotlib.axes import Axes
+from scipy.stats import spearmanr
+
+from csresearch.errors import DataQualityWarning, DataValidationError, ModelError
+from csresearch.survival.tables import DURATION, EVENT, parse_event, survival_frame
+
+MIN_EPV = 10
+VIF_WARN = 10.0
+LEAK_SPEARMAN = 0.8
+LEAK_R2 = 0.95
+HUGE_COEF = 10.0  # |log hazard ratio| above this (HR > 22,000) means the fit ran away
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, DataQualityWarning, stacklevel=3)
+
+
+# -- design matrix ------------------------------------------------------------------------
+MAX_LEVELS = 50
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    """Text columns are categorical, unless nearly all their non-blank values are numbers
+    (a numeric column with a few blanks or typos, like Telco's TotalCharges: it stays numeric
+    and its bad values are reported)."""
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return False
+    text = s.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    return len(text) == 0 or pd.to_numeric(text, errors="coerce").notna().mean() < 0.95
+
+
+def encode(
+    df: pd.DataFrame,
+    covariates: Sequence[str],
+    categorical: Sequence[str],
+    levels: Mapping[str, list],
+    reference: Mapping[str, object],
+) -> pd.DataFrame:
+    """Numeric design matrix: numeric covariates as floats, categoricals as ``col[level]`` dummies."""
+    parts = {}
+    for c in covariates:
+        if c in categorical:
+            x = df[c].astype(str)
+            unseen = sorted(set(x.unique()) - set(map(str, levels[c])))
+            if unseen:
+                raise DataValidationError(
+                    f"column '{c}': level(s) {unseen[:5]} were not seen when the model was fitted "
+                    f"(known: {levels[c]}); map them onto a known level"
+                )
+            for lv in levels[c]:
+                if str(lv) != str(reference[c]):
+                    parts[f"{c}[{lv}]"] = (x == str(lv)).astype(float)
+        else:
+            parts[c] = pd.to_numeric(df[c]).astype(float)
+    return pd.DataFrame(parts, index=df.index)
+
+
+# -- checks before fitting ------------------------------------------------------------------
+def _r2(y: np.ndarray, cols: list[np.ndarray]) -> float:
+    X = np.column_stack([np.ones(len(y)), *cols])
+    b, *_ = np.linalg.lstsq(X, y, rcond=None)
+    v = y.var()
+    return float(1 - (y - X @ b).var() / v) if v > 0 else 1.0
+
+
+def prefit_checks(
+    X: pd.DataFrame,
+    duration: pd.Series,
+    event: pd.Series,
+    numeric: Sequence[str],
+    duration_name: str = "duration",
+    min_epv: float = MIN_EPV,
+) -> list[str]:
+    """Run the pre-fit checks on a design matrix; raise on fatal problems, warn on the rest.
+
+    Returns the warning messages issued (also raised as :class:`DataQualityWarning`).
+    """
+    issued: list[str] = []
+
+    def warn(msg: str) -> None:
+        issued.append(msg)
+        _warn(msg)
+
+    n = len(X)
+    # constant columns
+    for c in X.columns:
+        vals = X[c].unique()
+        if len(vals) <= 1:
+            raise DataValidationError(
+                f"covariate '{c}' is constant (every one of the {n:,} rows is {vals[0] if len(vals) else 'empty'}): "
+                "it carries no information about churn and makes the Cox model unidentifiable; "
+                "drop it from the covariates"
+            )
+    if X.shape[1] == 0:
+        raise DataValidationError("no covariates to fit: give at least one column")
+    # collinearity (on standardised columns)
+    Z = (X - X.mean()) / X.std(ddof=0)
+    _, sv, vt = np.linalg.svd(Z.to_numpy(), full_matrices=False)
+    tol = sv.max() * max(Z.shape) * 1e-10
+    if (sv < tol).any():
+        vec = vt[np.argmin(sv)]
+        involved = [X.columns[i] for i in np.flatnonzero(np.abs(vec) > 1e-6)]
+        raise DataValidationError(
+            f"covariates {involved} are exactly collinear (one is a linear combination of the others"
+            + (", e.g. a dummy for every level" if any("[" in c for c in involved) else "")
+            + "): their effects cannot be separated and the fit is impossible; drop one of them"
+        )
+    corr = np.corrcoef(Z.to_numpy(), rowvar=False).reshape(X.shape[1], X.shape[1])
+    vif = np.diag(np.linalg.pinv(corr)) if X.shape[1] > 1 else np.ones(1)
+    high = [(c, v) for c, v in zip(X.columns, vif, strict=True) if v > VIF_WARN]
+    if high:
+        warn(
+            "nearly collinear covariates (variance inflation factor > 10): "
+            + ", ".join(f"'{c}' (VIF {v:.0f})" for c, v in high)
+            + "; their hazard ratios are unstable and their intervals wide; drop or combine some"
+        )
+    # leakage: a covariate nearly determined by the duration
+    t = duration.to_numpy(float)
+    idx = np.arange(n)
+    if n > 20_000:
+        idx = np.random.default_rng(0).choice(n, 20_000, replace=False)
+    for c in numeric:
+        if c not in X.columns:
+            continue
+        x = X[c].to_numpy(float)
+        rho = float(spearmanr(x[idx], t[idx])[0])
+        others = [X[o].to_numpy(float)[idx] for o in X.columns if o != c]
+        others_num = [X[o].to_numpy(float)[idx] for o in numeric if o != c and o in X.columns]
+        r2_base = _r2(x[idx], others) if others else 0.0
+        r2_full = _r2(x[idx], [*others, t[idx], *[t[idx] * z for z in others_num]])
+        if abs(rho) > LEAK_SPEARMAN or (r2_full >= LEAK_R2 and r2_full - r2_base >= 0.3):
+            how = f"Spearman correlation with '{duration_name}' {rho:+.2f}"
+            if r2_full >= LEAK_R2:
+                inter = ", ".join(f"{duration_name} x {o}" for o in numeric if o != c and o in X.columns)
+                how += (
+                    f"; R^2 {r2_full:.3f} on {duration_name}" + (f" and {inter}" if inter else "")
+                    + f" (vs {r2_base:.2f} from the other covariates alone)"
+                )
+            warn(
+                f"possible leakage: covariate '{c}' is nearly determined by the duration ({how}). "
+                "It is probably accumulated over the lifetime (like a total of charges = tenure x "
+                "monthly charge), so it encodes the outcome; use its value at the start or at a "
+                "landmark, or drop it"
+            )
+    # events per variable
+    events = int(event.sum())
+    epv = events / X.shape[1]
+    if epv < min_epv:
+        warn(
+            f"only {epv:.1f} events per estimated coefficient ({events} events, {X.shape[1]} "
+            f"coefficients; at least {min_epv} are needed): the coefficients are biased and "
+            "unstable; use fewer covariates, merge rare levels, or add a penalizer"
+        )
+    return issued
+
+
+# -- the model ------------------------------------------------------------------------------
+class CoxModel:
+    """Cox proportional-hazards model of churn with pre-fit checks and tidy outputs.
+
+    Parameters
+    ----------
+    covariates
+        Columns to use (numeric, or categorical: text columns are categorical automatically).
+    formula
+        Alternatively a formulaic right-hand side (``"MonthlyCharges + C(Contract)"``).
+    categorical
+        Columns to treat as categorical even if numeric.
+    reference
+        Reference level per categorical column (``{"Contract": "Month-to-month"}``); default
+        the first level in sorted order. Hazard ratios compare each level with it.
+    strata
+        Columns to stratify on (a baseline per stratum, no coefficient).
+    penalizer, l1_ratio
+        lifelines' elastic-net penalty (``penalizer > 0`` helps separation and collinearity).
+    dropna
+        Drop rows with missing values (with a warning stating how many) instead of raising.
+
+    Attributes (after ``fit``)
+    --------------------------
+    model_ : lifelines.CoxPHFitter
+    params_ : Series of coefficients (log hazard ratios) by term
+    concordance_, log_likelihood_, aic_, n_, events_ : float / int
+    reference_ : dict of the reference level of each categorical covariate
+    warnings_ : list of the pre-fit warnings issued
+    cv_concordance_ : mean k-fold concordance after :meth:`cross_validate`
+
+    Examples
+    --------
+    >>> m = CoxModel(["x"]).fit(df, "t", "e")  # doctest: +SKIP
+    >>> m.summary.columns.tolist()  # doctest: +SKIP
+    ['term', 'coef', 'se', 'hr', 'hr_lower', 'hr_upper', 'p']
+    """
+
+    def __init__(
+        self,
+        covariates: Sequence[str] | None = None,
+        formula: str | None = None,
+        categorical: Sequence[str] = (),
+        reference: Mapping[str, object] | None = None,
+        strata: Sequence[str] | None = None,
+        penalizer: float = 0.0,
+        l1_ratio: float = 0.0,
+        alpha: float = 0.05,
+        dropna: bool = False,
+        min_epv: float = MIN_EPV,
+    ) -> None:
+        if (covariates is None) == (formula is None):
+            raise DataValidationError("give either covariates (a column list) or a formula, not both/neither")
+        self.covariates = list(covariates) if covariates is not None else None
+        self.formula = formula
+        self.categorical = list(categorical)
+        self.reference = dict(reference or {})
+        self.strata = list(strata or [])
+        self.penalizer = penalizer
+        self.l1_ratio = l1_ratio
+        self.alpha = alpha
+        self.dropna = dropna
+        self.min_epv = min_epv
+
+    # -- preparation ----------------------------------------------------------------------
+    def _columns(self, df: pd.DataFrame) -> list[str]:
+        if self.covariates is not None:
+            return self.covariates
+        from formulaic import Formula
+
+        return sorted(Formula(self.formula).required_variables)
+
+    def _prepare(self, df: pd.DataFrame, duration: str, event: str) -> pd.DataFrame:
+        cols = self._columns(df)
+        missing = [c for c in [*cols, *self.strata] if c not in df.columns]
+        if missing:
+            raise DataValidationError(
+                f"Cox model: column(s) {missing} not found; present: {', '.join(map(str, df.columns))}"
+            )
+        cat = [c for c in cols if c in self.categorical or _is_categorical(df[c])]
+        num = [c for c in cols if c not in cat]
+        try:
+            sv = survival_frame(df, duration, event, numeric=num, keep=[*cat, *self.strata], dropna=self.dropna)
+        except DataValidationError as e:
+            raise DataValidationError(f"the Cox model cannot be fitted with missing values: {e}") from e
+        self._cat, self._num = cat, num
+        return sv
+
+    def design(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The numeric design matrix of ``df`` with the fitted encoding (same columns as at fit)."""
+        if self.formula is not None:
+            from formulaic import model_matrix
+
+            mm = self._spec_.get_model_matrix(df) if hasattr(self, "_spec_") else model_matrix(self.formula, df)
+            X = pd.DataFrame(mm).drop(columns=["Intercept"], errors="ignore").astype(float)
+            if not hasattr(self, "_spec_"):
+                self._spec_ = mm.model_spec
+            return X
+        return encode(df, self.covariates, self._cat, self.levels_, self.reference_)
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(self, df: pd.DataFrame, duration: str, event: str) -> CoxModel:
+        """Check, encode and fit; returns self. ``event`` is a 0/1 column or ``column=value``."""
+        sv = self._prepare(df, duration, event)
+        self.levels_, self.reference_ = {}, {}
+        self.__dict__.pop("_spec_", None)
+        for c in self._cat if self.formula is None else []:
+            lv = sorted(sv[c].astype(str).unique())
+            if len(lv) > MAX_LEVELS:
+                raise DataValidationError(
+                    f"categorical covariate '{c}' has {len(lv):,} levels (e.g. {lv[:3]}): too many "
+                    f"for a dummy per level (max {MAX_LEVELS}); is it an identifier, or a number "
+                    "stored as text? Drop it, convert it, or group its levels"
+                )
+            ref = str(self.reference.get(c, lv[0]))
+            if ref not in lv:
+                raise DataValidationError(
+                    f"reference level '{ref}' of column '{c}' does not occur; levels: {lv}"
+                )
+            self.levels_[c], self.reference_[c] = lv, ref
+        unknown = set(self.reference) - set(self.reference_)
+        if unknown:
+            raise DataValidationError(f"reference given for non-categorical column(s) {sorted(unknown)}")
+        X = self.design(sv)
+        self.duration_name_, self.event_name_ = duration, parse_event(event)[0]
+        self.warnings_ = prefit_checks(
+            X, sv[DURATION], sv[EVENT],
+            numeric=[c for c in X.columns if c in self._num or (self.formula and "[" not in c)],
+            duration_name=duration, min_epv=self.min_epv,
+        )
+        data = pd.concat([X, sv[[DURATION, EVENT, *self.strata]]], axis=1)
+        self.model_ = self._fit_lifelines(data)
+        self._data = data
+        m = self.model_
+        self.params_ = m.params_.copy()
+        self.concordance_ = float(m.concordance_index_)
+        self.log_likelihood_ = float(m.log_likelihood_)
+        self.aic_ = float(m.AIC_partial_)
+        self.n_, self.events_ = len(data), int(data[EVENT].sum())
+        self.terms_ = list(X.columns)
+        return self
+
+    def _fit_lifelines(self, data: pd.DataFrame) -> CoxPHFitter:
+        cph = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio, alpha=self.alpha)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            try:
+                cph.fit(data, DURATION, EVENT, strata=self.strata or None)
+            except (ConvergenceError, np.linalg.LinAlgError, ValueError) as e:
+                raise ModelError(self._diagnose(data, None, f"lifelines stopped: {str(e).splitlines()[0]}")) from e
+        notes = [str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)]
+        runaway = cph.params_.abs() > HUGE_COEF
+        failed = [n for n in notes if "converge" in n.lower() or "separation" in n.lower()]
+        if runaway.any() or failed:
+            raise ModelError(self._diagnose(data, cph, "; ".join(failed)))
+        return cph
+
+    def _diagnose(self, data: pd.DataFrame, cph: CoxPHFitter | None, note: str) -> str:
+        X = data.drop(columns=[DURATION, EVENT, *self.strata])
+        e = data[EVENT].to_numpy() == 1
+        suspects = []
+        for c in X.columns:
+            x = X[c].to_numpy()
+            if len(np.unique(x)) <= 2:
+                hi = x == x.max()
+                if e[hi].all() and hi.sum() > 0 or (~e[hi]).all() and e.any():
+                    suspects.append(f"'{c}' (all {int(hi.sum())} rows with {c}={x.max():g} "
+                                    + ("churned" if e[hi].all() else "stayed") + ")")
+                    continue
+            if cph is not None and abs(cph.params_.get(c, 0)) > HUGE_COEF:
+                suspects.append(f"'{c}' (coefficient {cph.params_[c]:+.1f}, hazard ratio ~{np.exp(min(700, cph.params_[c])):.1e})")
+        why = (
+            "the Cox model did not converge"
+            + (f" ({note})" if note else "")
+            + ". Likely cause: complete separation - a covariate (almost) perfectly predicts the "
+            "event, so its coefficient runs off to infinity"
+        )
+        if suspects:
+            why += "; suspect covariate(s): " + ", ".join(suspects)
+        return why + (
+            ". What to try: add a penalizer (e.g. penalizer=0.1, --penalizer 0.1), drop or merge "
+            "the suspect covariate, or check whether it is recorded after churn (leakage)"
+        )
+
+    # -- results --------------------------------------------------------------------------
+    @property
+    def summary(self) -> pd.DataFrame:
+        """Hazard ratios with intervals: ``term, coef, se, hr, hr_lower, hr_upper, p``."""
+        s = self.model_.summary
+        lo, hi = [c for c in s.columns if c.startswith("coef lower")][0], [c for c in s.columns if c.startswith("coef upper")][0]
+        return pd.DataFrame(
+            {
+                "term": s.index.astype(str),
+                "coef": s["coef"].to_numpy(),
+                "se": s["se(coef)"].to_numpy(),
+                "hr": np.exp(s["coef"]).to_numpy(),
+                "hr_lower": np.exp(s[lo]).to_numpy(),
+                "hr_upper": np.exp(s[hi]).to_numpy(),
+                "p": s["p"].to_numpy(),
+            }
+        )
+
+    def ph_test(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Proportional-hazards test per covariate (scaled Schoenfeld residuals vs rank of time).
+
+        Returns ``term, statistic, p, ph_ok`` (``ph_ok`` = p >= alpha: no evidence that the
+        hazard ratio changes over time). A failing covariate calls for strata, a time
+        interaction, or a landmark model.
+        """
+        r = proportional_hazard_test(self.model_, self._data, time_transform="rank")
+        s = r.summary
+        return pd.DataFrame(
+            {"term": s.index.astype(str), "statistic": s["test_statistic"].to_numpy(),
+             "p": s["p"].to_numpy(), "ph_ok": (s["p"] >= alpha).to_numpy()}
+        )
+
+    def predict_log_partial_hazard(self, df: pd.DataFrame) -> pd.Series:
+        """``(x - mean) . beta`` for new rows (the mean of the training design, as lifelines)."""
+        X = self.design(df)
+        return pd.Series(
+            (X[self.terms_].to_numpy() - self.model_._norm_mean.to_numpy()) @ self.params_.to_numpy(),
+            index=df.index, name="log_partial_hazard",
+        )
+
+    def cross_validate(
+        self, df: pd.DataFrame, duration: str, event: str, k: int = 5, seed: int = 0
+    ) -> pd.DataFrame:
+        """k-fold cross-validated concordance (fixed seed): one row per fold plus the mean.
+
+        Each fold refits the model on the other folds (same encoding) and scores the held-out
+        rows; sets ``cv_concordance_``.
+        """
+        if not hasattr(self, "model_"):
+            self.fit(df, duration, event)
+        data = self._data
+        folds = np.array_split(np.random.default_rng(seed).permutation(len(data)), k)
+        rows = []
+        for i, test_idx in enumerate(folds):
+            train = data.drop(index=data.index[test_idx])
+            test = data.iloc[test_idx]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                cph = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio).fit(
+                    train, DURATION, EVENT, strata=self.strata or None
+                )
+            risk = cph.predict_log_partial_hazard(test)
+            rows.append({"fold": i + 1, "n_test": len(test), "events_test": int(test[EVENT].sum()),
+                         "concordance": concordance_index(test[DURATION], -risk, test[EVENT])})
+        out = pd.DataFrame(rows)
+        self.cv_concordance_ = float(out["concordance"].mean())
+        out.attrs.update({"k": k, "seed": seed, "mean": self.cv_concordance_, "sd": float(out["concordance"].std())})
+        return out
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Forest plot: hazard ratio and interval of every term on a log scale."""
+        s = self.summary.iloc[::-1]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 0.4 * len(s) + 1.2))
+        y = np.arange(len(s))
+        ax.errorbar(s["hr"], y, xerr=[s["hr"] - s["hr_lower"], s["hr_upper"] - s["hr"]],
+                    fmt="o", color="C0", capsize=3)
+        ax.axvline(1, color="grey", lw=1, ls="--")
+        ax.set_xscale("log")
+        ax.set_yticks(y, s["term"])
+        ax.set_xlabel(f"hazard ratio ({int(100 * (1 - self.alpha))}% interval); > 1 = churns sooner")
+        refs = ", ".join(f"{c}={v}" for c, v in self.reference_.items())
+        ax.set_title("Churn drivers (Cox)" + (f"; reference {refs}" if refs else ""))
+        return ax

@@ -1,0 +1,82 @@
+"""``csresearch survival km|logrank|cox`` on the Telco table and on a data source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from csresearch.cli import app
+
+REL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"
+TELCO = REL if REL.exists() else Path("/work/shared/data/telco/Telco-Customer-Churn.csv")
+needs_telco = pytest.mark.skipif(not TELCO.exists(), reason=f"Telco table not found at {TELCO}")
+runner = CliRunner()
+FLAT = ["--table", str(TELCO), "--duration", "tenure", "--event", "Churn=Yes"]
+
+
+def _csv(text: str) -> pd.DataFrame:
+    import io
+
+    return pd.read_csv(io.StringIO("\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))))
+
+
+@needs_telco
+def test_km_table(tmp_path):
+    out = tmp_path / "km.csv"
+    r = runner.invoke(app, ["survival", "km", *FLAT, "--by", "Contract", "--at", "12,24,48", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["group", "n", "events", "median", "median_lower", "median_upper", "S_12", "S_24", "S_48"]
+    assert df["n"].sum() == 7043 and df["events"].sum() == 1869
+
+
+@needs_telco
+def test_logrank_json():
+    r = runner.invoke(app, ["survival", "logrank", *FLAT, "--by", "Contract", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)[0]
+    assert round(row["statistic"], 2) == 2352.87 and row["df"] == 2 and row["p"] < 1e-300
+
+
+@needs_telco
+def test_cox_blank_totalcharges_then_dropna():
+    args = ["survival", "cox", *FLAT, "--covariates", "MonthlyCharges,TotalCharges,Contract",
+            "--reference", "Contract=Month-to-month"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2
+    assert "column 'TotalCharges': 11 value(s) missing" in r.stderr and "--dropna" in r.stderr
+    r = runner.invoke(app, [*args, "--dropna", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    assert "dropped 11 of 7043 rows" in r.stderr and "possible leakage: covariate 'TotalCharges'" in r.stderr
+    payload = json.loads(r.stdout)
+    terms = [row["term"] for row in payload["rows"]]
+    assert terms == ["MonthlyCharges", "TotalCharges", "Contract[One year]", "Contract[Two year]"]
+    assert set(payload["rows"][0]) == {"term", "coef", "se", "hr", "hr_lower", "hr_upper", "p"}
+    assert payload["n"] == 7032 and 0.5 < payload["concordance"] < 1 and payload["log_likelihood"] < 0
+
+
+@needs_telco
+def test_cox_csv_trailing_fields():
+    r = runner.invoke(app, ["survival", "cox", *FLAT, "--covariates", "MonthlyCharges,SeniorCitizen"])
+    assert r.exit_code == 0, r.output
+    assert "# concordance: " in r.stdout and "# log_likelihood: " in r.stdout
+    assert _csv(r.stdout)["term"].tolist() == ["MonthlyCharges", "SeniorCitizen"]
+
+
+def test_needs_one_input():
+    r = runner.invoke(app, ["survival", "km", "--duration", "t", "--event", "e"])
+    assert r.exit_code == 2 and "exactly one of --table FILE or --data SOURCE" in r.stderr
+
+
+def test_data_source_defaults(demo_small_dir):
+    r = runner.invoke(app, ["survival", "km", "--data", str(demo_small_dir), "--as-of", "2025-12-31",
+                            "--by", "segment", "--at", "180,365"])
+    assert r.exit_code == 0, r.output
+    df = _csv(r.stdout)
+    assert set(df["group"]) == {"enterprise", "mid_market", "smb"} and "S_365" in df.columns
+    r = runner.invoke(app, ["survival", "km", "--data", str(demo_small_dir)])
+    assert r.exit_code == 2 and "--as-of" in r.stderr

@@ -1,0 +1,195 @@
+"""Cox model: every pre-fit check triggered and read, non-convergence, tidy outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import CoxPHFitter
+
+from csresearch.errors import DataQualityWarning, DataValidationError, ModelError
+from csresearch.survival.drivers import CoxModel
+
+matplotlib.use("Agg")
+
+REL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"
+TELCO = REL if REL.exists() else Path("/work/shared/data/telco/Telco-Customer-Churn.csv")
+needs_telco = pytest.mark.skipif(not TELCO.exists(), reason=f"Telco table not found at {TELCO}")
+
+
+def _sim(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Exponential lifetimes with a known Cox model: log HR 0.7 for x, -0.5 for plan=pro."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    plan = rng.choice(["basic", "pro", "team"], n)
+    z = rng.normal(size=n)
+    eta = 0.7 * x - 0.5 * (plan == "pro")
+    t = rng.exponential(1 / (0.05 * np.exp(eta)))
+    c = rng.uniform(0, 40, n)
+    return pd.DataFrame({"t": np.minimum(t, c), "e": (t <= c).astype(int), "x": x, "plan": plan, "z": z})
+
+
+@pytest.fixture(scope="module")
+def sim() -> pd.DataFrame:
+    return _sim()
+
+
+def test_fit_summary_and_reference(sim):
+    before = sim.copy()
+    m = CoxModel(["x", "plan", "z"], reference={"plan": "basic"}).fit(sim, "t", "e")
+    pd.testing.assert_frame_equal(sim, before)
+    s = m.summary.set_index("term")
+    assert list(m.summary.columns) == ["term", "coef", "se", "hr", "hr_lower", "hr_upper", "p"]
+    assert set(s.index) == {"x", "plan[pro]", "plan[team]", "z"}
+    assert s.loc["x", "hr_lower"] < np.exp(0.7) < s.loc["x", "hr_upper"]
+    assert s.loc["plan[pro]", "hr_lower"] < np.exp(-0.5) < s.loc["plan[pro]", "hr_upper"]
+    assert s.loc["x", "hr"] == pytest.approx(np.exp(s.loc["x", "coef"]))
+    assert m.reference_ == {"plan": "basic"}
+    # the same numbers as lifelines on hand-made dummies
+    d = sim.assign(pro=(sim.plan == "pro").astype(float), team=(sim.plan == "team").astype(float))
+    ref = CoxPHFitter().fit(d[["t", "e", "x", "pro", "team", "z"]], "t", "e")
+    assert s.loc["plan[pro]", "coef"] == pytest.approx(ref.params_["pro"], rel=1e-6)
+    assert m.concordance_ == pytest.approx(ref.concordance_index_)
+    assert m.log_likelihood_ == pytest.approx(ref.log_likelihood_)
+
+
+def test_other_reference_level_flips_sign(sim):
+    a = CoxModel(["plan"], reference={"plan": "basic"}).fit(sim, "t", "e").params_
+    b = CoxModel(["plan"], reference={"plan": "pro"}).fit(sim, "t", "e").params_
+    assert b["plan[basic]"] == pytest.approx(-a["plan[pro]"], rel=1e-6)
+
+
+def test_bad_reference_level(sim):
+    with pytest.raises(DataValidationError, match="reference level 'gold' of column 'plan' does not occur"):
+        CoxModel(["plan"], reference={"plan": "gold"}).fit(sim, "t", "e")
+
+
+def test_formula(sim):
+    m = CoxModel(formula="x + C(plan, Treatment('basic'))").fit(sim, "t", "e")
+    assert len(m.summary) == 3 and "x" in m.summary.term.tolist()
+
+
+def test_strata_and_penalizer(sim):
+    m = CoxModel(["x"], strata=["plan"], penalizer=0.01).fit(sim, "t", "e")
+    assert m.summary.term.tolist() == ["x"]
+
+
+def test_ph_test_table(sim):
+    m = CoxModel(["x", "plan"]).fit(sim, "t", "e")
+    ph = m.ph_test()
+    assert list(ph.columns) == ["term", "statistic", "p", "ph_ok"]
+    assert ph["ph_ok"].dtype == bool and len(ph) == 3
+
+
+def test_ph_test_flags_a_time_varying_effect():
+    # x doubles the hazard before t=5 and has no effect after: non-proportional
+    rng = np.random.default_rng(5)
+    n = 1500
+    x = rng.integers(0, 2, n)
+    t1 = rng.exponential(1 / (0.1 * np.where(x == 1, 4.0, 1.0)))
+    t = np.where(t1 < 5, t1, 5 + rng.exponential(10, n))
+    d = pd.DataFrame({"t": t, "e": 1, "x": x})
+    ph = CoxModel(["x"]).fit(d, "t", "e").ph_test()
+    assert not ph["ph_ok"].item()
+
+
+def test_cross_validated_concordance_reproducible(sim):
+    m = CoxModel(["x", "plan"]).fit(sim, "t", "e")
+    a = m.cross_validate(sim, "t", "e", k=5, seed=1)
+    b = CoxModel(["x", "plan"]).fit(sim, "t", "e").cross_validate(sim, "t", "e", k=5, seed=1)
+    assert a["concordance"].tolist() == b["concordance"].tolist()
+    assert len(a) == 5 and a["n_test"].sum() == len(sim)
+    assert 0.55 < m.cv_concordance_ <= m.concordance_ + 0.02
+
+
+def test_plot_forest(sim):
+    ax = CoxModel(["x", "plan"]).fit(sim, "t", "e").plot()
+    assert isinstance(ax, matplotlib.axes.Axes) and ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["plan[team]", "plan[pro]", "x"]
+
+
+# -- pre-fit checks ------------------------------------------------------------------------
+def test_check_missing_values(sim):
+    d = sim.copy()
+    d.loc[[3, 7], "x"] = np.nan
+    with pytest.raises(DataValidationError, match=r"cannot be fitted with missing values.*column 'x': 2 value"):
+        CoxModel(["x"]).fit(d, "t", "e")
+    with pytest.warns(DataQualityWarning, match="dropped 2 of 600 rows"):
+        m = CoxModel(["x"], dropna=True).fit(d, "t", "e")
+    assert m.n_ == 598
+
+
+def test_check_constant_column(sim):
+    with pytest.raises(DataValidationError, match="covariate 'k' is constant.*drop it"):
+        CoxModel(["x", "k"]).fit(sim.assign(k=3.0), "t", "e")
+
+
+def test_check_exact_collinearity(sim):
+    d = sim.assign(w=2 * sim.x - sim.z)
+    with pytest.raises(DataValidationError, match=r"covariates \['x', 'z', 'w'\] are exactly collinear"):
+        CoxModel(["x", "z", "w"]).fit(d, "t", "e")
+
+
+def test_check_near_collinearity(sim):
+    rng = np.random.default_rng(2)
+    d = sim.assign(x2=sim.x + rng.normal(0, 0.05, len(sim)))
+    with pytest.warns(DataQualityWarning, match=r"nearly collinear.*'x' \(VIF \d+\)"):
+        CoxModel(["x", "x2"], penalizer=0.01).fit(d, "t", "e")
+
+
+def test_check_leakage_spearman(sim):
+    d = sim.assign(total=sim.t * 10 + np.random.default_rng(1).normal(0, 1, len(sim)))
+    with pytest.warns(DataQualityWarning, match=r"possible leakage: covariate 'total'.*Spearman correlation with 't' \+(0\.9\d|1\.00)"):
+        CoxModel(["x", "total"], penalizer=0.1).fit(d, "t", "e")
+
+
+def test_check_leakage_product_with_duration():
+    # total = duration x monthly: Spearman may stay moderate, R^2 on duration x monthly is ~1
+    rng = np.random.default_rng(3)
+    n = 800
+    monthly = rng.lognormal(3, 1.0, n)
+    t = rng.exponential(20, n).round() + 1
+    d = pd.DataFrame({"t": t, "e": rng.integers(0, 2, n), "monthly": monthly, "total": t * monthly})
+    with pytest.warns(DataQualityWarning, match=r"'total'.*R\^2 (0\.99\d|1\.000) on t and t x monthly"):
+        CoxModel(["monthly", "total"], penalizer=0.1).fit(d, "t", "e")
+
+
+def test_check_events_per_variable():
+    d = _sim(n=60, seed=4)
+    n_events = int(d.e.sum())
+    with pytest.warns(DataQualityWarning, match=rf"only {n_events / 4:.1f} events per estimated coefficient \({n_events} events, 4 coefficients"):
+        CoxModel(["x", "plan", "z"]).fit(d, "t", "e")
+
+
+def test_too_many_levels(sim):
+    with pytest.raises(DataValidationError, match="'id' has 600 levels"):
+        CoxModel(["id"]).fit(sim.assign(id=[f"c{i}" for i in range(len(sim))]), "t", "e")
+
+
+# -- non-convergence ------------------------------------------------------------------------
+def test_complete_separation_raises_model_error():
+    # every account with flag=1 churns before any account with flag=0: separation
+    rng = np.random.default_rng(0)
+    n = 200
+    flag = np.r_[np.ones(n // 2), np.zeros(n // 2)]
+    t = np.where(flag == 1, rng.uniform(1, 5, n), rng.uniform(6, 20, n))
+    d = pd.DataFrame({"t": t, "e": np.where(flag == 1, 1, rng.integers(0, 2, n)), "flag": flag, "x": rng.normal(size=n)})
+    with pytest.raises(ModelError, match=r"did not converge.*complete separation.*suspect.*'flag'.*penalizer"):
+        CoxModel(["flag", "x"]).fit(d, "t", "e")
+    # the advice works: a penalizer makes it fit
+    m = CoxModel(["flag", "x"], penalizer=0.5).fit(d, "t", "e")
+    assert m.params_["flag"] > 0
+
+
+# -- Telco ----------------------------------------------------------------------------------
+@needs_telco
+def test_telco_totalcharges_flagged_as_leak():
+    raw = pd.read_csv(TELCO)
+    with pytest.raises(DataValidationError, match="column 'TotalCharges': 11 value"):
+        CoxModel(["MonthlyCharges", "TotalCharges"]).fit(raw, "tenure", "Churn=Yes")
+    with pytest.warns(DataQualityWarning, match=r"possible leakage: covariate 'TotalCharges'.*R\^2 0\.99"):
+        m = CoxModel(["MonthlyCharges", "TotalCharges", "Contract"], dropna=True).fit(raw, "tenure", "Churn=Yes")
+    assert m.n_ == 7032 and any("leakage" in w for w in m.warnings_)
