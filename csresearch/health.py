@@ -309,7 +309,7 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     ...        "points": [0, 50, 100]}, "tickets": {"weight": 1, "method": "minmax", "min": 0,
     ...        "max": 10, "direction": "lower_is_better"}}, "bands": {"red": [0, 50], "green": [50, 100]}}
     >>> score_health(f, cfg)[["account_id", "score", "band", "coverage"]]
-      account_id  score band  coverage
+      account_id  score   band  coverage
     0          a  100.0  green  1.000000
     1          b    0.0    red  0.666667
     """

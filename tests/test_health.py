@@ -255,3 +255,9 @@ def test_history_on_demo_covers_every_active_month(demo_small):
     assert set(h["band"]) <= {"red", "yellow", "green", NO_SCORE}
     assert h["score"].between(0, 100).sum() == h["score"].notna().sum()
     assert h.attrs["as_of"] == "2025-12-31"
+
+
+def test_packaged_default_outside_the_repo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no data/health.yaml here
+    c = load_health_config()
+    assert "configs/health.yaml" in c.source and set(c.components) == set(COMPONENTS)

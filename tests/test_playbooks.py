@@ -124,3 +124,8 @@ def test_on_demo(demo_small):
     assert (red["band"] == "red").all()
     ren = c.loc[c.rule == "renewal_at_risk"]
     assert ren["values"].str.contains("tier=(?:high|low)-touch").all()
+
+
+def test_packaged_default_outside_the_repo(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no data/playbooks.yaml here
+    assert "configs/playbooks.yaml" in load_playbook().source
