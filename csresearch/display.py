@@ -89,6 +89,23 @@ def format_frame(df: pd.DataFrame, formats: Mapping[str, str | Callable] | None 
     return out
 
 
+def _is_numeric(col: pd.Series, fmt: object) -> bool:
+    if isinstance(fmt, str):
+        return fmt not in ("text", "date", "month")
+    return bool(pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col))
+
+
+def _html_table(text: pd.DataFrame, numeric: Sequence[bool], headers: Sequence[object]) -> str:
+    """A table from display text: every header and cell escaped; numeric columns right-aligned."""
+    cls = [' class="num"' if n else "" for n in numeric]
+    head = "".join(f"<th{c}>{esc(h)}</th>" for c, h in zip(cls, headers, strict=True))
+    rows = "".join(
+        "<tr>" + "".join(f"<td{c}>{esc(v)}</td>" for c, v in zip(cls, row, strict=True)) + "</tr>"
+        for row in text.itertuples(index=False, name=None)
+    )
+    return f'<table class="cs-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
+
 def table(
     df: pd.DataFrame,
     formats: Mapping[str, str | Callable] | None = None,
@@ -126,9 +143,8 @@ def table(
     n = len(d)
     shown = d.head(top) if top is not None else d
     text = format_frame(shown, formats)
-    if labels:
-        text = text.rename(columns=dict(labels))
-    body = text.to_html(escape=True, index=False, border=0, classes="cs-table", na_rep=nv.NA)
+    body = _html_table(text, numeric=[_is_numeric(d[c], (formats or {}).get(c)) for c in d.columns],
+                       headers=[(labels or {}).get(c, c) for c in d.columns])
     parts = []
     if caption:
         parts.append(f'<p class="cs-caption">{esc(caption)}</p>')

@@ -143,14 +143,18 @@ def heatmap(
 
 def bar(
     values: pd.Series, title: str, xlabel: str, ylabel: str, kind: str = "count",
-    ax: Axes | None = None, color: str | Sequence[str] | None = None,
+    ax: Axes | None = None, color: str | Sequence[str] | None = None, sort: bool = True,
 ) -> Axes:
-    """Horizontal bars, largest on top, each labelled with its value."""
-    s = values.sort_values()
+    """Horizontal bars, each labelled with its value: largest on top (``sort``) or in the
+    given order, first on top."""
+    s = values.sort_values() if sort else values.iloc[::-1]
     ax = _ax(ax, (8, max(2.5, 0.35 * len(s) + 1.2)))
     ax.barh([str(i) for i in s.index], s.to_numpy(dtype=float), color=color or NEUTRAL)
     for y, v in enumerate(s.to_numpy(dtype=float)):
-        ax.annotate(" " + nv.fmt(v, kind), (v, y), va="center", fontsize=9)
+        ax.annotate(nv.fmt(v, kind), (v, y), va="center", ha="left" if v >= 0 else "right", fontsize=9,
+                    xytext=(3 if v >= 0 else -3, 0), textcoords="offset points")
+    if (s < 0).any():
+        ax.axvline(0, color="grey", lw=1)
     if kind == "pct":
         pct_axis(ax, "x")
     elif kind == "currency":
@@ -161,11 +165,16 @@ def bar(
 
 def grouped_bar(
     df: pd.DataFrame, x: str, hue: str, y: str, title: str, xlabel: str, ylabel: str,
-    kind: str = "count", ax: Axes | None = None,
+    kind: str = "count", ax: Axes | None = None, palette: Mapping[str, str] | None = None,
+    hue_order: Sequence[str] | None = None,
 ) -> Axes:
     """Bars of ``y`` by ``x`` split by ``hue`` (long-format ``df``)."""
     ax = _ax(ax)
-    sns.barplot(data=df, x=x, y=y, hue=hue, ax=ax, errorbar=None)
+    sns.barplot(data=df, x=x, y=y, hue=hue, ax=ax, errorbar=None, palette=palette, hue_order=hue_order)
+    if df[x].astype(str).str.len().max() > 8:
+        ax.tick_params(axis="x", labelrotation=30)
+        for t in ax.get_xticklabels():
+            t.set_horizontalalignment("right")
     if kind == "pct":
         pct_axis(ax)
     elif kind == "currency":
@@ -176,14 +185,14 @@ def grouped_bar(
 
 def histogram(
     values: pd.Series, title: str, xlabel: str, ylabel: str = "accounts", bins: int | Sequence = 20,
-    hue: pd.Series | None = None, ax: Axes | None = None,
+    hue: pd.Series | None = None, ax: Axes | None = None, hue_label: str = "group",
 ) -> Axes:
-    """Distribution of one measure (optionally split by ``hue``)."""
+    """Distribution of one measure (optionally split by ``hue``, named ``hue_label``)."""
     ax = _ax(ax)
     frame = pd.DataFrame({"value": np.asarray(values, dtype=float)})
     if hue is not None:
-        frame["group"] = np.asarray(hue).astype(str)
-    sns.histplot(frame, x="value", hue="group" if hue is not None else None, bins=bins, ax=ax,
+        frame[hue_label] = np.asarray(hue).astype(str)
+    sns.histplot(frame, x="value", hue=hue_label if hue is not None else None, bins=bins, ax=ax,
                  element="step", stat="count", common_norm=False)
     return label(ax, title, xlabel, ylabel)
 

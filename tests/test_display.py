@@ -26,7 +26,7 @@ def test_names_are_escaped_in_cells_headers_captions_and_sections():
 def test_sorted_bounded_with_a_line_saying_how_many_more():
     df = pd.DataFrame({"account": [f"a{i}" for i in range(25)], "mrr": list(range(25))})
     html = table(df, sort_by="mrr", formats={"mrr": "currency"}, what="accounts").html
-    assert html.count("<tr>") == 20  # 20 body rows (the header row has a style attribute)
+    assert html.count("<tr>") == 21  # header + 20 rows
     assert "Showing the top 20 of 25 accounts, sorted by mrr; 5 more not shown." in html
     assert html.index("$24") < html.index("$23")  # largest first
     assert "a4<" not in html and "a5<" in html  # 24..5 shown, 4..0 cut

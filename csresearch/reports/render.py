@@ -57,8 +57,9 @@ body{background:#fff}
 .cs-card-value{font-size:1.5rem;font-weight:700;margin:.1rem 0}
 .cs-card-sub{font-size:.8rem;color:#444}
 .jp-RenderedHTMLCommon table.cs-table{border-collapse:collapse;margin:.4rem 0;font-size:.85rem;table-layout:auto}
-.jp-RenderedHTMLCommon table.cs-table th,.jp-RenderedHTMLCommon table.cs-table td{padding:.25rem .55rem;border-bottom:1px solid #e3e6ea;text-align:right}
-.jp-RenderedHTMLCommon table.cs-table th:first-child,.jp-RenderedHTMLCommon table.cs-table td:first-child{text-align:left}
+.jp-RenderedHTMLCommon table.cs-table th,.jp-RenderedHTMLCommon table.cs-table td{padding:.25rem .55rem;border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top;max-width:26rem}
+.jp-RenderedHTMLCommon table.cs-table th.num,.jp-RenderedHTMLCommon table.cs-table td.num{text-align:right;white-space:nowrap}
+.jp-RenderedHTMLCommon table.cs-table thead th{border-bottom:2px solid #b9c2cc;vertical-align:bottom}
 .jp-RenderedHTMLCommon table.cs-prov th,.jp-RenderedHTMLCommon table.cs-prov td{text-align:left;font-size:.8rem}
 .cs-more,.cs-caption{font-size:.82rem;color:#555;margin:.2rem 0}
 .cs-note{font-size:.85rem;color:#444;border-left:3px solid #c9d3de;padding-left:.6rem}
@@ -140,7 +141,9 @@ def execute(path: Path, output: Path, params: dict[str, Any], timeout: float, pr
     import papermill as pm
     from jupyter_client.manager import KernelManager
 
-    km = KernelManager(kernel_name=_kernel_name(path))
+    # IPC transport (Unix sockets in a private folder): no TCP port, no "unencrypted TCP" warning.
+    sockets = tempfile.mkdtemp(prefix="cs-kernel-")
+    km = KernelManager(kernel_name=_kernel_name(path), transport="ipc", ip=str(Path(sockets) / "k"))
     expired = threading.Event()
 
     def expire() -> None:
@@ -167,6 +170,7 @@ def execute(path: Path, output: Path, params: dict[str, Any], timeout: float, pr
         timer.cancel()
         if km.has_kernel:
             km.shutdown_kernel(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 def describe_failure(e: BaseException, executed: Path | None) -> str:

@@ -3,18 +3,35 @@
 Templates call them as one-liners, e.g. ``sections.retention_summary(ctx)``.
 """
 
-from csresearch.reports.sections.retention import bridge as retention_bridge
-from csresearch.reports.sections.retention import churn_reasons as retention_churn_reasons
-from csresearch.reports.sections.retention import cohorts as retention_cohorts
-from csresearch.reports.sections.retention import kpi_tree as retention_kpi_tree
-from csresearch.reports.sections.retention import lifetimes as retention_lifetimes
-from csresearch.reports.sections.retention import summary as retention_summary
+from csresearch.reports.sections import drivers, health, maturity, retention
 
-__all__ = [
-    "retention_bridge",
-    "retention_churn_reasons",
-    "retention_cohorts",
-    "retention_kpi_tree",
-    "retention_lifetimes",
-    "retention_summary",
-]
+retention_summary = retention.summary
+retention_bridge = retention.bridge
+retention_cohorts = retention.cohorts
+retention_lifetimes = retention.lifetimes
+retention_churn_reasons = retention.churn_reasons
+retention_kpi_tree = retention.kpi_tree
+
+health_summary = health.summary
+health_distribution = health.distribution
+health_movers = health.movers
+health_components = health.components
+health_predictive = health.predictive
+health_playbook_ctas = health.playbook_ctas
+health_signal_ladder = health.signal_ladder
+health_nps_by_tenure = health.nps_by_tenure
+
+drivers_summary = drivers.summary
+drivers_hazard_ratios = drivers.hazard_ratios
+drivers_ph_check = drivers.ph_check
+drivers_concordance = drivers.concordance
+drivers_partial_effects = drivers.partial_effects
+drivers_at_risk = drivers.at_risk
+drivers_extrapolation = drivers.extrapolation
+
+maturity_summary = maturity.summary
+maturity_levels = maturity.levels
+maturity_gaps = maturity.gaps
+maturity_change = maturity.change
+
+__all__ = [n for n in dir() if n.split("_")[0] in ("retention", "health", "drivers", "maturity") and "_" in n]

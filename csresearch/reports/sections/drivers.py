@@ -1,0 +1,214 @@
+"""Sections of the churn-drivers report: hazard ratios, the proportional-hazards check,
+cross-validated concordance, partial effects, churn risk of active accounts, extrapolation.
+
+Works on a data source (the survival table as of ``as_of``) or on a flat one-row-per-customer
+table (``duration`` and ``event`` parameters, e.g. the Telco table: ``tenure``, ``Churn=Yes``).
+The model is :class:`csresearch.survival.drivers.CoxModel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from csresearch import narrative as nv
+from csresearch import plots
+from csresearch.display import Section, cards
+from csresearch.errors import ConfigError
+from csresearch.reports.context import ReportContext
+from csresearch.reports.notebook import section
+
+SOURCE_COVARIATES = ["segment", "industry", "region", "mrr_start"]
+
+
+@dataclass
+class DriverData:
+    """The table the model is fitted on and how to read it."""
+
+    df: pd.DataFrame
+    duration: str
+    event: str
+    unit: str
+    covariates: list[str]
+    id_column: str | None
+    value_column: str | None
+    group: str | None
+
+
+def data(ctx: ReportContext) -> DriverData:
+    """The survival table with its duration, event, covariates (computed once per run)."""
+
+    def build() -> DriverData:
+        p = ctx.params
+        cov = list(p.get("covariates") or [])
+        if ctx.flat is not None:
+            if not p.get("duration") or not p.get("event"):
+                raise ConfigError("a flat table needs the parameters duration (e.g. tenure) and event (e.g. Churn=Yes)")
+            df = ctx.flat
+            if not cov:
+                raise ConfigError("a flat table needs the parameter covariates (e.g. Contract,MonthlyCharges)")
+            return DriverData(df, p["duration"], p["event"], str(p.get("time_unit") or "months"), cov,
+                              p.get("id_column") or None, p.get("value_column") or None, p.get("segment") or None)
+        from csresearch.survival.tables import survival_table
+
+        st = survival_table(ctx.source, ctx.as_of)
+        seg = ctx.segment
+        if seg not in st.columns:
+            acc = ctx.df("accounts")
+            if seg not in acc.columns:
+                raise ConfigError(f"segment column '{seg}' is not in table 'accounts'")
+            st = st.merge(acc[["account_id", seg]], on="account_id", how="left")
+        return DriverData(st, "tenure_days", "churned", "days", cov or SOURCE_COVARIATES, "account_id", "mrr_as_of", seg)
+
+    return ctx.memo("driver_data", build)
+
+
+def model(ctx: ReportContext):
+    """The fitted Cox model (once per run)."""
+    from csresearch.survival.drivers import CoxModel
+
+    d = data(ctx)
+    return ctx.memo("cox", lambda: CoxModel(d.covariates, dropna=True).fit(d.df, d.duration, d.event))
+
+
+def _significant(summary: pd.DataFrame) -> pd.DataFrame:
+    s = summary[summary["p"] < 0.05].copy()
+    s["strength"] = s["coef"].abs()
+    return s.sort_values("strength", ascending=False)
+
+
+def _effect(row: pd.Series) -> str:
+    hr = float(row["hr"])
+    if hr >= 1:
+        return f"{row['term']}: churn hazard x{hr:.2f} ({nv.pct(hr - 1)} higher)"
+    return f"{row['term']}: churn hazard x{hr:.2f} ({nv.pct(1 - hr)} lower)"
+
+
+@section
+def summary(ctx: ReportContext) -> Section:
+    """Headline: what drives churn, how well the model ranks customers."""
+    d = data(ctx)
+    m = model(ctx)
+    cv = cv_table(ctx)
+    s = Section("Summary")
+    sig = _significant(m.summary)
+    s.add(cards([
+        ("Customers", nv.thousands(m.n_), f"{nv.thousands(m.events_)} churned"),
+        ("Drivers with a clear effect", f"{len(sig)} of {len(m.summary)}", "p < 0.05"),
+        ("Cross-validated concordance", nv.number(cv.attrs["mean"], 3), "0.5 = coin toss, 1 = perfect ranking"),
+    ]))
+    if len(sig):
+        s.text("Strongest drivers (a hazard ratio above 1 means customers churn sooner):")
+        s.bullets([_effect(r) for _, r in sig.head(5).iterrows()])
+    else:
+        s.text("No covariate has a clear effect on churn (every p >= 0.05).")
+    s.note(f"Model: Cox proportional hazards on {nv.join_words(d.covariates)}; duration {d.duration} ({d.unit}), "
+           f"event {d.event}.")
+    return s
+
+
+@section
+def hazard_ratios(ctx: ReportContext) -> Section:
+    """Forest plot and table of hazard ratios."""
+    m = model(ctx)
+    s = Section("Hazard ratios")
+    ax = m.plot()
+    ax.set_title("Hazard ratio of each term (95 % interval)", loc="left")
+    ax.set_xlabel("hazard ratio (log scale; > 1 = churns sooner)")
+    s.figure(ax, "Forest plot of hazard ratios")
+    ref = getattr(m, "reference_", {}) or {}
+    if ref:
+        s.note("Reference levels: " + "; ".join(f"{k} = {v}" for k, v in ref.items()) + ".")
+    s.table(m.summary[["term", "hr", "hr_lower", "hr_upper", "p"]],
+            formats={"hr": "float3", "hr_lower": "float3", "hr_upper": "float3", "p": "p"},
+            labels={"hr": "hazard ratio", "hr_lower": "95 % low", "hr_upper": "95 % high"},
+            sort_by="p", ascending=True, what="terms")
+    return s
+
+
+@section
+def ph_check(ctx: ReportContext) -> Section:
+    """Proportional-hazards check (scaled Schoenfeld residuals)."""
+    m = model(ctx)
+    s = Section("Proportional-hazards check")
+    t = m.ph_test()
+    bad = t[~t["ph_ok"]]
+    if bad.empty:
+        s.text("No term shows evidence that its hazard ratio changes over time (every p >= 0.05).")
+    else:
+        s.text(f"{nv.plural(len(bad), 'term')} may have a hazard ratio that changes over time: "
+               f"{nv.join_words(bad['term'].tolist())}. Read their hazard ratios as averages over time; "
+               "a stratified or landmark model is the remedy.")
+    s.table(t, formats={"statistic": "float2", "p": "p"}, labels={"ph_ok": "assumption holds"},
+            sort_by="p", ascending=True, what="terms")
+    return s
+
+
+def cv_table(ctx: ReportContext) -> pd.DataFrame:
+    d = data(ctx)
+    return ctx.memo("cv", lambda: model(ctx).cross_validate(d.df, d.duration, d.event, k=5, seed=0))
+
+
+@section
+def concordance(ctx: ReportContext) -> Section:
+    """Cross-validated concordance (5 folds)."""
+    cv = cv_table(ctx)
+    s = Section("How well the model ranks customers")
+    s.text(f"Across 5 folds, the model put the customer who churned first at higher risk "
+           f"{nv.pct(cv.attrs['mean'])} of the time (concordance {nv.number(cv.attrs['mean'], 3)}, "
+           f"standard deviation {nv.number(cv.attrs['sd'], 3)}; in-sample {nv.number(model(ctx).concordance_, 3)}).")
+    s.table(cv, formats={"concordance": "float3"}, labels={"n_test": "customers held out", "events_test": "churned"},
+            top=None)
+    return s
+
+
+@section
+def partial_effects(ctx: ReportContext, top: int = 2) -> Section:
+    """Survival curves at different values of the strongest terms, the others held at their mean."""
+    m = model(ctx)
+    d = data(ctx)
+    s = Section("Partial effects of the top drivers")
+    sig = _significant(m.summary).head(top)
+    if sig.empty:
+        return s.text("No term has a clear effect to show.")
+    design = m.model_.params_.index
+    for term in sig["term"]:
+        if term not in design:
+            continue
+        col = m._data[term] if hasattr(m, "_data") else None
+        if col is not None and set(pd.unique(col)) <= {0, 1}:
+            values = [0, 1]
+        elif col is not None:
+            values = sorted({float(col.quantile(q)) for q in (0.1, 0.5, 0.9)})
+        else:
+            continue
+        ax = m.model_.plot_partial_effects_on_outcome(covariates=term, values=values, plot_baseline=False)
+        plots.pct_axis(ax)
+        plots.label(ax, f"Survival by {term}, other terms at their mean", f"{d.duration} ({d.unit})",
+                    "still a customer (%)")
+        s.figure(ax, f"Partial effect of {term} on survival")
+    return s
+
+
+@section
+def at_risk(ctx: ReportContext) -> Section:
+    """Churn probability at 90 and 365 days for active accounts, top at-risk list, MRR at stake."""
+    s = Section("Active customers at risk")
+    try:
+        from csresearch.survival import predict  # noqa: F401
+    except ImportError:
+        return s.unavailable("churn probability at 90 and 365 days, the at-risk list and MRR at stake",
+                             "csresearch.survival.predict is not part of this version")
+    return s.unavailable("the at-risk list", "csresearch.survival.predict has no report entry point yet")
+
+
+@section
+def extrapolation(ctx: ReportContext) -> Section:
+    """Parametric extrapolation of the survival curve beyond the observed time."""
+    s = Section("Parametric extrapolation")
+    try:
+        from csresearch.survival import predict  # noqa: F401
+    except ImportError:
+        return s.unavailable("the parametric extrapolation", "csresearch.survival.predict is not part of this version")
+    return s.unavailable("the parametric extrapolation", "csresearch.survival.predict has no report entry point yet")

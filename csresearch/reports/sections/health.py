@@ -1,0 +1,224 @@
+"""Sections of the health report: score and bands, movers, components, predictive power,
+playbook CTAs, the signal ladder and NPS by tenure.
+
+Scores come from :mod:`csresearch.health` (configured by the report's ``health_config_path``);
+survey scores from :mod:`csresearch.metrics.surveys`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from csresearch import narrative as nv
+from csresearch import plots
+from csresearch.display import Section, cards
+from csresearch.reports.context import ReportContext
+from csresearch.reports.notebook import section
+
+BAND_ORDER = ("red", "yellow", "green", "insufficient data")
+
+
+def history(ctx: ReportContext) -> pd.DataFrame:
+    """Health of every account-month (computed once per run)."""
+    from csresearch.health import health_history
+
+    cfg = ctx.params.get("health_config_path") or None
+    return ctx.memo("health", lambda: health_history(ctx.source, ctx.as_of, cfg))
+
+
+def latest(ctx: ReportContext) -> pd.DataFrame:
+    h = history(ctx)
+    return h[h["period_start"] == h["period_start"].max()]
+
+
+def _names(ctx: ReportContext) -> pd.Series:
+    acc = ctx.df("accounts")
+    return acc.drop_duplicates("account_id").set_index("account_id")["name"]
+
+
+def _mrr_now(ctx: ReportContext) -> pd.Series:
+    from csresearch.metrics.revenue import mrr_snapshots
+
+    def build() -> pd.Series:
+        snap = mrr_snapshots(ctx.df("subscriptions"), [ctx.as_of])
+        return snap.set_index("account_id")["mrr"]
+
+    return ctx.memo("mrr_now", build)
+
+
+@section
+def summary(ctx: ReportContext) -> Section:
+    """Headline: scored accounts, band shares, the month's largest drops, what to do."""
+    now = latest(ctx)
+    s = Section("Summary")
+    if now.empty:
+        return s.text("No account was active in the last complete month; there is no score to report.")
+    month = nv.period_label(now["period_start"].iloc[0])
+    bands = now["band"].value_counts()
+    scored = now["score"].notna()
+    red = int(bands.get("red", 0))
+    prev_red = int((now["band_prev"] == "red").sum()) if "band_prev" in now else None
+    new_red = int(((now["band"] == "red") & (now["band_prev"] != "red") & now["band_prev"].notna()).sum())
+    mrr = _mrr_now(ctx)
+    red_mrr = float(mrr.reindex(now.loc[now["band"] == "red", "account_id"]).fillna(0).sum())
+    s.add(cards([
+        ("Accounts scored", nv.thousands(scored.sum()), f"of {nv.thousands(len(now))} active in {month}"),
+        ("Mean score", nv.number(now["score"].mean(), 1), "0-100, higher is healthier"),
+        ("Red accounts", nv.thousands(red), f"{nv.pct(red / max(int(scored.sum()), 1))} of scored; {nv.thousands(new_red)} newly red"),
+        ("MRR in red accounts", nv.currency(red_mrr, ctx.currency, short=True), f"as of {ctx.as_of}"),
+    ]))
+    items = [
+        f"{nv.share_sentence(red, int(scored.sum()), 'scored accounts')} are red in {month}"
+        + (f" (previous month: {nv.thousands(prev_red)})." if prev_red is not None else "."),
+        f"{nv.thousands(new_red)} accounts turned red this month: start with the movers below.",
+    ]
+    if not scored.all():
+        items.append(f"{nv.thousands((~scored).sum())} accounts have too little data to score (band 'insufficient data').")
+    s.bullets(items)
+    return s
+
+
+@section
+def distribution(ctx: ReportContext) -> Section:
+    """Score distribution and bands by segment."""
+    now = latest(ctx)
+    s = Section("Score distribution and bands by segment")
+    if now.empty:
+        return s.text("No scores.")
+    s.figure(plots.histogram(now["score"].dropna(), f"Health score, {nv.period_label(now['period_start'].iloc[0])}",
+                             "health score (0-100)", hue=now.loc[now["score"].notna(), "segment"], bins=20,
+                             hue_label="segment"),
+             "Histogram of health scores by segment")
+    t = pd.crosstab(now["segment"], now["band"])
+    t = t.reindex(columns=[b for b in BAND_ORDER if b in t.columns])
+    shares = t.div(t.sum(axis=1), axis=0)
+    out = t.copy()
+    for b in t.columns:
+        out[f"{b} %"] = shares[b]
+    out["mean score"] = now.groupby("segment")["score"].mean()
+    out = out.rename_axis("segment").reset_index()
+    s.table(out, formats={**{f"{b} %": "pct" for b in t.columns}, "mean score": "float1"}, top=None,
+            caption="Accounts per band and segment (bands from the health configuration)")
+    return s
+
+
+@section
+def movers(ctx: ReportContext, n: int = 20) -> Section:
+    """Largest score drops since the previous month, with the component that moved."""
+    from csresearch.health import movers as health_movers
+
+    s = Section("Movers: largest drops since last month")
+    m = health_movers(history(ctx), n=n)
+    if m.empty:
+        return s.text("No account has a score in both of the last two months.")
+    m = m.assign(name=m["account_id"].map(_names(ctx)))
+    s.text(
+        f"The {len(m)} largest drops. The component named is the one whose contribution to the "
+        "score fell most; that is where to look first."
+    )
+    cols = ["name", "account_id", "segment", "score_prev", "score", "change", "band", "top_component",
+            "top_component_change"]
+    s.table(m[cols], formats={"score_prev": "float1", "score": "float1", "change": "float1",
+                              "top_component_change": "float1"},
+            labels={"score_prev": "score last month", "change": "change (points)", "top_component": "component that moved",
+                    "top_component_change": "its change (points)"},
+            sort_by="change", ascending=True, what="accounts")
+    return s
+
+
+@section
+def components(ctx: ReportContext) -> Section:
+    """Average contribution of each component to the score, by band."""
+    from csresearch.health import contributions
+
+    now = latest(ctx)
+    s = Section("What makes up the score")
+    c = contributions(now)
+    if c.empty:
+        return s.text("No component contributed to any score.")
+    avg = c.groupby(["band", "component"])["contribution"].mean().reset_index()
+    avg = avg[avg["band"].isin(BAND_ORDER[:3])]
+    s.figure(plots.grouped_bar(avg, "component", "band", "contribution", "Average contribution to the score by band",
+                               "component", "score points (0-100 scale)",
+                               palette=plots.BANDS, hue_order=list(BAND_ORDER[:3])),
+             "Bar chart of component contributions by band")
+    wide = avg.pivot(index="component", columns="band", values="contribution").reset_index()
+    s.table(wide, formats={b: "float1" for b in BAND_ORDER}, top=None,
+            caption="Mean contribution (weight x points) per band; a row of a band sums to its mean score")
+    return s
+
+
+@section
+def predictive(ctx: ReportContext) -> Section:
+    """Whether the score predicts churn: concordance, curves by band, calibration."""
+    s = Section("Does the score predict churn?")
+    try:
+        from csresearch.survival import validation  # noqa: F401
+    except ImportError:
+        return s.unavailable("concordance, retention curves by band and calibration of the health score",
+                             "csresearch.survival.validation is not part of this version")
+    return s.unavailable("the score validation", "the validation module has no report entry point yet")
+
+
+@section
+def playbook_ctas(ctx: ReportContext) -> Section:
+    """The playbooks' calls to action for the last month, most urgent first."""
+    from csresearch.playbooks import playbook_ctas as run
+
+    s = Section("Calls to action from the playbooks")
+    pb = ctx.params.get("playbook_path") or None
+    cfg = ctx.params.get("health_config_path") or None
+    ctas = ctx.memo("ctas", lambda: run(ctx.source, ctx.as_of, playbook=pb, health_config=cfg))
+    if ctas.empty:
+        return s.text("No playbook rule fired for the last month.")
+    by_owner = ctas.groupby("owner").size()
+    s.text(
+        f"{nv.plural(len(ctas), 'call')} to action for {nv.plural(ctas['account_id'].nunique(), 'account')} in the "
+        "last month: " + ", ".join(f"{n:,} for {o}" for o, n in by_owner.sort_values(ascending=False).items()) + "."
+    )
+    t = ctas.assign(name=ctas["account_id"].map(_names(ctx)))
+    t["_order"] = range(len(t))  # the playbook's order: priority, rule, account
+    s.table(t[["_order", "priority", "name", "account_id", "rule", "owner", "cta", "values", "band"]],
+            sort_by="_order", ascending=True, what="calls to action",
+            labels={"_order": "#", "cta": "call to action", "values": "triggered by"},
+            formats={"_order": lambda x: f"{int(x) + 1}"})
+    return s
+
+
+@section
+def signal_ladder(ctx: ReportContext) -> Section:
+    """CES -> NPS -> health -> churn: from the earliest, widest signal to the latest."""
+    s = Section("Signal ladder: CES, NPS, health, churn")
+    s.unavailable("the signal ladder", "it needs csresearch.survival.validation, not part of this version")
+    return s
+
+
+@section
+def nps_by_tenure(ctx: ReportContext) -> Section:
+    """NPS by tenure band, with n and a 95 % interval."""
+    from csresearch.metrics.surveys import survey_scores
+
+    s = Section("NPS by tenure")
+    if not ctx.has("nps_responses"):
+        return s.unavailable("NPS by tenure", "the data source has no nps_responses table")
+    window = ctx.params.get("nps_months", 12)
+    r = ctx.df("nps_responses")
+    start = pd.Timestamp(ctx.as_of) + pd.Timedelta(days=1) - pd.DateOffset(months=int(window))
+    r = r[r["responded_at"] >= start]
+    t = survey_scores(r, "nps", ctx.as_of, grain=None, by="tenure_band", subscriptions=ctx.df("subscriptions"))
+    t = t[t["n"] > 0]
+    if t.empty:
+        return s.text(f"No NPS answer in the {window} months to {ctx.as_of}.")
+    low = t.sort_values("nps").iloc[0]
+    s.text(
+        f"NPS of answers in the {window} months to {ctx.as_of}, by how long the customer had been with us "
+        f"when answering. Lowest: {low['tenure_band']} months at {nv.number(low['nps'], 1)} "
+        f"(n = {nv.thousands(low['n'])})."
+    )
+    ax = plots.bar(t.set_index("tenure_band")["nps"], "NPS by tenure at the time of answering",
+                   "NPS (-100 to 100)", "tenure (months)", kind="number", sort=False)
+    s.figure(ax, "Bar chart of NPS by tenure band")
+    s.table(t[["tenure_band", "n", "promoters", "passives", "detractors", "nps", "nps_ci_low", "nps_ci_high"]],
+            formats={"nps": "float1", "nps_ci_low": "float1", "nps_ci_high": "float1"},
+            labels={"tenure_band": "tenure (months)", "nps_ci_low": "95 % low", "nps_ci_high": "95 % high"}, top=None)
+    return s
