@@ -35,6 +35,13 @@ from csresearch.schema import CONTRACT, IBIS_TYPES, ValidationReport, validate
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
+def duckdb_connect(path: str | None = None, read_only: bool = False):
+    """An Ibis DuckDB connection with the interactive progress bar off (it would reach logs)."""
+    con = ibis.duckdb.connect(path, read_only=read_only) if path else ibis.duckdb.connect()
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
+
+
 def redact(url: str) -> str:
     """Hide the password of a connection URL: ``postgres://u:secret@h/db`` -> ``postgres://u:***@h/db``."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
@@ -95,7 +102,7 @@ class DataSource:
     @classmethod
     def from_frames(cls, frames: Mapping[str, pd.DataFrame], validate: bool = True) -> DataSource:
         """A source held in memory (DuckDB), from pandas frames keyed by contract table name."""
-        con = ibis.duckdb.connect()
+        con = duckdb_connect()
         raw = {name: con.create_table(name, df.copy()) for name, df in frames.items()}
         src = cls(con, raw, "<in-memory frames>")
         if validate:
@@ -223,7 +230,7 @@ def open_source(
     stored: dict[str, ir.Table] = {}
     path = Path(loc)
     if path.is_dir():
-        con = ibis.duckdb.connect()
+        con = duckdb_connect()
         for name in CONTRACT:
             stem = m["tables"].get(name, name)
             for suffix in FILE_SUFFIXES:
@@ -236,7 +243,7 @@ def open_source(
     elif path.suffix in (".duckdb", ".db") or (path.exists() and path.is_file()):
         if not path.exists():
             raise ConfigError(f"data source not found: {loc}")
-        con = ibis.duckdb.connect(str(path), read_only=True)
+        con = duckdb_connect(str(path), read_only=True)
         present = set(con.list_tables())
         for name in CONTRACT:
             stem = m["tables"].get(name, name)
