@@ -157,3 +157,49 @@ def require_columns(df: pd.DataFrame, table: str, columns: list[str]) -> None:
             f"table '{table}': missing column(s) {', '.join(missing)}; present columns: "
             f"{', '.join(map(str, df.columns))}. Add them or map yours onto them in the mapping YAML."
         )
+
+
+def rule_failures(
+    frame: pd.DataFrame, table: str, rules: list[tuple[str, str, object, str]]
+) -> None:
+    """Raise one :class:`DataValidationError` for every broken row rule of ``table``.
+
+    ``rules`` holds ``(column, rule, failing-row mask, how to fix)``; each failure names the
+    table, the column, the rule, how many rows fail, up to five example rows of ``frame`` and
+    the fix. Nothing is raised when every mask is all False.
+
+    Example
+    -------
+    >>> df = pd.DataFrame({"mrr": [1.0, -2.0]})
+    >>> rule_failures(df, "subscriptions", [("mrr", "mrr is negative", df["mrr"] < 0, "fix it")])
+    Traceback (most recent call last):
+    ...
+    csresearch.errors.DataValidationError: table 'subscriptions', column 'mrr': mrr is negative in 1 row(s); examples:
+     mrr
+    -2.0
+    how to fix: fix it
+    """
+    parts = []
+    for column, rule, bad, fix in rules:
+        bad = np.asarray(bad, dtype=bool)
+        if bad.any():
+            ex = frame.loc[bad].head(5).to_string(index=False, max_colwidth=30)
+            parts.append(
+                f"table '{table}', column '{column}': {rule} in {int(bad.sum()):,} row(s); "
+                f"examples:\n{ex}\nhow to fix: {fix}"
+            )
+    if parts:
+        raise DataValidationError("\n".join(parts))
+
+
+def to_dates(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
+    """``frame[column]`` as datetime64[ns] normalised to days; unparseable values raise
+    :class:`DataValidationError` (table, column, count, examples) instead of a pandas error."""
+    try:
+        return pd.to_datetime(frame[column]).dt.normalize()
+    except (ValueError, TypeError, OverflowError):
+        parsed = pd.to_datetime(frame[column], errors="coerce", format="mixed")
+        rule_failures(frame, table, [(column, f"{column} is not a date", parsed.isna() & frame[column].notna(),
+                                      "write dates as ISO 'YYYY-MM-DD' (or leave the cell empty)")])
+        return parsed.dt.normalize()
+

@@ -208,7 +208,7 @@ FIXES = {
     "type": "make every value a valid {dtype} (dates as ISO 'YYYY-MM-DD', timestamps as "
     "'YYYY-MM-DD HH:MM:SS'); empty cells are read as missing",
     "not null": "fill the missing values, or drop those rows in your export if they are not real",
-    "range": "values must lie in [{lo}, {hi}]; correct or remove the out-of-range rows",
+    "range": "values must be {bounds}; correct or remove the out-of-range rows",
     "integer": "scores must be whole numbers; round them in your export",
     "allowed values": "use one of {allowed} (lower case)",
     "unique key": "each {column} must appear once; remove the duplicate rows",
@@ -300,7 +300,9 @@ def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.Boolea
         if not col.nullable:
             preds[(col.name, "not null")] = is_null
         if col.min is not None or col.max is not None:
-            num = typed.cast("float64")
+            # the raw number, not the typed one: casting 10.4 or -0.4 to int would round it
+            # into range and hide the failure
+            num = x.try_cast("float64") if x.type().is_string() else x.cast("float64")
             bad = ibis.literal(False)
             if col.min is not None:
                 bad = bad | (num < col.min)
@@ -351,20 +353,25 @@ def validate(source: DataSource) -> ValidationReport:
                 col, rule = key.split("|")
                 c = spec.column(col)
                 fix = FIXES[rule].format(
-                    table=name, column=col, dtype=c.dtype, lo=c.min, hi=c.max, allowed=c.allowed
+                    table=name, column=col, dtype=c.dtype, bounds=_bounds(c), allowed=c.allowed
                 )
                 report.failures.append(
                     RuleFailure(name, col, rule, n, _examples(raw, preds[(col, rule)]), fix)
                 )
         if missing:
             continue  # relational rules need the columns
-        typed = source.table(name) if not any(
-            f.table == name and f.rule == "type" for f in report.failures
-        ) else None
-        if typed is None:
-            continue
-        report.failures.extend(_relational_failures(source, spec, typed))
+        # values that fail their type are NULL in the typed table (and reported above); the
+        # relational rules still run on the rest, so one pass lists every failure
+        report.failures.extend(_relational_failures(source, spec, source.table(name)))
     return report
+
+
+def _bounds(c: Column) -> str:
+    if c.min is None and c.max is None:
+        return "any number"
+    if c.min is not None and c.max is not None:
+        return f"in [{c.min:g}, {c.max:g}]"
+    return f">= {c.min:g}" if c.min is not None else f"<= {c.max:g}"
 
 
 def _relational_failures(source: DataSource, spec: Table, t: ir.Table) -> list[RuleFailure]:

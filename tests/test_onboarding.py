@@ -109,3 +109,11 @@ def test_inputs_untouched():
     onboarding_score(m, AS_OF)
     pd.testing.assert_frame_equal(m, m0)
     pd.testing.assert_frame_equal(s, s0)
+
+
+def test_milestone_without_account_is_an_error_not_a_silent_drop():
+    m = milestones()
+    m.loc[4, "account_id"] = None  # b's setup row: grouping by account used to drop it
+    with pytest.raises(DataValidationError,
+                       match=r"(?s)table 'onboarding_milestones', column 'account_id': account_id is missing in 1 row.*setup"):
+        onboarding_completion(m, subs(), AS_OF)

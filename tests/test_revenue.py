@@ -305,3 +305,88 @@ def test_integer_mrr_bridge_is_exact(subs):
     b = mrr_bridge(subs, "2025-06-30")
     lhs = b.mrr_start + b.mrr_new + b.mrr_expansion - b.mrr_contraction - b.mrr_churned + b.mrr_reactivation
     assert (lhs == b.mrr_end).all()
+
+
+# -- review fixes: inputs that used to be mis-read silently ---------------------------------
+def test_duplicated_index_does_not_change_renewals():
+    # two monthly subscriptions from Jan 1 concatenated without ignore_index (index [0, 0]):
+    # anniversaries Feb 1, Mar 1, Apr 1 each, before May 1 -> 2 x 3 = 6 events
+    one = subs_frame().iloc[[0]].assign(term_months=1)
+    two = one.assign(subscription_id="s1b", account_id="Z")
+    book = pd.concat([one, two])
+    assert book.index.tolist() == [0, 0]
+    ev = renewal_events(book, AS_OF)
+    assert len(ev) == 6
+    assert ev.groupby("subscription_id").size().tolist() == [3, 3]
+
+
+def test_missing_account_id_is_an_error_not_a_silent_drop():
+    bad = subs_frame()
+    bad.loc[2, "account_id"] = None
+    with pytest.raises(DataValidationError,
+                       match=r"(?s)table 'subscriptions', column 'account_id': account_id is missing in 1 row.*s3"):
+        mrr_bridge(bad, AS_OF)
+
+
+def test_non_numeric_infinite_mrr_and_bad_dates_are_named():
+    bad = subs_frame().astype({"mrr": object})
+    bad.loc[1, "mrr"] = "fifty"
+    with pytest.raises(DataValidationError, match=r"(?s)column 'mrr': mrr is not a number in 1 row.*fifty"):
+        mrr_bridge(bad, AS_OF)
+    bad = subs_frame()
+    bad.loc[0, "mrr"] = np.inf  # used to turn into 0 MRR without a word
+    with pytest.raises(DataValidationError, match=r"column 'mrr': mrr is infinite in 1 row"):
+        mrr_bridge(bad, AS_OF)
+    bad = subs_frame().astype({"start_date": object})
+    bad.loc[3, "start_date"] = "2024-13-45"
+    with pytest.raises(DataValidationError, match=r"(?s)column 'start_date': start_date is not a date in 1 row.*2024-13-45"):
+        mrr_bridge(bad, AS_OF)
+
+
+def test_term_months_below_one_is_named():
+    bad = subs_frame()
+    bad.loc[0, "term_months"] = 0  # used to end in a pandas IntCastingNaNError
+    with pytest.raises(DataValidationError, match=r"column 'term_months'.*in 1 row"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        renewal_events(bad, AS_OF)
+
+
+def _brute_force_bridge(subs: pd.DataFrame, periods: pd.DatetimeIndex, nxt: pd.Timestamp) -> pd.DataFrame:
+    """The definitions, day by day with plain loops (a test oracle, slow on purpose)."""
+    def mrr_on(acc, d):
+        rows = subs[subs.account_id == acc]
+        live = (rows.start_date <= d) & (rows.end_date.isna() | (d < rows.end_date))
+        return round(float(rows.mrr[live].sum()) * 1e6)
+
+    first = subs.start_date.min()
+    out = []
+    edges = [*periods, nxt]
+    for p, q in zip(edges[:-1], edges[1:], strict=True):
+        r = dict.fromkeys(["start", "new", "exp", "con", "churn", "react", "end"], 0)
+        for acc in subs.account_id.unique():
+            a, b = mrr_on(acc, p), mrr_on(acc, q)
+            r["start"] += a
+            r["end"] += b
+            if a > 0 and b == 0:
+                r["churn"] += a
+            elif a > 0:
+                r["exp"] += max(b - a, 0)
+                r["con"] += max(a - b, 0)
+            elif b > 0:
+                before = any(mrr_on(acc, d) > 0 for d in pd.date_range(first, p - pd.Timedelta(days=1)))
+                r["react" if before else "new"] += b
+        out.append({k: v / 1e6 for k, v in r.items()})
+    return pd.DataFrame(out)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books())
+def test_bridge_matches_day_by_day_definitions(subs):
+    b = mrr_bridge(subs, "2025-06-30")
+    if b.empty:
+        return
+    ref = _brute_force_bridge(subs, pd.DatetimeIndex(b.period_start), b.period_end.iloc[-1])
+    got = b[["mrr_start", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned",
+             "mrr_reactivation", "mrr_end"]].to_numpy()
+    np.testing.assert_allclose(got, ref[["start", "new", "exp", "con", "churn", "react", "end"]].to_numpy(),
+                               rtol=0, atol=1e-9)

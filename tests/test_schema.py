@@ -203,3 +203,26 @@ def test_contract_covers_the_documented_tables():
         "csat_responses", "support_tickets", "email_events", "onboarding_milestones",
         "csm_sentiment", "churn_reasons",
     ]
+
+
+def test_range_is_checked_on_the_raw_value_and_says_the_bound():
+    frames = good()
+    # -0.4 used to be cast to int 0 first and pass the range rule (only 'integer' failed)
+    frames["nps_responses"]["score"] = [-0.4, 3.0]
+    f = {x.rule: x for x in failures(frames)}
+    assert set(f) == {"range", "integer"}
+    assert f["range"].n_failing == 1 and "values must be in [0, 10]" in f["range"].fix
+    frames = good()
+    frames["subscriptions"].loc[0, "mrr"] = -5.0
+    assert "values must be >= 0;" in only_failure(frames).fix  # was "[0, None]"
+
+
+def test_a_type_failure_does_not_hide_key_and_foreign_key_failures():
+    frames = good()
+    subs = frames["subscriptions"].astype({"start_date": str})  # as read from a CSV
+    subs.loc[0, "start_date"] = "2024-02-30"  # not a date
+    subs.loc[1, "subscription_id"] = subs.loc[0, "subscription_id"]  # duplicate key
+    subs.loc[2, "account_id"] = "nobody"  # orphan
+    frames["subscriptions"] = subs
+    rules = {(x.column, x.rule) for x in failures(frames)}
+    assert {("start_date", "type"), ("subscription_id", "unique key"), ("account_id", "foreign key")} <= rules

@@ -216,3 +216,12 @@ def test_real_nps_overall_by_month_and_market(real_nps):
     se = 100 * np.sqrt((p + q - (p - q) ** 2) / len(raw))
     assert overall.nps_ci_high - overall.nps == pytest.approx(1.959964 * se, rel=1e-5)
     pd.testing.assert_frame_equal(resp, before)
+
+
+def test_bad_score_in_a_table_names_table_column_and_rows():
+    r = pd.DataFrame({"account_id": ["a", "b", "c"],
+                      "responded_at": pd.to_datetime(["2024-01-05", "2024-01-06", "2024-01-07"]),
+                      "score": [11, 5, 9]})
+    with pytest.raises(DataValidationError,
+                       match=r"(?s)table 'nps_responses', column 'score'.*in 1 row.*examples:.*\s+2024-01-05\s+11"):
+        survey_scores(r, "nps", "2024-03-31")

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.errors import ConfigError
-from csresearch.metrics.revenue import MICRO, _mrr_at, check_subscriptions
+from csresearch.metrics.revenue import MICRO, _first_active, _mrr_at, check_subscriptions
 from csresearch.periods import add_months, parse_as_of, period_floor
 
 COLUMNS = ["cohort", "k", "accounts", "active", "mrr_start", "mrr_k", "observable",
@@ -44,8 +44,7 @@ def cohort_table(subscriptions: pd.DataFrame, as_of: str, max_months: int = 24) 
     max_months = int(max_months)
     cut = parse_as_of(as_of)
     s = check_subscriptions(subscriptions)
-    live = (s["mrr_micro"] > 0) & (s["end_date"].isna() | (s["end_date"] > s["start_date"]))
-    fa = s.loc[live].groupby("account_id")["start_date"].min()
+    fa = _first_active(s)
     fa = fa[fa <= cut]
     if fa.empty:
         return pd.DataFrame(columns=COLUMNS)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from csresearch.errors import ConfigError, DataValidationError
 from csresearch.metrics.revenue import check_subscriptions
-from csresearch.periods import parse_as_of, require_columns
+from csresearch.periods import parse_as_of, require_columns, rule_failures, to_dates
 
 TABLE = "onboarding_milestones"
 
@@ -31,9 +31,15 @@ TABLE = "onboarding_milestones"
 def _milestones(milestones: pd.DataFrame, as_of: str, required) -> tuple[pd.DataFrame, pd.Timestamp]:
     require_columns(milestones, TABLE, ["account_id", "milestone", "due_at", "completed_at"])
     cut = parse_as_of(as_of)
-    m = milestones[["account_id", "milestone", "due_at", "completed_at"]].copy()
-    m["due_at"] = pd.to_datetime(m["due_at"]).dt.normalize()
-    m["completed_at"] = pd.to_datetime(m["completed_at"]).dt.normalize()
+    m = milestones[["account_id", "milestone", "due_at", "completed_at"]].reset_index(drop=True)
+    raw = m.copy()
+    m["due_at"] = to_dates(raw, TABLE, "due_at")
+    m["completed_at"] = to_dates(raw, TABLE, "completed_at")
+    # grouping by account would silently drop rows without one
+    rule_failures(raw, TABLE, [
+        (c, f"{c} is missing", raw[c].isna(), "fill it in or remove those rows")
+        for c in ("account_id", "milestone")
+    ])
     if required is not None:
         required = list(required)
         unknown = sorted(set(required) - set(m["milestone"]))

@@ -42,6 +42,8 @@ from csresearch.periods import (
     period_floor,
     period_starts,
     require_columns,
+    rule_failures,
+    to_dates,
 )
 
 MICRO = 1_000_000
@@ -50,15 +52,14 @@ MISSING_GROUP = "(missing)"
 
 
 # -- input checks and low-level snapshots ----------------------------------------------------
-def _examples(df: pd.DataFrame, bad: pd.Series) -> str:
-    return df.loc[bad].head(5).to_string(index=False, max_colwidth=30)
-
-
 def check_subscriptions(subscriptions: pd.DataFrame) -> pd.DataFrame:
-    """A validated working copy of ``subscriptions`` (dates normalised, ``mrr_micro`` added).
+    """A validated working copy of ``subscriptions`` (dates normalised, ``mrr_micro`` added,
+    a fresh 0..n-1 index so a duplicated input index cannot confuse row bookkeeping).
 
-    Raises :class:`DataValidationError` for an empty table, missing columns, missing start
-    dates, negative or missing MRR, or an end date before its start date.
+    Raises :class:`DataValidationError` for an empty table, missing columns, a missing
+    account_id or start date, unparseable dates, MRR that is missing, not a number,
+    negative or infinite, or an end date before its start date; every failing rule is
+    named with its column, row count and up to five example rows.
     """
     require_columns(subscriptions, "subscriptions", ["account_id", "start_date", "end_date", "mrr"])
     if subscriptions.empty:
@@ -66,30 +67,41 @@ def check_subscriptions(subscriptions: pd.DataFrame) -> pd.DataFrame:
             "table 'subscriptions' is empty: there is no MRR to measure; load a table with at "
             "least one subscription row"
         )
-    s = subscriptions.copy()
-    s["start_date"] = pd.to_datetime(s["start_date"]).dt.normalize()
-    s["end_date"] = pd.to_datetime(s["end_date"]).dt.normalize()
-    checks = {
-        "start_date is missing": s["start_date"].isna(),
-        "mrr is missing or negative": ~(s["mrr"] >= 0),
-        "end_date is before start_date": s["end_date"].notna() & (s["end_date"] < s["start_date"]),
-    }
-    for rule, bad in checks.items():
-        if bad.any():
-            raise DataValidationError(
-                f"table 'subscriptions': {rule} in {int(bad.sum()):,} row(s); examples:\n"
-                f"{_examples(subscriptions, bad.to_numpy())}\nhow to fix: correct or remove those rows"
-            )
-    s["mrr_micro"] = np.round(s["mrr"].to_numpy(dtype="float64") * MICRO).astype("int64")
+    raw = subscriptions.reset_index(drop=True)
+    s = raw.copy()
+    s["start_date"] = to_dates(raw, "subscriptions", "start_date")
+    s["end_date"] = to_dates(raw, "subscriptions", "end_date")
+    mrr = pd.to_numeric(raw["mrr"], errors="coerce").astype("float64")
+    fix = "correct or remove those rows"
+    rule_failures(raw, "subscriptions", [
+        ("account_id", "account_id is missing", s["account_id"].isna(),
+         "every subscription needs the account it belongs to; " + fix),
+        ("start_date", "start_date is missing", s["start_date"].isna(), fix),
+        ("mrr", "mrr is not a number", mrr.isna() & raw["mrr"].notna(), "write MRR as a plain number"),
+        ("mrr", "mrr is missing or negative", raw["mrr"].isna() | (mrr < 0), fix),
+        ("mrr", "mrr is infinite", np.isinf(mrr), fix),
+        ("end_date", "end_date is before start_date",
+         s["end_date"].notna() & (s["end_date"] < s["start_date"]), fix),
+    ])
+    s["mrr"] = mrr
+    s["mrr_micro"] = np.round(mrr.to_numpy() * MICRO).astype("int64")
     return s
+
+
+def _live(s: pd.DataFrame) -> pd.Series:
+    """Rows of a checked subscriptions frame that give MRR > 0 on at least one day."""
+    return (s["mrr_micro"] > 0) & (s["end_date"].isna() | (s["end_date"] > s["start_date"]))
+
+
+def _first_active(s: pd.DataFrame) -> pd.Series:
+    """First day with MRR > 0 per account of a checked frame (accounts never active absent)."""
+    return s.loc[_live(s)].groupby("account_id")["start_date"].min()
 
 
 def first_active_dates(subscriptions: pd.DataFrame) -> pd.Series:
     """First day on which each account had MRR > 0 (NaT for accounts never active)."""
     s = check_subscriptions(subscriptions)
-    live = (s["mrr_micro"] > 0) & (s["end_date"].isna() | (s["end_date"] > s["start_date"]))
-    out = s.loc[live].groupby("account_id")["start_date"].min()
-    out = out.reindex(pd.Index(s["account_id"].unique(), name="account_id"))
+    out = _first_active(s).reindex(pd.Index(s["account_id"].unique(), name="account_id"))
     return out.rename("first_active")
 
 
@@ -151,8 +163,7 @@ def _movements_micro(s: pd.DataFrame, periods: pd.DatetimeIndex, grain: str) -> 
     nxt = next_start(periods[-1:], grain)
     dates = periods.append(nxt)
     accounts, mat = _mrr_matrix(s, dates)
-    live = (s["mrr_micro"] > 0) & (s["end_date"].isna() | (s["end_date"] > s["start_date"]))
-    fa = s.loc[live].groupby("account_id")["start_date"].min().reindex(accounts).to_numpy()
+    fa = _first_active(s).reindex(accounts).to_numpy()
     start, end = mat[:, :-1], mat[:, 1:]
     ai, pi = np.nonzero((start > 0) | (end > 0))
     st, en = start[ai, pi], end[ai, pi]
@@ -347,10 +358,16 @@ def renewal_events(
             DataQualityWarning,
             stacklevel=2,
         )
+    term = pd.to_numeric(s["term_months"], errors="coerce")
+    rule_failures(s.drop(columns="mrr_micro"), "subscriptions", [
+        ("term_months", "term_months is not a whole number of months >= 1",
+         ~no_term & ~((term >= 1) & (term == np.floor(term))),
+         "write the contract term in whole months (1 = monthly, 12 = annual) or leave it empty"),
+    ])
     t = s.loc[~no_term].copy()
     if len(periods) == 0 or t.empty:
         return pd.DataFrame(columns=cols)
-    t["term_months"] = t["term_months"].astype("int64")
+    t["term_months"] = term[~no_term].astype("int64")
     horizon_end = next_start(periods[-1:], grain)[0]
     last_day = pd.Series(horizon_end - pd.Timedelta(days=1), index=t.index)
     n = np.maximum(months_between(t["start_date"], last_day) // t["term_months"], 0).astype("int64")

@@ -33,7 +33,9 @@ from csresearch.periods import (
     period_floor,
     period_starts,
     require_columns,
+    rule_failures,
     tenure_band,
+    to_dates,
 )
 
 TENURE = "tenure_band"
@@ -42,10 +44,15 @@ SCALES = {"nps": (0, 10), "ces": (1, 7), "csat": (1, 5)}
 NO_ANSWERS = "no answers"
 
 
-def _scores(scores, kind: str, scale: tuple[int, int] | None = None) -> np.ndarray:
+def _scores(scores, kind: str, scale: tuple[int, int] | None = None,
+            frame: pd.DataFrame | None = None) -> np.ndarray:
     lo, hi = scale or SCALES[kind]
     x = pd.to_numeric(pd.Series(scores), errors="coerce").to_numpy(dtype="float64")
     bad = np.isnan(x) | (x < lo) | (x > hi) | (x != np.round(x))
+    if bad.any() and frame is not None:  # a table: name it, the column and example rows
+        rule_failures(frame, f"{kind}_responses", [
+            ("score", f"{kind} scores: answer(s) are missing or not whole numbers in [{lo}, {hi}]", bad,
+             "correct or remove those rows")])
     if bad.any():
         ex = pd.Series(scores)[bad].head(5).tolist()
         raise DataValidationError(
@@ -202,15 +209,12 @@ def survey_scores(
     table = f"{kind}_responses"
     require_columns(responses, table, ["account_id", "responded_at", "score"])
     cut = parse_as_of(as_of)
-    r = responses[["account_id", "responded_at", "score"]].copy()
-    r["responded_at"] = pd.to_datetime(r["responded_at"])
-    bad_date = r["responded_at"].isna()
-    if bad_date.any():
-        raise DataValidationError(
-            f"table '{table}': responded_at is missing in {int(bad_date.sum()):,} row(s); "
-            "fill or remove them"
-        )
-    x = _scores(r["score"], kind, scale)
+    r = responses[["account_id", "responded_at", "score"]].reset_index(drop=True)
+    raw = r.copy()
+    r["responded_at"] = to_dates(raw, table, "responded_at")  # whole days are all that is used
+    rule_failures(raw, table, [("responded_at", "responded_at is missing", r["responded_at"].isna(),
+                                "fill or remove those rows")])
+    x = _scores(r["score"], kind, scale, frame=raw)
     r["score"] = x
     r = r.loc[r["responded_at"].dt.normalize() <= cut]
     keys: list[str] = []
