@@ -78,3 +78,15 @@ def test_validation_same(spark_src, demo_small):
     b = demo_small.validate()
     assert a.ok and b.ok
     assert a.row_counts == b.row_counts
+
+
+def test_cox_same(spark_src, demo_small):
+    from csresearch.survival.large import EngineCoxPH
+
+    fits = []
+    for src in (spark_src, demo_small):
+        st = survival_table_expr(src, AS_OF)
+        st = st.mutate(log_mrr=(st.mrr_start + 1).ln())
+        fits.append(EngineCoxPH().fit(st, "tenure_days", "churned", ["log_mrr"], ["segment"]))
+    pd.testing.assert_series_equal(fits[0].params_, fits[1].params_, rtol=1e-9)
+    pd.testing.assert_series_equal(fits[0].standard_errors_, fits[1].standard_errors_, rtol=1e-9)
