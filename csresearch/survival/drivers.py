@@ -91,6 +91,29 @@ def encode(
     return pd.DataFrame(parts, index=df.index)
 
 
+def levels_and_reference(
+    df: pd.DataFrame, categorical: Sequence[str], reference: Mapping[str, object]
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Sorted levels and the reference level (given, else the first) of each categorical column."""
+    levels, refs = {}, {}
+    for c in categorical:
+        lv = sorted(df[c].astype(str).unique())
+        if len(lv) > MAX_LEVELS:
+            raise DataValidationError(
+                f"categorical covariate '{c}' has {len(lv):,} levels (e.g. {lv[:3]}): too many "
+                f"for a dummy per level (max {MAX_LEVELS}); is it an identifier, or a number "
+                "stored as text? Drop it, convert it, or group its levels"
+            )
+        ref = str(reference.get(c, lv[0]))
+        if ref not in lv:
+            raise DataValidationError(f"reference level '{ref}' of column '{c}' does not occur; levels: {lv}")
+        levels[c], refs[c] = lv, ref
+    unknown = set(reference) - set(refs)
+    if unknown:
+        raise DataValidationError(f"reference given for non-categorical column(s) {sorted(unknown)}")
+    return levels, refs
+
+
 # -- checks before fitting ------------------------------------------------------------------
 def _r2(y: np.ndarray, cols: list[np.ndarray]) -> float:
     X = np.column_stack([np.ones(len(y)), *cols])
@@ -296,23 +319,8 @@ class CoxModel:
         sv = self._prepare(df, duration, event)
         self.levels_, self.reference_ = {}, {}
         self.__dict__.pop("_spec_", None)
-        for c in self._cat if self.formula is None else []:
-            lv = sorted(sv[c].astype(str).unique())
-            if len(lv) > MAX_LEVELS:
-                raise DataValidationError(
-                    f"categorical covariate '{c}' has {len(lv):,} levels (e.g. {lv[:3]}): too many "
-                    f"for a dummy per level (max {MAX_LEVELS}); is it an identifier, or a number "
-                    "stored as text? Drop it, convert it, or group its levels"
-                )
-            ref = str(self.reference.get(c, lv[0]))
-            if ref not in lv:
-                raise DataValidationError(
-                    f"reference level '{ref}' of column '{c}' does not occur; levels: {lv}"
-                )
-            self.levels_[c], self.reference_[c] = lv, ref
-        unknown = set(self.reference) - set(self.reference_)
-        if unknown:
-            raise DataValidationError(f"reference given for non-categorical column(s) {sorted(unknown)}")
+        if self.formula is None:
+            self.levels_, self.reference_ = levels_and_reference(sv, self._cat, self.reference)
         X = self.design(sv)
         self.duration_name_, self.event_name_ = duration, parse_event(event)[0]
         self.warnings_ = prefit_checks(
