@@ -367,3 +367,90 @@ def survival_from_args(
 def months(days: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
     """Days -> months of 30.4375 days."""
     return days / DAYS_PER_MONTH
+
+
+# -- covariates measured in a window after the start (the demo's truth) ---------------------
+def _day(ts: ir.Value, start: ir.Value) -> ir.Value:
+    return ts.date().delta(start, unit="day")
+
+
+def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFrame:
+    """Covariates measured in the first ``window_days`` after the first subscription start.
+
+    Day 0 is the account's first subscription ``start_date``; the window is days
+    ``0 .. window_days - 1`` (dates of the timestamps). The population is the accounts still
+    active at the end of the window (``tenure_days >= window_days``, not churned on that day)
+    whose window has closed by ``as_of``; others are counted in ``attrs['excluded']``.
+    Computed in the engine (Ibis), with the definitions of the demo data's ``truth.json``:
+
+    * ``usage_trend`` = log2((usage events on days 60..89 + 1) / (events on days 0..29 + 1))
+      (the last and first 30 days of the window);
+    * ``nps_first`` = score of the first NPS answer in the window (NaN if none);
+    * ``tickets_90d`` = support tickets opened in the window;
+    * ``onboarding_complete`` = 1 if every onboarding milestone has ``completed_at`` before
+      day ``window_days`` (NaN if the account has no milestones);
+    * ``segment`` from accounts (use ``reference={'segment': 'smb'}`` in a Cox model).
+
+    Returns one row per account with the survival columns (``tenure_days``, ``churned``),
+    ``days_after_window`` = ``tenure_days - window_days`` and the covariates.
+
+    Examples
+    --------
+    >>> cov = start_window_covariates(src, "2025-12-31")  # doctest: +SKIP
+    >>> CoxModel(["segment", "usage_trend"], reference={"segment": "smb"}).fit(
+    ...     cov, "days_after_window", "churned")  # doctest: +SKIP
+    """
+    w = int(window_days)
+    st = survival_table_expr(src, as_of)
+    keep = (st.tenure_days > w) | ((st.churned == 0) & (st.tenure_days >= w))
+    pop = st.filter(keep).select("account_id", "start_date", "tenure_days", "churned", "segment")
+    starts = pop.select(sid="account_id", s0="start_date")
+    k1, k2 = w // 3, w - w // 3  # 30 and 60 for a 90-day window
+
+    def joined(name: str):
+        t = src.table(name)
+        return t.join(starts, t.account_id == starts.sid)
+
+    u = joined("usage_events")
+    ud = _day(u.occurred_at, u.s0)
+    usage = u.group_by(uid="sid").aggregate(
+        e_first=(ud.between(0, k1 - 1)).ifelse(1, 0).sum(),
+        e_last=(ud.between(k2, w - 1)).ifelse(1, 0).sum(),
+    )
+    parts = [usage.rename(aid="uid")]
+    if src.has("nps_responses"):
+        n = joined("nps_responses")
+        n = n.filter(_day(n.responded_at, n.s0).between(0, w - 1))
+        first = n.group_by("sid").aggregate(first_at=n.responded_at.min())
+        n2 = n.join(first, (n.sid == first.sid) & (n.responded_at == first.first_at))
+        parts.append(n2.group_by(aid=n.sid).aggregate(nps_first=n2.score.min().cast("float64")))
+    if src.has("support_tickets"):
+        tk = joined("support_tickets")
+        tk = tk.filter(_day(tk.opened_at, tk.s0).between(0, w - 1))
+        parts.append(tk.group_by(aid="sid").aggregate(tickets_90d=tk.count()))
+    if src.has("onboarding_milestones"):
+        m = joined("onboarding_milestones")
+        done = m.completed_at.notnull() & (_day(m.completed_at, m.s0) < w)
+        parts.append(m.group_by(aid="sid").aggregate(onboarding_complete=done.min().cast("float64")))
+    t = pop
+    for p in parts:
+        t = t.left_join(p, t.account_id == p.aid).drop("aid")
+    df = t.order_by("account_id").execute()
+    df["usage_trend"] = np.log2((df.pop("e_last").fillna(0) + 1) / (df.pop("e_first").fillna(0) + 1))
+    if "tickets_90d" in df:
+        df["tickets_90d"] = df["tickets_90d"].fillna(0).astype(float)
+    else:
+        df["tickets_90d"] = np.nan
+    for c in ("nps_first", "onboarding_complete"):
+        if c not in df:
+            df[c] = np.nan  # optional table absent: unknown, never 0
+    df["start_date"] = pd.to_datetime(df["start_date"])
+    df.insert(4, "days_after_window", df["tenure_days"] - w)
+    n_all = int(st.count().execute())
+    df.attrs.update({"as_of": as_of, "window_days": w, "excluded": n_all - len(df),
+                     "absent_tables": [x for x in ("nps_responses", "support_tickets", "onboarding_milestones") if not src.has(x)]})
+    return df[["account_id", "start_date", "tenure_days", "churned", "days_after_window", "segment",
+               "usage_trend", "nps_first", "tickets_90d", "onboarding_complete"]]
+
+
+demo_covariates = start_window_covariates
