@@ -158,7 +158,7 @@ def generate(
     ids = np.array([f"A{i:06d}" for i in range(1, n + 1)])
 
     # -- accounts: growing monthly cohorts, segments -------------------------------------
-    last_start = N_DAYS - 31
+    last_start = N_DAYS
     w = 1.0 + 1.5 * np.arange(last_start) / last_start
     start = np.sort(rng.choice(last_start, size=n, p=w / w.sum()))
     seg = rng.choice(3, size=n, p=[0.12, 0.33, 0.55])

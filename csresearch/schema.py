@@ -273,6 +273,12 @@ def _examples(t: ir.Table, pred: ir.BooleanValue, n: int = 5) -> str:
     return df.to_string(index=False, max_colwidth=40) if len(df) else ""
 
 
+def _scalar_int(expr: ir.Scalar) -> int:
+    """An integer from a count/sum; engines return None or NaN for a sum over no rows."""
+    v = expr.execute()
+    return 0 if v is None or v != v else int(v)
+
+
 def _count_by(t: ir.Table, preds: dict[str, ir.BooleanValue]) -> dict[str, int]:
     if not preds:
         return {}
@@ -379,7 +385,7 @@ def _relational_failures(source: DataSource, spec: Table, t: ir.Table) -> list[R
     name = spec.name
     if spec.key:
         dup = t.group_by(spec.key).aggregate(n=t.count()).filter(lambda d: d.n > 1)
-        n = int(dup.n.sum().execute() or 0)
+        n = _scalar_int(dup.n.sum())
         if n:
             keys = dup[spec.key].execute().head(5).tolist()
             out.append(
@@ -403,7 +409,7 @@ def _relational_failures(source: DataSource, spec: Table, t: ir.Table) -> list[R
     for table, later, earlier in DATE_ORDER:
         if table == name:
             pred = t[later].notnull() & (t[later] < t[earlier])
-            n = int(pred.ifelse(1, 0).sum().execute() or 0)
+            n = _scalar_int(pred.ifelse(1, 0).sum())
             if n:
                 out.append(
                     RuleFailure(

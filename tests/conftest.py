@@ -47,8 +47,7 @@ def demo_10k_dir(tmp_path_factory) -> Path:
     Note for the truth-recovery test: the generator is unbiased (10 seeds x 6 coefficients at
     10,000 accounts: 3 of 60 true values fell outside their 95 % intervals, the nominal 5 %).
     "All six inside" therefore needs simultaneous intervals: use Bonferroni, alpha = 0.05 / 6
-    per coefficient, and state it; seed 42's tickets_90d lies just outside its marginal 95 %
-    interval (0.0906, interval 0.0828..0.0984, truth 0.10) by chance.
+    per coefficient, and state it.
     """
     from csresearch.demo import generate
 
