@@ -1,0 +1,123 @@
+"""Landmark frames by hand; landmark vs static model on synthetic changing usage."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.survival.landmark import (
+    LandmarkModel,
+    brier_at,
+    compare_static_landmark,
+    landmark_frame,
+)
+
+matplotlib.use("Agg")
+
+SURV = pd.DataFrame(
+    {
+        "account_id": ["a1", "a2", "a3", "a4", "a5"],
+        "start_date": pd.to_datetime(["2024-01-10", "2024-02-15", "2024-01-01", "2024-03-05", "2024-01-01"]),
+        "tenure_days": [100, 300, 30, 10, 90],
+        "churned": [1, 0, 1, 0, 1],
+        "segment": ["x", "y", "x", "y", "y"],
+    }
+)
+FEATS = pd.DataFrame({"account_id": ["a1", "a5", "a1"], "month": ["2024-02", "2024-02", "2024-01"],
+                      "events": [5.0, 0.0, 9.0]})
+
+
+def test_landmark_frame_by_hand():
+    before = SURV.copy()
+    with pytest.warns(DataQualityWarning, match=r"1 of 3 active account\(s\) have no features for 2024-02"):
+        fr = landmark_frame(SURV, FEATS, "2024-03-01", ["events"], static=["segment"], horizon_days=90)
+    pd.testing.assert_frame_equal(SURV, before)
+    fr = fr.set_index("account_id")
+    # active on 2024-03-01: a1 (stops 2024-04-19), a2 (censored, open), a5 (stops 2024-03-31);
+    # a3 stopped on 2024-01-31, a4 starts later; a2 has no February features -> left out
+    assert list(fr.index) == ["a1", "a5"]
+    # a1: tenure 2024-01-10 -> 03-01 = 21 + 29 + 1 = 51 days; churn 2024-04-19 - 03-01 = 49 days
+    assert fr.loc["a1", ["tenure_at_landmark", "duration", "event", "events"]].tolist() == [51, 49, 1, 5.0]
+    assert fr.loc["a5", ["duration", "event", "events", "segment"]].tolist() == [30, 1, 0.0, "y"]
+    fr2 = landmark_frame(SURV, FEATS, "2024-03-01", ["events"], horizon_days=90, fill_value=0).set_index("account_id")
+    # a2: 300 - 15 = 285 days left -> censored at the 90-day horizon; features filled with 0
+    assert fr2.loc["a2", ["tenure_at_landmark", "duration", "event", "events"]].tolist() == [15, 90, 0, 0.0]
+    fr3 = landmark_frame(SURV, FEATS, "2024-03-01", ["events"], fill_value=0, censor_at="2024-03-20")
+    # censor_at 2024-03-20: a5's churn on 03-31 is not seen -> censored after 19 days (a2 too)
+    assert fr3.set_index("account_id").loc[["a5", "a2"], ["duration", "event"]].to_numpy().tolist() == [[19, 0], [19, 0]]
+
+
+def test_landmark_frame_errors():
+    with pytest.raises(DataValidationError, match="no account is active"):
+        landmark_frame(SURV, FEATS, "2020-01-01", ["events"])
+    with pytest.raises(DataValidationError, match=r"features: column\(s\) \['usage'\] not found"):
+        landmark_frame(SURV, FEATS, "2024-03-01", ["usage"])
+    with pytest.raises(DataValidationError, match="censor_at .* must be after"):
+        landmark_frame(SURV, FEATS, "2024-03-01", ["events"], censor_at="2024-02-01")
+
+
+def test_brier_by_hand():
+    # no censoring: G = 1. T = 1 (event), 5 (event), 10 (censored after h); h = 4
+    # predictions P(churn by 4) = 0.8, 0.3, 0.1 -> (1-0.8)^2 + 0.3^2 + 0.1^2 = 0.04 + 0.09 + 0.01
+    b = brier_at(np.array([1, 5, 10]), np.array([1, 1, 0]), np.array([0.8, 0.3, 0.1]), 4)
+    assert b == pytest.approx(0.14 / 3)
+
+
+def simulate(n: int = 2500, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Monthly usage follows a random walk; churn in a month depends on last month's usage."""
+    rng = np.random.default_rng(seed)
+    months = pd.period_range("2023-01", "2025-12", freq="M")
+    start_m = rng.integers(0, 24, n)
+    rows, surv = [], []
+    for i in range(n):
+        u = rng.normal()
+        m = start_m[i]
+        start = months[m].start_time + pd.Timedelta(days=int(rng.integers(0, 28)))
+        end = None
+        while m < len(months) - 1:
+            rows.append((f"c{i}", months[m].start_time, u, np.exp(1.5 + u)))
+            p = 1 / (1 + np.exp(3.2 + 1.2 * u))
+            m += 1
+            if rng.random() < p:
+                end = months[m].start_time + pd.Timedelta(days=int(rng.integers(0, 28)))
+                break
+            u += rng.normal(0, 0.6)
+        as_of = pd.Timestamp("2025-12-31")
+        stop = end if end is not None and end <= as_of else as_of
+        surv.append((f"c{i}", start, (stop - start).days, int(end is not None and end <= as_of)))
+    s = pd.DataFrame(surv, columns=["account_id", "start_date", "tenure_days", "churned"])
+    f = pd.DataFrame(rows, columns=["account_id", "month", "usage", "events"])
+    return s, f
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return simulate()
+
+
+def test_landmark_beats_static_on_held_out_window(synthetic):
+    surv, feats = synthetic
+    res = compare_static_landmark(surv, feats, ["usage"], ["2024-07-01", "2024-10-01", "2025-01-01"],
+                                  "2025-04-01", horizon_days=180).set_index("model")
+    st, lm = res.iloc[0], res.iloc[1]
+    assert res.index[1].startswith("landmark") and st["n_test"] > 500 and lm["events_test"] > 50
+    assert lm["concordance"] > st["concordance"] + 0.05
+    assert lm["brier"] < st["brier"]
+    assert 0 < lm["brier"] < 0.25
+
+
+def test_landmark_model_fit_predict_plot(synthetic):
+    surv, feats = synthetic
+    lm = LandmarkModel(["usage"], horizon_days=180).fit(surv, feats, ["2024-07-01", "2025-01-01"])
+    s = lm.summary
+    assert set(s["landmark"]) == {"2024-07-01", "2025-01-01"}
+    hr = s[s.term == "usage"]["hr"]
+    assert (hr < 0.5).all()  # higher usage now -> much lower hazard (true log HR about -1.2 per month)
+    p = lm.predict(surv, feats, "2025-06-01", horizons=[30, 90])
+    assert (p["p_churn_30"] <= p["p_churn_90"]).all() and p["p_churn_90"].between(0, 1).all()
+    assert isinstance(lm.plot(), matplotlib.axes.Axes)
+    with pytest.raises(DataValidationError, match="no model fitted at or before"):
+        lm.predict(surv, feats, "2024-01-01")
