@@ -19,7 +19,9 @@ from csresearch.errors import ConfigError
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
 
-SOURCE_COVARIATES = ["segment", "industry", "region", "mrr_start"]
+SOURCE_COVARIATES = ["segment", "industry", "region"]
+WINDOW_DAYS = 90
+WINDOW_COVARIATES = ["segment", "usage_trend", "nps_first", "tickets_90d", "onboarding_complete"]
 
 
 @dataclass
@@ -50,16 +52,26 @@ def data(ctx: ReportContext) -> DriverData:
                 raise ConfigError("a flat table needs the parameter covariates (e.g. Contract,MonthlyCharges)")
             return DriverData(df, p["duration"], p["event"], str(p.get("time_unit") or "months"), cov,
                               p.get("id_column") or None, p.get("value_column") or None, p.get("segment") or None)
-        from csresearch.survival.tables import survival_table
+        from csresearch.survival import tables
 
-        st = survival_table(ctx.source, ctx.as_of)
+        st = tables.survival_table(ctx.source, ctx.as_of)
+        duration, covariates = "tenure_days", cov or SOURCE_COVARIATES
+        window = getattr(tables, "start_window_covariates", None)
+        if window is not None and not cov:
+            # covariates measured in each account's first 90 days; time counted from day 90
+            w = window(ctx.source, ctx.as_of, WINDOW_DAYS)
+            st = w.merge(st[["account_id", "mrr_as_of", *[c for c in st.columns if c not in w.columns]]],
+                         on="account_id", how="left")
+            duration, covariates = "days_after_window", WINDOW_COVARIATES
         seg = ctx.segment
         if seg not in st.columns:
             acc = ctx.df("accounts")
             if seg not in acc.columns:
                 raise ConfigError(f"segment column '{seg}' is not in table 'accounts'")
             st = st.merge(acc[["account_id", seg]], on="account_id", how="left")
-        return DriverData(st, "tenure_days", "churned", "days", cov or SOURCE_COVARIATES, "account_id", "mrr_as_of", seg)
+        if seg not in covariates and not cov:
+            covariates = [seg, *[c for c in covariates if c != "segment"]]
+        return DriverData(st, duration, "churned", "days", list(covariates), "account_id", "mrr_as_of", seg)
 
     return ctx.memo("driver_data", build)
 
@@ -104,7 +116,10 @@ def summary(ctx: ReportContext) -> Section:
     else:
         s.text("No covariate has a clear effect on churn (every p >= 0.05).")
     s.note(f"Model: Cox proportional hazards on {nv.join_words(d.covariates)}; duration {d.duration} ({d.unit}), "
-           f"event {d.event}.")
+           f"event {d.event}."
+           + (f" Covariates are measured in each account's first {WINDOW_DAYS} days; accounts that left "
+              f"before day {WINDOW_DAYS} are not in the model and time is counted from day {WINDOW_DAYS}."
+              if d.duration == "days_after_window" else ""))
     return s
 
 
@@ -114,6 +129,7 @@ def hazard_ratios(ctx: ReportContext) -> Section:
     m = model(ctx)
     s = Section("Hazard ratios")
     ax = m.plot()
+    ax.set_title("")
     ax.set_title("Hazard ratio of each term (95 % interval)", loc="left")
     ax.set_xlabel("hazard ratio (log scale; > 1 = churns sooner)")
     s.figure(ax, "Forest plot of hazard ratios")
