@@ -53,6 +53,55 @@ def _months(s: pd.Series) -> pd.PeriodIndex:
     return pd.PeriodIndex(pd.to_datetime(s.astype(str) if s.dtype == object else s), freq="M")
 
 
+def outcomes_after(
+    survival: pd.DataFrame,
+    date: str,
+    static: Sequence[str] = (),
+    horizon_days: float | None = None,
+    censor_at: str | None = None,
+) -> pd.DataFrame:
+    """The accounts active on ``date`` and what happened after it.
+
+    Active: ``start_date <= date < start_date + tenure_days``. Returns ``account_id,
+    landmark, tenure_at_landmark, duration`` (days from ``date`` to churn or censoring, capped
+    at ``horizon_days``; outcomes after ``censor_at`` unused) ``, event`` and ``static`` columns.
+    """
+    _require(survival, [ID, START, TENURE, CHURNED, *static], "survival table")
+    L = pd.Timestamp(date)
+    start = pd.to_datetime(survival[START])
+    stop = start + pd.to_timedelta(survival[TENURE], unit="D")
+    ev = survival[CHURNED].astype(int).to_numpy()
+    active = ((start <= L) & (stop > L)).to_numpy()
+    if not active.any():
+        raise DataValidationError(f"no account is active at the landmark {date}")
+    end_obs = stop
+    if censor_at is not None:
+        C = pd.Timestamp(censor_at)
+        if C <= L:
+            raise DataValidationError(f"censor_at {censor_at} must be after the landmark {date}")
+        late = (stop > C).to_numpy()
+        end_obs = stop.where(~late, C)
+        ev = np.where(late, 0, ev)
+    dur = (end_obs - L).dt.days.to_numpy(float)
+    if horizon_days is not None:
+        over = dur > horizon_days
+        dur = np.where(over, horizon_days, dur)
+        ev = np.where(over, 0, ev)
+    base = pd.DataFrame(
+        {
+            ID: survival[ID].to_numpy(),
+            "landmark": L,
+            "tenure_at_landmark": (L - start).dt.days.to_numpy(float),
+            "duration": dur,
+            "event": ev,
+        },
+        index=survival.index,
+    )
+    for c in static:
+        base[c] = survival[c].to_numpy()
+    return base[active].reset_index(drop=True)
+
+
 def landmark_frame(
     survival: pd.DataFrame,
     features: pd.DataFrame,
@@ -90,42 +139,9 @@ def landmark_frame(
     --------
     >>> landmark_frame(st, feats, "2024-07-01", ["events"], horizon_days=180)  # doctest: +SKIP
     """
-    _require(survival, [ID, START, TENURE, CHURNED, *static], "survival table")
     _require(features, [ID, "month", *feature_cols], "features")
     L = pd.Timestamp(landmark)
-    start = pd.to_datetime(survival[START])
-    stop = start + pd.to_timedelta(survival[TENURE], unit="D")
-    churned = survival[CHURNED].astype(int).to_numpy()
-    active = (start <= L) & (stop > L)
-    if not active.any():
-        raise DataValidationError(f"no account is active at the landmark {landmark}")
-    end_obs = stop.copy()
-    ev = churned.copy()
-    if censor_at is not None:
-        C = pd.Timestamp(censor_at)
-        if C <= L:
-            raise DataValidationError(f"censor_at {censor_at} must be after the landmark {landmark}")
-        late = stop > C
-        end_obs = end_obs.where(~late, C)
-        ev = np.where(late, 0, ev)
-    dur = (end_obs - L).dt.days.to_numpy(float)
-    if horizon_days is not None:
-        over = dur > horizon_days
-        dur = np.where(over, horizon_days, dur)
-        ev = np.where(over, 0, ev)
-    base = pd.DataFrame(
-        {
-            ID: survival[ID].to_numpy(),
-            "landmark": L,
-            "tenure_at_landmark": (L - start).dt.days.to_numpy(float),
-            "duration": dur,
-            "event": ev,
-        },
-        index=survival.index,
-    )
-    for c in static:
-        base[c] = survival[c].to_numpy()
-    base = base[active.to_numpy()]
+    base = outcomes_after(survival, landmark, static, horizon_days, censor_at)
     month = L.to_period("M") - 1
     f = features.loc[_months(features["month"]) == month, [ID, *feature_cols]]
     if f[ID].duplicated().any():
