@@ -1,1 +1,45 @@
-"""Survival analysis of customer lifetimes: tables, curves, drivers, predictions, validation."""
+"""Survival analysis of customer lifetimes.
+
+Modules (imported lazily: ``from csresearch.survival import km_summary`` works, and
+importing the package alone does not load lifelines):
+
+* :mod:`~csresearch.survival.tables`: survival tables from a flat table (``survival_frame``)
+  or a data source as of a date (``survival_table``: first continuous active episode;
+  ``start_window_covariates``: covariates of the first 90 days);
+* :mod:`~csresearch.survival.curves`: Kaplan-Meier, at-risk tables, RMST, log-rank tests;
+* :mod:`~csresearch.survival.drivers`: ``CoxModel`` with pre-fit checks;
+* :mod:`~csresearch.survival.predict`: conditional churn probability, remaining lifetime,
+  revenue at stake, ``ParametricSurvival`` (AFT by AIC);
+* :mod:`~csresearch.survival.landmark`: landmark models on usage measured over time;
+* :mod:`~csresearch.survival.validation`: does a score predict churn, learned weights.
+
+Example
+-------
+>>> from csresearch.survival import km_summary  # doctest: +SKIP
+>>> km_summary(telco, "tenure", "Churn=Yes", by="Contract", at=[12, 24])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "tables": ["read_flat_table", "survival_frame", "event_indicator", "survival_table",
+               "survival_table_expr", "episode_expr", "start_window_covariates", "demo_covariates"],
+    "curves": ["km_summary", "km_curve", "at_risk_table", "plot_km", "rmst", "logrank", "pairwise_logrank"],
+    "drivers": ["CoxModel", "prefit_checks"],
+    "predict": ["conditional_churn_probability", "expected_remaining_lifetime", "revenue_at_stake",
+                "predict_accounts", "ParametricSurvival"],
+    "landmark": ["landmark_frame", "outcomes_after", "LandmarkModel", "compare_static_landmark", "brier_at"],
+    "validation": ["score_concordance", "score_bands", "km_by_band", "churn_by_band", "calibration_table",
+                   "LearnedScore", "compare_weights", "split_by_period", "scored_outcomes"],
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
