@@ -17,6 +17,7 @@ from csresearch.survival.validation import (
     plot_calibration,
     score_bands,
     score_concordance,
+    score_probability,
     scored_outcomes,
     split_by_period,
 )
@@ -138,3 +139,12 @@ def test_scored_outcomes():
         out = scored_outcomes(scores, surv, "2024-05-01")
     # active on 2024-05-01: a (churns 2024-07-19 -> 79 days later) and c (no score); b churned
     assert out[["account_id", "duration", "event", "health"]].to_numpy().tolist() == [["a", 79.0, 1, 20.0]]
+
+
+def test_score_probability_calibrates_out_of_sample(cohort):
+    train, test = split_by_period(cohort, "scored_on", "2025-01-01")
+    p = score_probability(train, test, "usage", "duration", "event", horizon=180)
+    tab = calibration_table(test.assign(p=p), "p", "duration", "event", horizon=180, n_bins=5)
+    # usage is the main driver: predictions spread and track what happened
+    assert tab["predicted"].iloc[-1] > 2 * tab["predicted"].iloc[0]
+    assert ((tab["lower"] - 0.03 <= tab["predicted"]) & (tab["predicted"] <= tab["upper"] + 0.03)).all(), tab

@@ -33,7 +33,7 @@ _EXPORTS = {
                 "predict_accounts", "ParametricSurvival"],
     "landmark": ["landmark_frame", "outcomes_after", "LandmarkModel", "compare_static_landmark", "brier_at"],
     "validation": ["score_concordance", "score_bands", "km_by_band", "churn_by_band", "calibration_table",
-                   "LearnedScore", "compare_weights", "split_by_period", "scored_outcomes"],
+                   "LearnedScore", "compare_weights", "split_by_period", "scored_outcomes", "score_probability"],
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

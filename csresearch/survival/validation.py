@@ -156,6 +156,18 @@ def calibration_table(df: pd.DataFrame, predicted: str, duration: str, event: st
     return out
 
 
+def score_probability(train: pd.DataFrame, test: pd.DataFrame, score: str, duration: str, event: str,
+                      horizon: float) -> pd.Series:
+    """P(churn by ``horizon``) implied by a score: a Cox model of churn on the score fitted on
+    ``train`` (an earlier period), applied to ``test``; feed it to :func:`calibration_table`
+    for an out-of-sample calibration check of a score that is not itself a probability."""
+    from csresearch.survival.predict import conditional_churn_probability
+
+    m = CoxModel([score]).fit(train, duration, event)
+    p = conditional_churn_probability(m, test.assign(_t0=0.0), "_t0", [horizon]).iloc[:, 0]
+    return p.rename(f"p_churn_{horizon:g}")
+
+
 def plot_calibration(table: pd.DataFrame, ax: Axes | None = None) -> Axes:
     """Observed vs predicted by bin with intervals and the diagonal."""
     if ax is None:
