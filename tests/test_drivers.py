@@ -125,6 +125,8 @@ def test_check_missing_values(sim):
 def test_check_constant_column(sim):
     with pytest.raises(DataValidationError, match="covariate 'k' is constant.*drop it"):
         CoxModel(["x", "k"]).fit(sim.assign(k=3.0), "t", "e")
+    with pytest.raises(DataValidationError, match="covariate 'tier' is constant.*'gold'"):
+        CoxModel(["x", "tier"]).fit(sim.assign(tier="gold"), "t", "e")
 
 
 def test_check_exact_collinearity(sim):

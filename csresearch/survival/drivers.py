@@ -104,6 +104,11 @@ def levels_and_reference(
                 f"for a dummy per level (max {MAX_LEVELS}); is it an identifier, or a number "
                 "stored as text? Drop it, convert it, or group its levels"
             )
+        if len(lv) == 1:
+            raise DataValidationError(
+                f"covariate '{c}' is constant (every one of the {len(df):,} rows is '{lv[0]}'): it carries "
+                "no information about churn and makes the Cox model unidentifiable; drop it from the covariates"
+            )
         ref = str(reference.get(c, lv[0]))
         if ref not in lv:
             raise DataValidationError(f"reference level '{ref}' of column '{c}' does not occur; levels: {lv}")
