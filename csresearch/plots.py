@@ -24,7 +24,7 @@ from csresearch import narrative as nv
 
 PALETTE = "colorblind"
 GOOD, BAD, NEUTRAL = "#029e73", "#d55e00", "#0173b2"
-BANDS = {"red": "#d55e00", "yellow": "#ece133", "green": "#029e73"}
+BANDS = {"red": "#d55e00", "yellow": "#e0a400", "green": "#029e73"}
 
 
 def apply_style() -> None:
@@ -199,14 +199,20 @@ def histogram(
 
 def km(
     curves: pd.DataFrame, title: str, xlabel: str = "months since first subscription",
-    ax: Axes | None = None, scale: float = 1.0,
+    ax: Axes | None = None, scale: float = 1.0, palette: Mapping[str, str] | None = None,
+    order: Sequence[str] | None = None,
 ) -> Axes:
     """Kaplan-Meier step curves with bands, from :func:`csresearch.survival.curves.km_curve`
-    (``scale`` divides the time axis, e.g. days -> months)."""
+    (``scale`` divides the time axis, e.g. days -> months; ``palette`` colours groups by name,
+    ``order`` orders the legend)."""
     ax = _ax(ax)
-    for g, c in curves.groupby("group", sort=True):
+    groups = dict(tuple(curves.groupby("group", sort=True)))
+    names = [g for g in (order or []) if g in groups] + [g for g in groups if g not in (order or [])]
+    for g in names:
+        c = groups[g]
         t = c["time"].to_numpy(float) / scale
-        line = ax.step(t, c["survival"], where="post", label=str(g))[0]
+        colour = (palette or {}).get(str(g))
+        line = ax.step(t, c["survival"], where="post", label=str(g), color=colour)[0]
         ax.fill_between(t, c["lower"], c["upper"], step="post", alpha=0.15, color=line.get_color())
     ax.set_ylim(0, 1.02)
     pct_axis(ax)

@@ -60,7 +60,7 @@ def data(ctx: ReportContext) -> DriverData:
         if window is not None and not cov:
             # covariates measured in each account's first 90 days; time counted from day 90
             w = window(ctx.source, ctx.as_of, WINDOW_DAYS)
-            st = w.merge(st[["account_id", "mrr_as_of", *[c for c in st.columns if c not in w.columns]]],
+            st = w.merge(st[["account_id", *[c for c in st.columns if c not in w.columns]]],
                          on="account_id", how="left")
             duration, covariates = "days_after_window", WINDOW_COVARIATES
         seg = ctx.segment
@@ -207,24 +207,97 @@ def partial_effects(ctx: ReportContext, top: int = 2) -> Section:
     return s
 
 
+def horizons(d: DriverData) -> tuple[float, float]:
+    """90 and 365 days in the model's time unit (3 and 12 for months)."""
+    return (3.0, 12.0) if d.unit.startswith("month") else (90.0, 365.0)
+
+
+def _h(x: float) -> str:
+    return f"{x:g}"
+
+
+def predictions(ctx: ReportContext) -> tuple[pd.DataFrame, int]:
+    """Churn probability within both horizons for active customers, with revenue at stake."""
+    from csresearch.survival.predict import predict_accounts
+
+    def build():
+        d = data(ctx)
+        m = model(ctx)
+        from csresearch.survival.tables import event_indicator
+
+        ev = event_indicator(d.df, d.event)
+        active = d.df.loc[ev == 0]
+        usable = active.dropna(subset=[c for c in d.covariates if c in active.columns])
+        mrr = d.value_column if d.value_column and d.value_column in usable.columns else None
+        ids = d.id_column if d.id_column and d.id_column in usable.columns else None
+        out = predict_accounts(m, usable, tenure=d.duration, mrr=mrr, horizons=horizons(d),
+                               remaining_horizon=None, id_col=ids)
+        return out, len(active) - len(usable)
+
+    return ctx.memo("predictions", build)
+
+
 @section
-def at_risk(ctx: ReportContext) -> Section:
+def at_risk(ctx: ReportContext, top: int = 20) -> Section:
     """Churn probability at 90 and 365 days for active accounts, top at-risk list, MRR at stake."""
+    d = data(ctx)
     s = Section("Active customers at risk")
-    try:
-        from csresearch.survival import predict  # noqa: F401
-    except ImportError:
-        return s.unavailable("churn probability at 90 and 365 days, the at-risk list and MRR at stake",
-                             "csresearch.survival.predict is not part of this version")
-    return s.unavailable("the at-risk list", "csresearch.survival.predict has no report entry point yet")
+    pred, dropped = predictions(ctx)
+    if pred.empty:
+        return s.text("No active customer to score.")
+    short, long = horizons(d)
+    unit = d.unit
+    p1, p2 = f"p_churn_{_h(short)}", f"p_churn_{_h(long)}"
+    expected1, expected2 = float(pred[p1].sum()), float(pred[p2].sum())
+    items = [("Active customers scored", nv.thousands(len(pred)), f"{nv.thousands(dropped)} without covariates left out"),
+             (f"Expected churns within {_h(short)} {unit}", nv.thousands(expected1), nv.pct(expected1 / len(pred))),
+             (f"Expected churns within {_h(long)} {unit}", nv.thousands(expected2), nv.pct(expected2 / len(pred)))]
+    r2 = f"revenue_at_stake_{_h(long)}"
+    if r2 in pred.columns:
+        items.append((f"Revenue at stake within {_h(long)} {unit}", nv.currency(pred[r2].sum(), ctx.currency, short=True),
+                      "P(churn) x MRR x 12 months"))
+    s.add(cards(items))
+    s.text(f"Probabilities are conditional on each customer having stayed so far ({d.duration} = time survived). "
+           "The list shows the customers most likely to churn within "
+           f"{_h(long)} {unit}; start with those with the most revenue at stake.")
+    t = pred.copy()
+    if d.id_column and d.id_column in t.columns and ctx.source is not None:
+        names = ctx.df("accounts").drop_duplicates("account_id").set_index("account_id")["name"]
+        t.insert(0, "name", t[d.id_column].map(names))
+    longest = float(pd.to_numeric(d.df[d.duration], errors="coerce").max())
+    t["beyond"] = t[d.duration] + long > longest
+    cols = [c for c in ["name", d.id_column, d.duration, d.value_column, p1, p2,
+                        f"revenue_at_stake_{_h(short)}", r2, "beyond"] if c and c in t.columns]
+    money = {c: "currency" for c in cols if c.startswith("revenue_at_stake") or c == d.value_column}
+    s.table(t[cols], formats={p1: "pct", p2: "pct", d.duration: "float1", **money},
+            labels={p1: f"P(churn within {_h(short)} {unit})", p2: f"P(churn within {_h(long)} {unit})",
+                    f"revenue_at_stake_{_h(short)}": f"at stake, {_h(short)} {unit}",
+                    r2: f"at stake, {_h(long)} {unit}", d.duration: f"{d.duration} ({unit})",
+                    d.value_column or "": "MRR", "beyond": "past observed data"},
+            sort_by=p2, ascending=False, top=top, what="active customers")
+    n_beyond = int(t["beyond"].sum())
+    if n_beyond:
+        s.note(f"For {nv.plural(n_beyond, 'customer')} the {_h(long)}-{unit} horizon reaches past the longest "
+               f"observed {d.duration} ({longest:g} {unit}; column 'past observed data'): few customers were "
+               "ever observed there, so those probabilities rest on a handful of churns and are uncertain.")
+    return s
 
 
 @section
 def extrapolation(ctx: ReportContext) -> Section:
     """Parametric extrapolation of the survival curve beyond the observed time."""
-    s = Section("Parametric extrapolation")
-    try:
-        from csresearch.survival import predict  # noqa: F401
-    except ImportError:
-        return s.unavailable("the parametric extrapolation", "csresearch.survival.predict is not part of this version")
-    return s.unavailable("the parametric extrapolation", "csresearch.survival.predict has no report entry point yet")
+    from csresearch.survival.predict import ParametricSurvival
+
+    d = data(ctx)
+    s = Section("Beyond the observed time: parametric extrapolation")
+    ps = ctx.memo("parametric", lambda: ParametricSurvival().fit(d.df, d.duration, d.event, zero_offset=0.5))
+    s.text(ps.choice_)
+    ax = ps.plot(d.df, d.duration, d.event)
+    plots.pct_axis(ax)
+    plots.label(ax, "Share still a customer: Kaplan-Meier and parametric fits",
+                f"{d.duration} ({d.unit}); right of the dotted line is extrapolation", "still a customer (%)")
+    s.figure(ax, "Kaplan-Meier curve with Weibull, log-normal and log-logistic fits")
+    s.table(ps.aic_table_, formats={"aic": "float1", "delta_aic": "float1", "log_likelihood": "float1",
+                                    "n_params": "int"},
+            labels={"delta_aic": "AIC above the best", "n_params": "parameters"}, top=None)
+    return s

@@ -148,16 +148,119 @@ def components(ctx: ReportContext) -> Section:
     return s
 
 
+LOOKBACK_MONTHS = 12
+HORIZON_DAYS = 180
+
+
+def outcomes(ctx: ReportContext) -> pd.DataFrame:
+    """Scores of the month ``LOOKBACK_MONTHS`` before the last, joined to what happened after."""
+    from csresearch.survival.tables import survival_table
+    from csresearch.survival.validation import scored_outcomes
+
+    def build() -> pd.DataFrame:
+        h = history(ctx)
+        months = sorted(h["period_start"].unique())
+        if not months:
+            return pd.DataFrame()
+        when = pd.Timestamp(months[max(0, len(months) - 1 - LOOKBACK_MONTHS)])
+        scores = h.loc[h["period_start"] == when, ["account_id", "score", "band", "value_ces", "value_nps", "snapshot_date"]]
+        date = str(pd.Timestamp(scores["snapshot_date"].iloc[0]).date())
+        st = ctx.memo("survival_table", lambda: survival_table(ctx.source, ctx.as_of))
+        out = scored_outcomes(scores.drop(columns="snapshot_date"), st, date)
+        out.attrs["date"] = date
+        return out
+
+    return ctx.memo("outcomes", build)
+
+
+def _cuts(ctx: ReportContext) -> tuple[list[float], list[str]]:
+    from csresearch.health import load_health_config
+
+    bands = load_health_config(ctx.params.get("health_config_path") or None).bands
+    return [b[1] for b in bands[1:]], [b[0] for b in bands]
+
+
 @section
 def predictive(ctx: ReportContext) -> Section:
     """Whether the score predicts churn: concordance, curves by band, calibration."""
+    from csresearch.survival.curves import km_curve
+    from csresearch.survival.drivers import CoxModel
+    from csresearch.survival.predict import conditional_churn_probability
+    from csresearch.survival.validation import (
+        calibration_table,
+        churn_by_band,
+        plot_calibration,
+        score_bands,
+        score_concordance,
+    )
+
     s = Section("Does the score predict churn?")
-    try:
-        from csresearch.survival import validation  # noqa: F401
-    except ImportError:
-        return s.unavailable("concordance, retention curves by band and calibration of the health score",
-                             "csresearch.survival.validation is not part of this version")
-    return s.unavailable("the score validation", "the validation module has no report entry point yet")
+    out = outcomes(ctx).dropna(subset=["score"])
+    if out.empty or out["event"].sum() < 5:
+        return s.text("Too few churns after the scoring date to tell (fewer than 5).")
+    date = out.attrs.get("date", "")
+    c = score_concordance(out, "score", "duration", "event").iloc[0]
+    cuts, labels = _cuts(ctx)
+    s.text(
+        f"Scores of {date} against what happened over the following months to {ctx.as_of}: of two accounts "
+        f"whose order of churn is known, the one that churned first had the lower score {nv.pct(c['concordance'])} "
+        f"of the time (concordance {nv.number(c['concordance'], 3)}; 0.5 = no better than chance; "
+        f"{nv.thousands(c['n'])} accounts, {nv.thousands(c['events'])} churned)."
+    )
+    banded = out.assign(band=score_bands(out["score"], cuts, labels).astype(str))
+    curves = km_curve(banded, "duration", "event", by="band")
+    s.figure(plots.km(curves, f"Share still a customer after {date}, by health band", "days after scoring", palette=plots.BANDS, order=labels),
+             "Kaplan-Meier curves by health band")
+    cb = churn_by_band(out, "score", "duration", "event", HORIZON_DAYS, cuts, labels)
+    s.table(cb, formats={"churn_rate": "pct", "lower": "pct", "upper": "pct"}, top=None,
+            labels={"churned": f"churned within {HORIZON_DAYS} days", "churn_rate": f"churn within {HORIZON_DAYS} days",
+                    "lower": "95 % low", "upper": "95 % high"},
+            caption=f"Churn within {HORIZON_DAYS} days of the scoring date, by band (Kaplan-Meier)")
+    cox = CoxModel(["score"]).fit(out, "duration", "event")
+    pred = conditional_churn_probability(cox, out.assign(t0=0.0), "t0", [HORIZON_DAYS])
+    col = f"p_churn_{HORIZON_DAYS:g}"
+    cal = calibration_table(out.assign(**{col: pred[col].to_numpy()}), col, "duration", "event", HORIZON_DAYS,
+                            n_bins=5)
+    ax = plot_calibration(cal)
+    plots.pct_axis(ax, "x")
+    plots.pct_axis(ax, "y")
+    plots.label(ax, f"Calibration at {HORIZON_DAYS} days", "predicted churn (%)", "observed churn, Kaplan-Meier (%)")
+    s.figure(ax, "Calibration of churn predicted from the score")
+    s.note(f"Calibration: the score turned into a probability of churn within {HORIZON_DAYS} days by a Cox model "
+           f"fitted on these accounts (in-sample), in five bins; Brier score {nv.number(cal.attrs['brier'], 3)}.")
+    return s
+
+
+@section
+def signal_ladder(ctx: ReportContext) -> Section:
+    """CES -> NPS -> health -> churn: from the earliest, widest signal to the latest, narrowest."""
+    from csresearch.survival.validation import score_concordance
+
+    s = Section("Signal ladder: CES, NPS, health, churn")
+    out = outcomes(ctx)
+    if out.empty:
+        return s.text("No scores to compare.")
+    n = len(out)
+    rows = []
+    for label, col in (("CES (mean answer, last 6 months)", "value_ces"), ("NPS (latest answer)", "value_nps"),
+                       ("health score", "score")):
+        have = out[col].notna()
+        sub = out.loc[have]
+        conc = (score_concordance(sub, col, "duration", "event").iloc[0]["concordance"]
+                if len(sub) and sub["event"].sum() else float("nan"))
+        rows.append({"signal": label, "accounts with the signal": int(have.sum()), "reach": have.mean(),
+                     "concordance with churn": conc})
+    churned = int(out["event"].sum())
+    rows.append({"signal": "churn (the outcome)", "accounts with the signal": churned, "reach": churned / n,
+                 "concordance with churn": float("nan")})
+    t = pd.DataFrame(rows)
+    s.text(
+        f"Of the {nv.thousands(n)} accounts active on {out.attrs.get('date', '')}: how many each signal reached "
+        "and how well it ranked who churned first. Earlier signals reach fewer or more accounts; the ladder shows "
+        "where a warning can be caught before it becomes churn."
+    )
+    s.table(t, formats={"reach": "pct", "concordance with churn": "float3"}, top=None)
+    return s
 
 
 @section
@@ -182,14 +285,6 @@ def playbook_ctas(ctx: ReportContext) -> Section:
             sort_by="_order", ascending=True, what="calls to action",
             labels={"_order": "#", "cta": "call to action", "values": "triggered by"},
             formats={"_order": lambda x: f"{int(x) + 1}"})
-    return s
-
-
-@section
-def signal_ladder(ctx: ReportContext) -> Section:
-    """CES -> NPS -> health -> churn: from the earliest, widest signal to the latest."""
-    s = Section("Signal ladder: CES, NPS, health, churn")
-    s.unavailable("the signal ladder", "it needs csresearch.survival.validation, not part of this version")
     return s
 
 

@@ -238,13 +238,6 @@ def lifetimes(ctx: ReportContext) -> Section:
     return s
 
 
-# Owners of churn reasons, from the domain notes (BRIDGE conference): product -> product
-# development, adoption -> customer success, expectation -> sales. Price and other have no
-# single owner there.
-REASON_OWNERS = {"product": "product development", "adoption": "customer success",
-                 "expectation": "sales", "price": "no single owner", "other": "no single owner"}
-
-
 @section
 def churn_reasons(ctx: ReportContext, months: int = 12) -> Section:
     """Churn by reason and owning team over the last ``months`` months."""
@@ -261,7 +254,7 @@ def churn_reasons(ctx: ReportContext, months: int = 12) -> Section:
     counts = w["reason"].value_counts()
     t = counts.rename("churned accounts").to_frame()
     t["share"] = t["churned accounts"] / t["churned accounts"].sum()
-    t["owning team"] = [owners.get(str(r), "no single owner") for r in t.index]
+    t["owning team"] = [owners.get(str(r), "stated (no owning team)") for r in t.index]
     t = t.rename_axis("reason").reset_index()
     top = t.iloc[0]
     s.text(
@@ -276,23 +269,59 @@ def churn_reasons(ctx: ReportContext, months: int = 12) -> Section:
 
 
 def _owners() -> dict[str, str]:
-    try:
-        from csresearch import kpi
+    from csresearch.kpi import REASON_OWNERS
 
-        owners = getattr(kpi, "REASON_OWNERS", None)
-        if owners:
-            return dict(owners)
-    except ImportError:
-        pass
-    return REASON_OWNERS
+    return dict(REASON_OWNERS)
+
+
+def _tree_rows(values: pd.DataFrame, period: pd.Timestamp, previous: pd.Timestamp | None) -> list[dict]:
+    from csresearch.kpi import KPI_TREE
+
+    now = values[values["period_start"] == period].set_index("node")
+    before = values[values["period_start"] == previous].set_index("node") if previous is not None else None
+    rows: list[dict] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for node, par, team, unit, definition in KPI_TREE:
+            if par != parent:
+                continue
+            v = now["value"].get(node, float("nan"))
+            p = before["value"].get(node, float("nan")) if before is not None else float("nan")
+            rows.append({"KPI": ("\u00a0\u00a0\u00a0\u00a0" * depth) + ("└\u00a0" if depth else "") + node.replace("_", " "),
+                         "team": team, "unit": unit, "value": v, "previous": p, "definition": definition,
+                         "note": now["note"].get(node, "")})
+            walk(node, depth + 1)
+
+    walk(None, 0)
+    return rows
+
+
+def _kpi_value(unit: str, x: float) -> str:
+    if nv.is_missing(x):
+        return nv.NA
+    return nv.pct(x) if unit in ("share", "ratio") else nv.number(x, 2)
 
 
 @section
 def kpi_tree(ctx: ReportContext) -> Section:
-    """The KPI tree (churn and NRR broken down into each team's KPIs), when kpi.py is available."""
+    """The KPI tree: churn and NRR broken down into the KPIs each team owns."""
+    from csresearch.kpi import kpi_tree as build
+
     s = Section("KPI tree")
-    try:
-        from csresearch import kpi  # noqa: F401
-    except ImportError:
-        return s.unavailable("the KPI tree", "csresearch.kpi is not part of this version")
-    return s.unavailable("the KPI tree", "csresearch.kpi has no report-ready tree yet")
+    values = ctx.memo("kpi", lambda: build(ctx.source, ctx.as_of, ctx.grain))
+    periods = sorted(values["period_start"].unique())
+    if not periods:
+        return s.text("No complete period to show.")
+    period = pd.Timestamp(periods[-1])
+    previous = pd.Timestamp(periods[-2]) if len(periods) > 1 else None
+    rows = pd.DataFrame(_tree_rows(values, period, previous))
+    rows["this period"] = [_kpi_value(u, v) for u, v in zip(rows["unit"], rows["value"], strict=True)]
+    rows["previous period"] = [_kpi_value(u, v) for u, v in zip(rows["unit"], rows["previous"], strict=True)]
+    s.text(
+        f"{nv.period_label(period, ctx.grain)}, with the period before. Logo churn is the sum of the churn "
+        "rates by reason (each owned by the team named); NRR = 1 + expansion - contraction - churned MRR. "
+        "The team KPIs under each branch are the levers that team pulls."
+    )
+    s.table(rows[["KPI", "team", "this period", "previous period", "definition"]], top=None, what="KPIs",
+            formats={"this period": "text", "previous period": "text"})
+    return s
