@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import tracemalloc
+import warnings
 
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from csresearch.errors import DataQualityWarning, DataValidationError
@@ -189,3 +192,25 @@ def test_demo_weibull_chosen_and_shape_recovered(demo_10k_dir):
     assert ps.best_name_ == "Weibull"
     shape = float(np.exp(ps.best_.params_[("rho_", "Intercept")]))
     assert shape == pytest.approx(truth["baseline"]["shape"], abs=0.08)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 60), st.booleans()), min_size=3, max_size=30),
+    st.floats(0, 70),
+    st.lists(st.floats(0.5, 40), min_size=1, max_size=4, unique=True),
+)
+def test_conditional_invariants(rows, t0, horizons):
+    d = pd.DataFrame(rows, columns=["t", "e"]).astype({"e": int})
+    km = KaplanMeierFitter().fit(d.t, d.e)
+    q = pd.DataFrame({"t0": [t0]})
+    hs = sorted(horizons)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)  # beyond the data: flat, expected here
+        p = conditional_churn_probability(km, q, "t0", hs).iloc[0].to_numpy()
+        rem = expected_remaining_lifetime(km, q, "t0", horizon=hs[-1]).item()
+    if np.isnan(p).any():  # S(t0) = 0: nothing to condition on
+        assert np.isnan(p).all() and np.isnan(rem)
+        return
+    assert ((p >= -1e-12) & (p <= 1 + 1e-12)).all() and (np.diff(p) >= -1e-12).all()
+    assert -1e-9 <= rem <= hs[-1] + 1e-9

@@ -200,3 +200,10 @@ def test_truth_recovery_10k(demo_10k_dir):
         true = truth["coefficients"][term]["coef"]
         lo, hi = np.log(s.loc[term, "hr_lower"]), np.log(s.loc[term, "hr_upper"])
         assert lo < true < hi, f"{term}: truth {true} outside [{lo:.4f}, {hi:.4f}]"
+
+
+def test_text_in_numeric_column_reported():
+    d = pd.DataFrame({"t": ["1", "2", "three", "4"], "e": [1, 0, 1, 1]})
+    d.attrs["table"] = "custom.csv"
+    with pytest.raises(DataValidationError, match=r"table 'custom.csv', column 't': 1 value\(s\) missing or not numbers \(row 2: 'three'\)"):
+        survival_frame(d, "t", "e")
