@@ -172,3 +172,59 @@ def test_config_expands_each_and_refuses_unknown_keys(tmp_path):
 def test_repository_config_names_real_reports():
     plan = load_config(TEMPLATES.parent / "data" / "reports.yaml")
     assert {j.report for j in plan.jobs} == set(REPORTS)
+
+
+# -- sections, in process (no kernel) ----------------------------------------------------------
+def test_retention_summary_says_the_bridge_numbers_in_words(demo_small):
+    from csresearch import narrative as nv
+    from csresearch.metrics.revenue import mrr_bridge
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+
+    ctx = ReportContext.from_source(demo_small, "2025-12-31", report="retention")
+    html = sections.retention_summary(ctx).html
+    b = mrr_bridge(demo_small.df("subscriptions"), "2025-12-31")
+    last, prev = b.iloc[-1], b.iloc[-2]
+    assert nv.pct(last["logo_churn_rate"]) in html and nv.pct(last["nrr"]) in html
+    assert nv.change_sentence("Logo churn", last["logo_churn_rate"], prev["logo_churn_rate"],
+                              last["period_start"]) in html
+    assert "December 2025" in html
+
+
+def test_absent_optional_table_is_stated_not_invented(demo_small):
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+    from csresearch.sources import DataSource
+
+    src = DataSource.from_frames({"accounts": demo_small.df("accounts"),
+                                  "subscriptions": demo_small.df("subscriptions")})
+    ctx = ReportContext.from_source(src, "2025-12-31")
+    html = sections.retention_churn_reasons(ctx).html
+    assert "Not available in this version: churn by reason" in html and "%" not in html
+
+
+def test_section_shows_data_quality_warnings_as_notes():
+    import warnings
+
+    from csresearch.display import Section
+    from csresearch.errors import DataQualityWarning
+    from csresearch.reports.notebook import section
+
+    @section
+    def build() -> Section:
+        warnings.warn("only 3 <events>", DataQualityWarning, stacklevel=1)
+        return Section("x")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing escapes the section
+        html = build().html
+    assert "Caveat: only 3 &lt;events&gt;" in html
+
+
+def test_env_source_is_named_never_resolved(demo_small_dir, monkeypatch):
+    from csresearch.reports import notebook as rn
+
+    monkeypatch.setenv("CS_TEST_DB", str(demo_small_dir))
+    ctx = rn.start("retention", data="env:CS_TEST_DB", as_of="2025-12-31")
+    html = rn.header(ctx, "Retention report").html + rn.provenance(ctx).html
+    assert "env:CS_TEST_DB" in html and str(demo_small_dir) not in html
