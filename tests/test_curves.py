@@ -20,6 +20,7 @@ from csresearch.survival.curves import (
     pairwise_logrank,
     plot_km,
     rmst,
+    rmst_difference,
 )
 
 matplotlib.use("Agg")
@@ -177,3 +178,20 @@ def test_telco_logrank(telco):
     p = logrank(telco, "tenure", "Churn=Yes", by="PaymentMethod").iloc[0]
     assert round(p["statistic"], 2) == 865.24 and p["df"] == 3
     assert "multivariate" in p["test"]
+
+
+def test_rmst_difference_by_hand():
+    # group a: t=1,2 events -> S = 0.5 on [1,2): RMST(2) = 1 + 0.5 = 1.5,
+    #   var = A^2 d/(n(n-d)) at t=1 with A = 0.5: 0.25/2 = 0.125 (t=2 has n = d: no term)
+    # group b: nothing happens before 2 -> RMST(2) = 2, se 0; diff = 0.5, se = sqrt(0.125)
+    r = rmst_difference(TINY, "t", "e", horizon=2, by="g").iloc[0]
+    assert (r["group"], r["reference"]) == ("b", "a")
+    assert r[["rmst", "rmst_reference", "diff"]].tolist() == pytest.approx([2.0, 1.5, 0.5])
+    assert r["se"] == pytest.approx(np.sqrt(0.125))
+    with pytest.raises(DataValidationError, match="reference group 'z' not found"):
+        rmst_difference(TINY, "t", "e", horizon=2, by="g", reference="z")
+
+
+def test_km_summary_band_at_horizons():
+    out = km_summary(TINY, "t", "e", at=[1.5], ci=True).iloc[0]
+    assert out["S_1.5_lower"] < out["S_1.5"] == 0.75 < out["S_1.5_upper"]

@@ -77,14 +77,15 @@ def km(
     event: Event = None,
     by: Annotated[str | None, typer.Option("--by", help="group column")] = None,
     at: Annotated[str | None, typer.Option("--at", help="horizons, comma-separated (e.g. 12,24,48)")] = None,
-    alpha: Annotated[float, typer.Option(help="1 - confidence level of the median's interval")] = 0.05,
+    alpha: Annotated[float, typer.Option(help="1 - confidence level of the intervals")] = 0.05,
+    ci: Annotated[bool, typer.Option("--ci", help="add S_<h>_lower/S_<h>_upper columns")] = False,
     dropna: Dropna = False, format: Fmt = "csv", out: Out = None,
 ) -> None:
     """Kaplan-Meier: per group n, events, median lifetime with interval, S at horizons."""
     from csresearch.survival.curves import km_summary
 
     df, duration, event = _load(table, data, as_of, duration, event)
-    res = _run(km_summary, df, duration, event, by=by, at=_floats(at), alpha=alpha, dropna=dropna)
+    res = _run(km_summary, df, duration, event, by=by, at=_floats(at), alpha=alpha, dropna=dropna, ci=ci)
     write_table(res, format, out)
 
 

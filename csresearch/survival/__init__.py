@@ -27,7 +27,7 @@ from typing import Any
 _EXPORTS = {
     "tables": ["read_flat_table", "survival_frame", "event_indicator", "survival_table",
                "survival_table_expr", "episode_expr", "start_window_covariates", "demo_covariates"],
-    "curves": ["km_summary", "km_curve", "at_risk_table", "plot_km", "rmst", "logrank", "pairwise_logrank"],
+    "curves": ["km_summary", "km_curve", "at_risk_table", "plot_km", "rmst", "rmst_difference", "logrank", "pairwise_logrank"],
     "drivers": ["CoxModel", "prefit_checks"],
     "predict": ["conditional_churn_probability", "expected_remaining_lifetime", "revenue_at_stake",
                 "predict_accounts", "ParametricSurvival"],

@@ -67,6 +67,7 @@ def km_summary(
     at: Sequence[float] = (),
     alpha: float = 0.05,
     dropna: bool = False,
+    ci: bool = False,
 ) -> pd.DataFrame:
     """One row per group: n, events, KM median with its interval and S(t) at chosen horizons.
 
@@ -80,6 +81,8 @@ def km_summary(
         Horizons in the duration's unit; adds columns ``S_<h>``.
     alpha
         1 - confidence level of the median's interval.
+    ci
+        Also ``S_<h>_lower`` and ``S_<h>_upper`` (the log(-log) band at each horizon).
 
     Returns
     -------
@@ -96,10 +99,10 @@ def km_summary(
     rows = []
     for g, sub in groups:
         kmf = _fit(sub, g, alpha)
-        ci = kmf.confidence_interval_survival_function_
+        band = kmf.confidence_interval_survival_function_
         med = float(kmf.median_survival_time_)
-        lo = float(qth_survival_time(0.5, ci.iloc[:, 0]))
-        hi = float(qth_survival_time(0.5, ci.iloc[:, 1]))
+        lo = float(qth_survival_time(0.5, band.iloc[:, 0]))
+        hi = float(qth_survival_time(0.5, band.iloc[:, 1]))
         row = {
             "group": g,
             "n": len(sub),
@@ -110,10 +113,20 @@ def km_summary(
         }
         for h, s in zip(at, survival_at(kmf, at), strict=True):
             row[_col(h)] = s
+            if ci:
+                inside = np.isfinite(s)
+                row[_col(h) + "_lower"] = float(_band_at(band, 0, h)) if inside else np.nan
+                row[_col(h) + "_upper"] = float(_band_at(band, 1, h)) if inside else np.nan
         rows.append(row)
     out = pd.DataFrame(rows)
     out["group"] = out["group"].astype(str)
     return out
+
+
+def _band_at(ci: pd.DataFrame, j: int, t: float) -> float:
+    """Value of a (step) confidence band at time t."""
+    i = np.searchsorted(ci.index.to_numpy(), t, side="right") - 1
+    return ci.iloc[max(i, 0), j]
 
 
 def km_curve(
@@ -276,6 +289,42 @@ def rmst(
             {"group": str(g), "horizon": float(horizon), "rmst": val, "se": se,
              "lower": val - z * se, "upper": val + z * se}
         )
+    return pd.DataFrame(rows)
+
+
+def rmst_difference(
+    df: pd.DataFrame,
+    duration: str,
+    event: str,
+    horizon: float,
+    by: str,
+    reference: str | None = None,
+    alpha: float = 0.05,
+    dropna: bool = False,
+) -> pd.DataFrame:
+    """Difference in RMST to ``horizon`` of each group vs a reference group (default: the first).
+
+    "Customers on plan B stay on average ``diff`` longer within the first ``horizon``";
+    ``se = sqrt(se_g^2 + se_ref^2)`` (independent groups), z-test p-value.
+
+    Returns
+    -------
+    DataFrame ``group, reference, rmst, rmst_reference, diff, se, lower, upper, p``.
+    """
+    from scipy.stats import norm
+
+    r = rmst(df, duration, event, horizon, by=by, alpha=alpha, dropna=dropna).set_index("group")
+    ref = str(reference) if reference is not None else r.index[0]
+    if ref not in r.index:
+        raise DataValidationError(f"reference group '{ref}' not found in '{by}'; groups: {list(r.index)}")
+    z = norm.ppf(1 - alpha / 2)
+    rows = []
+    for g, row in r.drop(index=ref).iterrows():
+        diff = row["rmst"] - r.loc[ref, "rmst"]
+        se = float(np.hypot(row["se"], r.loc[ref, "se"]))
+        rows.append({"group": g, "reference": ref, "rmst": row["rmst"], "rmst_reference": r.loc[ref, "rmst"],
+                     "diff": diff, "se": se, "lower": diff - z * se, "upper": diff + z * se,
+                     "p": float(2 * norm.sf(abs(diff) / se)) if se > 0 else np.nan})
     return pd.DataFrame(rows)
 
 
