@@ -194,4 +194,5 @@ def test_rmst_difference_by_hand():
 
 def test_km_summary_band_at_horizons():
     out = km_summary(TINY, "t", "e", at=[1.5], ci=True).iloc[0]
-    assert out["S_1.5_lower"] < out["S_1.5"] == 0.75 < out["S_1.5_upper"]
+    assert out["S_1.5"] == pytest.approx(0.75)
+    assert out["S_1.5_lower"] < 0.74 and out["S_1.5_upper"] > 0.76
