@@ -89,15 +89,18 @@ def format_frame(df: pd.DataFrame, formats: Mapping[str, str | Callable] | None 
     return out
 
 
-def _is_numeric(col: pd.Series, fmt: object) -> bool:
+def _column_class(col: pd.Series, fmt: object) -> str:
+    """'num' (right-aligned), 'nw' (dates: no wrapping) or '' (text)."""
     if isinstance(fmt, str):
-        return fmt not in ("text", "date", "month")
-    return bool(pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col))
+        return "nw" if fmt in ("date", "month") else "" if fmt == "text" else "num"
+    if pd.api.types.is_datetime64_any_dtype(col):
+        return "nw"
+    return "num" if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col) else ""
 
 
-def _html_table(text: pd.DataFrame, numeric: Sequence[bool], headers: Sequence[object]) -> str:
+def _html_table(text: pd.DataFrame, classes: Sequence[str], headers: Sequence[object]) -> str:
     """A table from display text: every header and cell escaped; numeric columns right-aligned."""
-    cls = [' class="num"' if n else "" for n in numeric]
+    cls = [f' class="{c}"' if c else "" for c in classes]
     head = "".join(f"<th{c}>{esc(h)}</th>" for c, h in zip(cls, headers, strict=True))
     rows = "".join(
         "<tr>" + "".join(f"<td{c}>{esc(v)}</td>" for c, v in zip(cls, row, strict=True)) + "</tr>"
@@ -143,7 +146,7 @@ def table(
     n = len(d)
     shown = d.head(top) if top is not None else d
     text = format_frame(shown, formats)
-    body = _html_table(text, numeric=[_is_numeric(d[c], (formats or {}).get(c)) for c in d.columns],
+    body = _html_table(text, classes=[_column_class(d[c], (formats or {}).get(c)) for c in d.columns],
                        headers=[(labels or {}).get(c, c) for c in d.columns])
     parts = []
     if caption:

@@ -67,7 +67,8 @@ def record(out_dir: Path, entry: Mapping[str, Any]) -> None:
 def render_index(entries: list[Mapping[str, Any]], out_dir: Path) -> str:
     """index.html: newest date first; a link when the report file exists."""
     rows = []
-    for e in sorted(entries, key=lambda e: (str(e.get("as_of")), str(e.get("label"))), reverse=True):
+    by_label = sorted(entries, key=lambda e: str(e.get("label")))
+    for e in sorted(by_label, key=lambda e: str(e.get("as_of")), reverse=True):  # newest date first
         rel = e.get("path")
         exists = bool(rel) and (Path(out_dir) / rel).exists()
         name = esc(e.get("label"))

@@ -60,6 +60,7 @@ body{background:#fff}
 .jp-RenderedHTMLCommon table.cs-table th,.jp-RenderedHTMLCommon table.cs-table td{padding:.25rem .55rem;border-bottom:1px solid #e3e6ea;text-align:left;vertical-align:top;max-width:26rem}
 .jp-RenderedHTMLCommon table.cs-table th.num{text-align:right}
 .jp-RenderedHTMLCommon table.cs-table td.num{text-align:right;white-space:nowrap}
+.jp-RenderedHTMLCommon table.cs-table td.nw{white-space:nowrap}
 .jp-RenderedHTMLCommon table.cs-table thead th{border-bottom:2px solid #b9c2cc;vertical-align:bottom}
 .jp-RenderedHTMLCommon table.cs-prov th,.jp-RenderedHTMLCommon table.cs-prov td{text-align:left;font-size:.8rem}
 .cs-more,.cs-caption{font-size:.82rem;color:#555;margin:.2rem 0}

@@ -46,6 +46,15 @@ def _mrr_now(ctx: ReportContext) -> pd.Series:
     return ctx.memo("mrr_now", build)
 
 
+def _ctas(ctx: ReportContext) -> pd.DataFrame:
+    """The playbooks' CTAs for the last month (once per run)."""
+    from csresearch.playbooks import playbook_ctas
+
+    pb = ctx.params.get("playbook_path") or None
+    cfg = ctx.params.get("health_config_path") or None
+    return ctx.memo("ctas", lambda: playbook_ctas(ctx.source, ctx.as_of, playbook=pb, health_config=cfg))
+
+
 @section
 def summary(ctx: ReportContext) -> Section:
     """Headline: scored accounts, band shares, the month's largest drops, what to do."""
@@ -72,6 +81,11 @@ def summary(ctx: ReportContext) -> Section:
         + (f" (previous month: {nv.thousands(prev_red)})." if prev_red is not None else "."),
         f"{nv.thousands(new_red)} accounts turned red this month: start with the movers below.",
     ]
+    ctas = _ctas(ctx)
+    if len(ctas):
+        high = int((ctas["priority"] == "high").sum())
+        items.append(f"The playbooks raised {nv.plural(len(ctas), 'call')} to action ({nv.thousands(high)} high "
+                     "priority); the list is below.")
     if not scored.all():
         items.append(f"{nv.thousands((~scored).sum())} accounts have too little data to score (band 'insufficient data').")
     s.bullets(items)
@@ -266,12 +280,8 @@ def signal_ladder(ctx: ReportContext) -> Section:
 @section
 def playbook_ctas(ctx: ReportContext) -> Section:
     """The playbooks' calls to action for the last month, most urgent first."""
-    from csresearch.playbooks import playbook_ctas as run
-
     s = Section("Calls to action from the playbooks")
-    pb = ctx.params.get("playbook_path") or None
-    cfg = ctx.params.get("health_config_path") or None
-    ctas = ctx.memo("ctas", lambda: run(ctx.source, ctx.as_of, playbook=pb, health_config=cfg))
+    ctas = _ctas(ctx)
     if ctas.empty:
         return s.text("No playbook rule fired for the last month.")
     by_owner = ctas.groupby("owner").size()
