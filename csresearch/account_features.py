@@ -8,10 +8,12 @@ measured at its **snapshot**, the month's last day: only data dated on or before
 the row, and data after the last snapshot is never read.
 
 Large tables are aggregated in the engine (usage through
-:func:`csresearch.features.usage_features_table`, the others by one Ibis
-``group_by(account_id, month)`` each); the small account x month grid is then filled with
-numpy (cumulative and rolling sums, "latest answer" look-ups), so nothing loops over
-accounts in Python.
+:func:`csresearch.features.usage_features_table`, the others through
+:func:`csresearch.features.monthly_aggregate`); the small account x month grid is then filled
+with numpy (cumulative and rolling sums, "latest answer" look-ups), so nothing loops over
+accounts in Python. Data dated before an account's first month counts where a window reaches
+back to its own month (a ticket opened the month before the contract starts is in the first
+month's 3-month ticket window; an NPS answer older than the survey window is not "latest").
 
 Columns (windows in months include the snapshot's month; defaults in :data:`DEFAULTS`):
 
@@ -34,7 +36,8 @@ ces_mean               mean CES answer within ``ces_window_months``
 tickets                tickets opened within ``ticket_window_months``
 email_open_rate        opened / sent within ``email_window_months`` (NaN when none sent)
 onboarding_score       share of milestones due by the snapshot that were done by their due
-                       day (NaN when none is due yet)
+                       day (NaN when none is due yet; the on-time rule of
+                       :func:`csresearch.metrics.onboarding.milestone_outcomes`)
 onboarding_overdue     milestones due by the snapshot and not completed by it
 csm_sentiment_score    latest CSM sentiment within ``survey_window_months``: red 0,
                        yellow 1, green 2
@@ -61,9 +64,21 @@ import numpy as np
 import pandas as pd
 
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
-from csresearch.features import usage_features_table
-from csresearch.metrics.revenue import check_subscriptions, first_active_dates, mrr_snapshots
-from csresearch.periods import add_months, months_between, parse_as_of
+from csresearch.features import monthly_aggregate, usage_features_table
+from csresearch.metrics.onboarding import milestone_outcomes
+from csresearch.metrics.revenue import (
+    check_subscriptions,
+    first_active_dates,
+    live_mask,
+    mrr_snapshots,
+)
+from csresearch.periods import (
+    add_months,
+    month_from_index,
+    month_index,
+    months_between,
+    parse_as_of,
+)
 
 DEFAULTS: dict[str, int] = {
     "baseline_months": 3,
@@ -92,19 +107,6 @@ SOURCES: dict[str, str] = {
     "onboarding_overdue": "onboarding_milestones",
     "csm_sentiment_score": "csm_sentiment",
 }
-
-
-def _mi(d: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    """Month index (year * 12 + month - 1)."""
-    d = pd.DatetimeIndex(d)
-    return (d.year.to_numpy() * 12 + d.month.to_numpy() - 1).astype("int64")
-
-
-def _month_start(idx: np.ndarray) -> pd.DatetimeIndex:
-    idx = np.asarray(idx, dtype="int64")
-    return pd.DatetimeIndex(
-        pd.to_datetime(pd.DataFrame({"year": idx // 12, "month": idx % 12 + 1, "day": 1}))
-    )
 
 
 @dataclass
@@ -145,6 +147,22 @@ class _Grid:
         np.add.at(out, p[keep], np.asarray(values, dtype="float64")[keep])
         return out
 
+    def window_sum(self, account_id, month, values, k: int) -> np.ndarray:
+        """Per cell, the sum of ``values`` dated in the ``k`` months up to the cell's month.
+
+        Data dated before an account's first month counts in the cells whose window reaches
+        back to it: +value from its month (clipped to the first), -value ``k`` months later,
+        cumulated within each account's block.
+        """
+        account_id = np.asarray(account_id)
+        month = np.asarray(month, dtype="int64")
+        values = np.asarray(values, dtype="float64")
+        code = self.accounts.get_indexer(pd.Index(account_id))
+        reach = month + k > np.where(code >= 0, self.first_m[np.maximum(code, 0)], 0)
+        a, m, v = account_id[reach], month[reach], values[reach]
+        diff = self.scatter(a, m, v, clip_early=True) - self.scatter(a, m + k, v)
+        return _cum_in_block(diff, self.rows()[2])
+
 
 def _window_sum(x: np.ndarray, k: int, block: np.ndarray) -> np.ndarray:
     """Sum of x over the last k rows of the same block (including the row)."""
@@ -159,25 +177,20 @@ def _cum_in_block(x: np.ndarray, block: np.ndarray) -> np.ndarray:
     return cs[np.arange(len(x)) + 1] - cs[block]
 
 
-def _latest(has: np.ndarray, values: np.ndarray, block: np.ndarray, window: int | None) -> np.ndarray:
-    """Latest value of rows with ``has`` in the same block, within ``window`` rows (None: any)."""
+def _latest(has: np.ndarray, values: np.ndarray, when: np.ndarray, m: np.ndarray, block: np.ndarray,
+            window: int) -> np.ndarray:
+    """Latest value of rows with ``has`` in the same block, dated (month ``when``) within
+    ``window`` months of the row's month ``m``."""
     i = np.arange(len(has))
     idx = np.maximum.accumulate(np.where(has, i, -1))
     ok = (idx >= block) & (idx >= 0)
-    if window is not None:
-        ok &= i - idx < window
+    ok &= m - when[np.maximum(idx, 0)] < window
     return np.where(ok, values[np.maximum(idx, 0)], np.nan)
 
 
-def _monthly(src, table: str, ts: str, cut_excl: pd.Timestamp, aggs) -> pd.DataFrame:
-    """Engine-side: ``aggs(t)`` per (account_id, month of ``ts``), rows before the cut only."""
-    t = src.table(table)
-    t = t.filter(t[ts].notnull() & (t[ts] < ibis.literal(cut_excl.to_pydatetime())))
-    t = t.mutate(_m=(t[ts].year() * 12 + t[ts].month() - 1).cast("int64"))
-    return t.group_by(["account_id", "_m"]).aggregate(**aggs(t)).execute()
-
-
-def _check_options(options: dict | None) -> dict[str, int]:
+def check_input_options(options: dict | None) -> dict[str, int]:
+    """:data:`DEFAULTS` with ``options`` applied; :class:`ConfigError` naming ``inputs.<key>``
+    for an unknown key or a value that is not a whole number of months >= 1."""
     opts = dict(DEFAULTS)
     for k, v in (options or {}).items():
         if k not in DEFAULTS:
@@ -208,13 +221,13 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     -------
     >>> f = account_month_features(src, "2025-12-31", {"ticket_window_months": 1})  # doctest: +SKIP
     """
-    opts = _check_options(options)
+    opts = check_input_options(options)
     asof = parse_as_of(as_of)
     cut_excl = (asof + pd.Timedelta(days=1)).to_period("M").to_timestamp()  # next month's 1st
     cut = cut_excl - pd.Timedelta(days=1)  # the last complete month's last day
     subs = check_subscriptions(src.df("subscriptions"))
     subs = subs.loc[subs["start_date"] <= cut]
-    live = subs.loc[(subs["mrr_micro"] > 0) & (subs["end_date"].isna() | (subs["end_date"] > subs["start_date"]))]
+    live = subs.loc[live_mask(subs)]
     if live.empty:
         raise DataValidationError(
             f"table 'subscriptions': no subscription with MRR > 0 starts on or before {cut.date()} "
@@ -222,22 +235,22 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
             "month to measure"
         )
     first = first_active_dates(live).dropna().sort_index()
-    last_m = int(_mi([cut])[0])
-    first_m = _mi(first)
+    last_m = int(month_index([cut])[0])
+    first_m = month_index(first)
     size = last_m - first_m + 1
     grid = _Grid(first.index, first_m, np.concatenate([[0], np.cumsum(size)[:-1]]), size, last_m)
     acc, m, block = grid.rows()
-    period = _month_start(m)
-    month_end = _month_start(m + 1) - pd.Timedelta(days=1)
+    period = month_from_index(m)
+    month_end = month_from_index(m + 1) - pd.Timedelta(days=1)
     snap = month_end
     out = pd.DataFrame({"account_id": grid.accounts.to_numpy()[acc], "period_start": period,
                         "snapshot_date": snap})
     notes: list[str] = []
 
     # -- activity, MRR, tenure --------------------------------------------------------------
-    m0 = _mi(live["start_date"])
+    m0 = month_index(live["start_date"])
     end_last = live["end_date"] - pd.Timedelta(days=1)
-    m1 = np.where(live["end_date"].isna(), last_m, _mi(end_last.fillna(cut)))
+    m1 = np.where(live["end_date"].isna(), last_m, month_index(end_last.fillna(cut)))
     m1 = np.minimum(m1, last_m)
     n_m = np.maximum(m1 - m0 + 1, 0)
     ex_acc = np.repeat(live["account_id"].to_numpy(), n_m)
@@ -260,7 +273,7 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     # -- usage ------------------------------------------------------------------------------
     if src.has("usage_events"):
         u = usage_features_table(src.table("usage_events"), str(cut.date())).execute()
-        um = _mi(pd.to_datetime(u["month"]))
+        um = month_index(pd.to_datetime(u["month"]))
         for col, name in [("events", "usage_events"), ("active_days", "usage_active_days"),
                           ("event_types", "usage_event_types"), ("active_users", "usage_active_users")]:
             out[name] = grid.scatter(u["account_id"], um, u[col].astype("float64"))
@@ -292,14 +305,21 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
         notes.append("usage_events absent: usage columns are NaN")
 
     # -- surveys ----------------------------------------------------------------------------
+    def monthly(table, ts, aggs):
+        return monthly_aggregate(src.table(table), ts, cut_excl, aggs)
+
     def latest_answer(table, ts, col_expr, window):
-        a = _monthly(src, table, ts, cut_excl, lambda t: {"v": col_expr(t).argmax(t[ts])})
-        has = grid.scatter(a["account_id"], a["_m"], np.ones(len(a)), clip_early=True) > 0
-        vals = np.full(grid.n, np.nan)
-        p = grid.pos(a["account_id"], a["_m"], clip_early=True)
-        order = np.argsort(a["_m"].to_numpy(), kind="stable")  # a later month wins a clip
-        vals[p[order][p[order] >= 0]] = a["v"].to_numpy(dtype="float64")[order][p[order] >= 0]
-        return _latest(has, vals, block, window)
+        a = monthly(table, ts, lambda t: {"v": col_expr(t).argmax(t[ts])})
+        am = a["mi"].to_numpy()
+        order = np.argsort(am, kind="stable")  # of answers clipped to the first month, the latest wins
+        p = grid.pos(a["account_id"], am, clip_early=True)[order]
+        keep = p >= 0
+        vals, when = np.full(grid.n, np.nan), np.zeros(grid.n, dtype="int64")
+        vals[p[keep]] = a["v"].to_numpy(dtype="float64")[order][keep]
+        when[p[keep]] = am[order][keep]
+        has = np.zeros(grid.n, dtype=bool)
+        has[p[keep]] = True
+        return _latest(has, vals, when, m, block, window)
 
     w = opts["survey_window_months"]
     if src.has("nps_responses"):
@@ -320,11 +340,10 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
         out["nps_latest"] = out["nps_first"] = out["nps_first_days"] = np.nan
         notes.append("nps_responses absent: nps columns are NaN")
     if src.has("ces_responses"):
-        c = _monthly(src, "ces_responses", "responded_at", cut_excl,
-                     lambda t: {"s": t.score.sum(), "n": t.count()})
+        c = monthly("ces_responses", "responded_at", lambda t: {"s": t.score.sum(), "n": t.count()})
         k = opts["ces_window_months"]
-        s = _window_sum(grid.scatter(c["account_id"], c["_m"], c["s"]), k, block)
-        nn = _window_sum(grid.scatter(c["account_id"], c["_m"], c["n"]), k, block)
+        s = grid.window_sum(c["account_id"], c["mi"], c["s"], k)
+        nn = grid.window_sum(c["account_id"], c["mi"], c["n"], k)
         out["ces_mean"] = np.where(nn > 0, s / np.where(nn > 0, nn, 1), np.nan)
     else:
         out["ces_mean"] = np.nan
@@ -339,46 +358,38 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
 
     # -- support, e-mail --------------------------------------------------------------------
     if src.has("support_tickets"):
-        t = _monthly(src, "support_tickets", "opened_at", cut_excl, lambda t: {"n": t.count()})
-        x = grid.scatter(t["account_id"], t["_m"], t["n"])
-        out["tickets"] = _window_sum(x, opts["ticket_window_months"], block)
+        t = monthly("support_tickets", "opened_at", lambda t: {"n": t.count()})
+        out["tickets"] = grid.window_sum(t["account_id"], t["mi"], t["n"], opts["ticket_window_months"])
     else:
         out["tickets"] = np.nan
         notes.append("support_tickets absent: tickets is NaN")
     if src.has("email_events"):
-        e = _monthly(src, "email_events", "sent_at", cut_excl,
-                     lambda t: {"sent": t.count(), "op": t.opened.cast("int64").sum()})
+        e = monthly("email_events", "sent_at", lambda t: {"sent": t.count(), "op": t.opened.cast("int64").sum()})
         k = opts["email_window_months"]
-        sent = _window_sum(grid.scatter(e["account_id"], e["_m"], e["sent"]), k, block)
-        op = _window_sum(grid.scatter(e["account_id"], e["_m"], e["op"].fillna(0)), k, block)
+        sent = grid.window_sum(e["account_id"], e["mi"], e["sent"], k)
+        op = grid.window_sum(e["account_id"], e["mi"], e["op"].fillna(0), k)
         out["email_open_rate"] = np.where(sent > 0, op / np.where(sent > 0, sent, 1), np.nan)
     else:
         out["email_open_rate"] = np.nan
         notes.append("email_events absent: email_open_rate is NaN")
 
     # -- onboarding -------------------------------------------------------------------------
-    if src.has("onboarding_milestones"):
-        ob = src.table("onboarding_milestones")
-        cx = ibis.literal(cut_excl.to_pydatetime())
-        ob = ob.filter(ob.due_at < cx)
-        done = ob.completed_at.notnull() & (ob.completed_at < cx)
-        due_day_end = ob.due_at.date().cast("timestamp") + ibis.interval(days=1)
-        dm = (ob.due_at.year() * 12 + ob.due_at.month() - 1).cast("int64")
-        cm = (ob.completed_at.year() * 12 + ob.completed_at.month() - 1).cast("int64")
-        mo = ob.select(
-            "account_id", dm=dm,
-            on_time=(done & (ob.completed_at < due_day_end)).cast("int64"),
-            done_m=ibis.ifelse(done, ibis.greatest(dm, cm), ibis.null("int64")),
-        ).execute()
-        due = _cum_in_block(grid.scatter(mo["account_id"], mo["dm"], np.ones(len(mo)), True), block)
-        ontime = _cum_in_block(grid.scatter(mo["account_id"], mo["dm"], mo["on_time"], True), block)
-        d = mo.dropna(subset=["done_m"])
-        completed = _cum_in_block(grid.scatter(d["account_id"], d["done_m"], np.ones(len(d)), True), block)
+    ms = src.df("onboarding_milestones") if src.has("onboarding_milestones") else None
+    if ms is not None and len(ms):
+        mo = milestone_outcomes(ms, str(cut.date()))  # done = completed by the last snapshot
+        mo = mo.loc[mo["due_at"].notna()]
+        ids, dm = mo["account_id"].to_numpy(), month_index(mo["due_at"])
+        # counted from the month it falls due (data before the first month in the first)
+        due = _cum_in_block(grid.scatter(ids, dm, np.ones(len(mo)), True), block)
+        ontime = _cum_in_block(grid.scatter(ids, dm, mo["on_time"], True), block)
+        d = mo["done"].to_numpy()
+        done_m = np.maximum(dm[d], month_index(mo.loc[d, "completed_at"]))
+        completed = _cum_in_block(grid.scatter(ids[d], done_m, np.ones(int(d.sum())), True), block)
         out["onboarding_score"] = np.where(due > 0, ontime / np.where(due > 0, due, 1), np.nan)
         out["onboarding_overdue"] = due - completed
     else:
         out["onboarding_score"] = out["onboarding_overdue"] = np.nan
-        notes.append("onboarding_milestones absent: onboarding columns are NaN")
+        notes.append(f"onboarding_milestones {'absent' if ms is None else 'empty'}: onboarding columns are NaN")
 
     out["days_to_renewal"] = _days_to_renewal(live, out)
     if notes:

@@ -25,26 +25,16 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from csresearch.errors import DataValidationError
-from csresearch.periods import parse_as_of
+from csresearch.periods import parse_as_of, require_columns
 
 FEATURES = ["account_id", "month", "events", "quantity", "active_days", "event_types",
             "active_users", "prev3_mean", "trend"]
-
-
-def _require(t: ir.Table, table: str, cols: list[str]) -> None:
-    missing = [c for c in cols if c not in t.columns]
-    if missing:
-        raise DataValidationError(
-            f"table '{table}': missing column(s) {', '.join(missing)}; present columns: "
-            f"{', '.join(t.columns)}"
-        )
 
 
 def usage_features_table(events: ir.Table, as_of: str) -> ir.Table:
@@ -63,7 +53,7 @@ def usage_features_table(events: ir.Table, as_of: str) -> ir.Table:
     -------
     >>> usage_features_table(src.table("usage_events"), "2025-12-31").execute()  # doctest: +SKIP
     """
-    _require(events, "usage_events", ["account_id", "occurred_at", "event_type"])
+    require_columns(events, "usage_events", ["account_id", "occurred_at", "event_type"])
     cut = parse_as_of(as_of) + pd.Timedelta(days=1)
     last_mi = cut.year * 12 + cut.month - 1 - 1  # month index of the last complete month
     end = ibis.timestamp(cut.year, cut.month, 1, 0, 0, 0)
@@ -140,7 +130,7 @@ def mrr_snapshots_table(subscriptions: ir.Table, dates: Sequence) -> ir.Table:
     -------
     >>> mrr_snapshots_table(src.table("subscriptions"), ["2025-01-01"]).execute()  # doctest: +SKIP
     """
-    _require(subscriptions, "subscriptions", ["account_id", "start_date", "end_date", "mrr"])
+    require_columns(subscriptions, "subscriptions", ["account_id", "start_date", "end_date", "mrr"])
     days = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
     d = ibis.memtable(pd.DataFrame({"snapshot_date": days.date}), schema={"snapshot_date": "date"})
     s = subscriptions.select(
@@ -151,3 +141,27 @@ def mrr_snapshots_table(subscriptions: ir.Table, dates: Sequence) -> ir.Table:
     )
     j = s.join(d, [s.start <= d.snapshot_date, s.end.isnull() | (d.snapshot_date < s.end)])
     return j.group_by(["account_id", "snapshot_date"]).aggregate(mrr=j.mrr.sum())
+
+
+def monthly_aggregate(
+    t: ir.Table,
+    ts: str,
+    end: str | pd.Timestamp,
+    aggs: Callable[[ir.Table], dict],
+    by: Sequence[str] = ("account_id",),
+) -> pd.DataFrame:
+    """Engine-side ``aggs(t)`` per ``by`` and calendar month of ``ts``, executed (small result).
+
+    Rows with a missing ``ts`` or one on/after ``end`` (exclusive; a day, e.g. the first day
+    after the last month to measure) are left out. The month is ``mi`` = year * 12 + month - 1,
+    as :func:`csresearch.periods.month_index`.
+
+    Example
+    -------
+    >>> monthly_aggregate(src.table("support_tickets"), "opened_at", "2026-01-01",
+    ...                   lambda t: {"n": t.count()})  # doctest: +SKIP
+    """
+    stop = ibis.literal(pd.Timestamp(end).to_pydatetime())
+    x = t.filter(t[ts].notnull() & (t[ts] < stop))
+    x = x.mutate(mi=(x[ts].year() * 12 + x[ts].month() - 1).cast("int64"))
+    return x.group_by([*by, "mi"]).aggregate(**aggs(x)).execute()

@@ -22,14 +22,14 @@ Example
 
 from __future__ import annotations
 
-import ibis
 import numpy as np
 import pandas as pd
 
-from csresearch.metrics.onboarding import onboarding_completion
+from csresearch.features import monthly_aggregate
+from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
 from csresearch.metrics.revenue import mrr_bridge, mrr_movements
 from csresearch.metrics.surveys import survey_scores
-from csresearch.periods import check_grain, parse_as_of, period_floor
+from csresearch.periods import check_grain, month_from_index, parse_as_of, period_floor
 
 REASON_OWNERS: dict[str, str] = {
     "product": "product development",
@@ -92,28 +92,19 @@ def churn_by_reason(movements: pd.DataFrame, reasons: pd.DataFrame | None) -> pd
 
 def _onboarding(src, as_of: str, grain: str, periods: pd.DatetimeIndex, subs: pd.DataFrame) -> dict:
     ms = src.df("onboarding_milestones")
-    cut = parse_as_of(as_of)
     comp = onboarding_completion(ms, subs, as_of)
     fin = comp.loc[comp["event"] == 1].copy()
     fin["p"] = period_floor(fin["finished_at"], grain)
     days = fin.groupby("p")["completion_days"].mean().reindex(periods)
-    m = ms.copy()
-    m["due"] = pd.to_datetime(m["due_at"]).dt.normalize()
-    m = m.loc[m["due"] <= cut]
-    done = pd.to_datetime(m["completed_at"]).dt.normalize()
-    m["on_time"] = done.notna() & (done <= m["due"]) & (done <= cut)
-    m["p"] = period_floor(m["due"], grain)
-    score = m.groupby("p")["on_time"].mean().reindex(periods)
-    return {"onboarding_days": days.to_numpy(), "onboarding_score": score.to_numpy()}
+    score = onboarding_score_by_period(ms, as_of, grain).set_index("period_start")["on_time_score"]
+    return {"onboarding_days": days.to_numpy(), "onboarding_score": score.reindex(periods).to_numpy()}
 
 
 def _per_period_counts(src, table: str, ts: str, as_of: str, grain: str, periods) -> np.ndarray:
-    t = src.table(table)
-    cut = (parse_as_of(as_of) + pd.Timedelta(days=1)).to_pydatetime()
-    t = t.filter(t[ts] < ibis.literal(cut))
-    a = t.group_by(m=(t[ts].year() * 12 + t[ts].month() - 1).cast("int64")).aggregate(n=t.count()).execute()
-    first = pd.to_datetime(pd.DataFrame({"year": a["m"] // 12, "month": a["m"] % 12 + 1, "day": 1}))
-    s = a.assign(p=period_floor(first, grain)).groupby("p")["n"].sum()
+    end = parse_as_of(as_of) + pd.Timedelta(days=1)
+    a = monthly_aggregate(src.table(table), ts, end, lambda t: {"n": t.count()}, by=())
+    p = period_floor(pd.Series(month_from_index(a["mi"].to_numpy())), grain)
+    s = pd.Series(a["n"].to_numpy(dtype="float64"), index=p.to_numpy()).groupby(level=0).sum()
     return s.reindex(periods).fillna(0).to_numpy(dtype="float64")
 
 

@@ -52,12 +52,18 @@ def parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
     return ts.normalize()
 
 
-def _month_index(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+def month_index(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """Calendar month of each date as one integer, ``year * 12 + month - 1`` (int64).
+
+    The engine-side twin is ``ts.year() * 12 + ts.month() - 1``
+    (:func:`csresearch.features.monthly_aggregate`).
+    """
     d = pd.DatetimeIndex(dates)
     return (d.year.to_numpy() * 12 + d.month.to_numpy() - 1).astype("int64")
 
 
-def _from_month_index(idx: np.ndarray, day: np.ndarray | int = 1) -> pd.DatetimeIndex:
+def month_from_index(idx: np.ndarray, day: np.ndarray | int = 1) -> pd.DatetimeIndex:
+    """The inverse of :func:`month_index`: the ``day`` (default the 1st) of each month."""
     idx = np.asarray(idx, dtype="int64")
     years = idx // 12
     months = idx % 12 + 1
@@ -72,9 +78,9 @@ def period_floor(dates: pd.Series, grain: str = "month") -> pd.Series:
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
     ok = s.notna()
     if ok.any():
-        idx = _month_index(s[ok])
+        idx = month_index(s[ok])
         idx = idx - (idx % 12) % step
-        out[ok] = _from_month_index(idx).to_numpy()
+        out[ok] = month_from_index(idx).to_numpy()
     return out
 
 
@@ -89,8 +95,8 @@ def add_months(dates: pd.Series, months: np.ndarray | pd.Series | int) -> pd.Ser
     ok = s.notna().to_numpy()
     if ok.any():
         d = pd.DatetimeIndex(s[ok])
-        idx = _month_index(d) + m[ok]
-        first = _from_month_index(idx)
+        idx = month_index(d) + m[ok]
+        first = month_from_index(idx)
         day = np.minimum(d.day.to_numpy(), first.days_in_month.to_numpy())
         out[ok] = (first + pd.to_timedelta(day - 1, unit="D")).to_numpy()
     return out
@@ -114,7 +120,7 @@ def period_starts(first_day: str | pd.Timestamp, as_of: str | pd.Timestamp, grai
     if f < first:
         f = add_months(pd.Series([f]), step).iloc[0]
     last = period_floor(pd.Series([end]), grain).iloc[0]  # next_start of the last full period
-    n = (_month_index([last])[0] - _month_index([f])[0]) // step
+    n = (month_index([last])[0] - month_index([f])[0]) // step
     if n <= 0:
         return pd.DatetimeIndex([], dtype="datetime64[ns]")
     return pd.DatetimeIndex(add_months(pd.Series([f] * n), np.arange(n) * step))

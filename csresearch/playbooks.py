@@ -244,12 +244,11 @@ def playbook_features(src, as_of: str, health_config=None, playbook: Playbook | 
     -------
     >>> f = playbook_features(src, "2025-12-31")  # doctest: +SKIP
     """
-    from csresearch.account_features import account_month_features
-    from csresearch.health import HealthConfig, load_health_config, score_health
+    from csresearch.health import HealthConfig, health_features, load_health_config, score_health
 
     cfg = health_config if isinstance(health_config, HealthConfig) else load_health_config(health_config)
     pb = playbook or load_playbook()
-    feats = account_month_features(src, as_of, cfg.inputs)
+    feats = health_features(src, as_of, cfg)
     h = score_health(feats, cfg)
     keep = ["account_id", "period_start", "score", "band", "band_prev", "score_prev", "trend", "coverage"]
     out = feats.merge(h[keep], on=["account_id", "period_start"], how="left")

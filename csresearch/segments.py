@@ -8,7 +8,8 @@
   ``lapsed`` (was a customer, no MRR at the snapshot) - split by preference from the latest
   NPS answer: ``prefers`` (promoter or passive, 7-10), ``does not prefer`` (detractor, 0-6)
   or ``unknown`` (no answer in the window). Heavy use = usage percentile (mid-rank, within
-  month and ``within`` group, among active accounts) >= ``heavy_percentile``. The map's other
+  month and ``within`` group, among active accounts) >= ``heavy_percentile``; an active account
+  without a usage value counts as general, with a :class:`~csresearch.errors.DataQualityWarning`. The map's other
   states, ``aware (never bought)`` and ``unaware``, are people who never bought: they are
   absent from customer data and are listed with no count and a note.
 
@@ -20,10 +21,12 @@ Example
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from csresearch.errors import ConfigError, DataValidationError
+from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
 from csresearch.metrics.revenue import mrr_snapshots
 from csresearch.periods import parse_as_of, require_columns
 
@@ -96,6 +99,11 @@ def nine_segments(features: pd.DataFrame, period, heavy_percentile: float = 50,
             f"{months.min().date() if len(months) else '-'} .. {months.max().date() if len(months) else '-'}")
     active = f["active_at_snapshot"].astype(bool).to_numpy()
     x = pd.to_numeric(f[usage], errors="coerce").where(active)
+    n_unknown = int((active & x.isna().to_numpy()).sum())
+    if n_unknown:
+        warnings.warn(f"nine_segments: {n_unknown} of {int(active.sum())} active accounts have no '{usage}' "
+                      f"in {p.date():%Y-%m} (usage_events absent?): they count as general (light use), "
+                      "not loyal", DataQualityWarning, stacklevel=2)
     keys = [f[within].astype(str)] if within else [pd.Series(0, index=f.index)]
     g = x.groupby(keys)
     pct = 100 * (g.rank(method="average") - 0.5) / g.transform("count")

@@ -168,3 +168,23 @@ def test_input_frames_untouched():
     account_month_features(DataSource.from_frames(frames), AS_OF)
     for k, v in frames.items():
         pd.testing.assert_frame_equal(v, before[k])
+
+
+def test_data_before_the_first_active_month_keeps_its_own_month():
+    # a2 is first active on Feb 1. A ticket opened Jan 20 lies in the 3-month ticket window of
+    # Feb (Dec..Feb) and Mar (Jan..Mar), not of Apr (Feb..Apr): tickets 1, 1, 0.
+    # An NPS answer of June 2023 is 20 months before Feb 2025: outside the 12-month survey
+    # window, so no latest answer; a CES answer of Jan 25 is in Feb's 6-month window.
+    frames = tiny_frames()
+    frames["support_tickets"] = pd.concat([frames["support_tickets"], pd.DataFrame({
+        "ticket_id": ["t0"], "account_id": ["a2"], "opened_at": ts("2025-01-20"),
+        "closed_at": ts("2025-01-21"), "priority": ["low"]})], ignore_index=True)
+    frames["nps_responses"] = pd.concat([frames["nps_responses"], pd.DataFrame({
+        "account_id": ["a2"], "responded_at": ts("2023-06-01"), "score": [2]})], ignore_index=True)
+    frames["ces_responses"] = pd.concat([frames["ces_responses"], pd.DataFrame({
+        "account_id": ["a2"], "responded_at": ts("2025-01-25"), "score": [5]})], ignore_index=True)
+    f = account_month_features(DataSource.from_frames(frames), AS_OF)
+    np.testing.assert_allclose(col(f, "a2", "tickets"), [1, 1, 0])
+    np.testing.assert_allclose(col(f, "a2", "nps_latest"), [np.nan] * 3)
+    np.testing.assert_allclose(col(f, "a2", "nps_first"), [2] * 3)  # the first answer, whenever given
+    np.testing.assert_allclose(col(f, "a2", "ces_mean"), [5, 5, 5])

@@ -156,6 +156,13 @@ BASE = cfg({"nps": NPS_T, "tickets": TICKETS_MM})
     (lambda c: c.update(trend={"periods": 0}), "trend.periods"),
     (lambda c: c.update(colour="red"), "colour"),
     (lambda c: c.update(inputs={"window": 3}), "inputs.window"),
+    (lambda c: c.update(inputs={"baseline_months": 0}), "inputs.baseline_months"),
+    (lambda c: c.update(weights_by_segment=["smb"]), "weights_by_segment"),
+    (lambda c: c.update(trend=3), "'trend'"),
+    (lambda c: c.update(missing="neutral"), "'missing'"),
+    (lambda c: c.update(segment_by=["plan"]), "segment_by"),
+    # explicit points are used as given: a direction would be silently ignored
+    (lambda c: c["components"]["nps"].update(direction="lower_is_better"), "components.nps.direction"),
 ])
 def test_bad_config_refused_naming_the_key(change, match):
     c = copy.deepcopy(BASE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from csresearch.errors import ConfigError, DataValidationError
+from csresearch.health import health_history, load_health_config
 from csresearch.playbooks import (
     FEATURES,
     load_playbook,
@@ -129,3 +131,14 @@ def test_on_demo(demo_small):
 def test_packaged_default_outside_the_repo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no data/playbooks.yaml here
     assert "configs/playbooks.yaml" in load_playbook().source
+
+
+def test_features_with_segment_by_an_accounts_column(demo_small):
+    # health_history takes a segment_by column from accounts; the playbook features must too
+    cfg = load_health_config(REPO / "data/health.yaml")
+    cfg = replace(cfg, segment_by="plan", weights_by_segment={})
+    f = playbook_features(demo_small, "2025-12-31", cfg)
+    h = health_history(demo_small, "2025-12-31", cfg)
+    last = f.loc[f.period_start == "2025-12-01"].merge(h, on=["account_id", "period_start"], suffixes=("", "_h"))
+    assert len(last) > 0
+    pd.testing.assert_series_equal(last["score"], last["score_h"], check_names=False)

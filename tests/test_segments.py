@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch.errors import ConfigError, DataValidationError
+from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
 from csresearch.segments import (
     ABSENT_NOTE,
     NEW,
@@ -107,3 +107,10 @@ def test_on_demo(demo_small):
     n_dec = int((f["period_start"] == "2025-12-01").sum())
     assert t["n"].sum() == n_dec
     assert set(nine_segments(f, "2025-12")["state"]) == {"loyal", "general", "lapsed"}
+
+
+def test_missing_usage_is_said_not_silently_light():
+    f = features().assign(usage_per_day=np.nan)
+    with pytest.warns(DataQualityWarning, match="usage_per_day"):
+        lab = nine_segments(f, "2025-01")
+    assert set(lab.loc[lab.state != "lapsed", "state"]) == {"general"}

@@ -23,7 +23,14 @@ import pandas as pd
 
 from csresearch.errors import ConfigError, DataValidationError
 from csresearch.metrics.revenue import check_subscriptions
-from csresearch.periods import parse_as_of, require_columns, rule_failures, to_dates
+from csresearch.periods import (
+    check_grain,
+    parse_as_of,
+    period_floor,
+    require_columns,
+    rule_failures,
+    to_dates,
+)
 
 TABLE = "onboarding_milestones"
 
@@ -114,6 +121,47 @@ def onboarding_completion(
     return out.drop(columns="last_done")
 
 
+def milestone_outcomes(milestones: pd.DataFrame, as_of: str, required: list[str] | None = None) -> pd.DataFrame:
+    """Milestones as known at ``as_of``: the one on-time rule every onboarding score uses.
+
+    Returns account_id, milestone, due_at, completed_at (whole days), ``done`` (completed on
+    or before ``as_of``) and ``on_time`` (done on or before its due day). Rows are validated
+    (missing account or milestone, unparseable dates raise :class:`DataValidationError`).
+
+    Example
+    -------
+    >>> ms = pd.DataFrame({"account_id": ["a", "a"], "milestone": ["kickoff", "training"],
+    ...                    "due_at": pd.to_datetime(["2025-01-10", "2025-02-05"]),
+    ...                    "completed_at": pd.to_datetime(["2025-01-10 17:00", "2025-02-07 09:00"])})
+    >>> milestone_outcomes(ms, "2025-02-28")[["done", "on_time"]].values.tolist()
+    [[True, True], [True, False]]
+    """
+    m, _ = _milestones(milestones, as_of, required)
+    m["on_time"] = m["done"] & (m["completed_at"] <= m["due_at"])
+    return m
+
+
+def onboarding_score_by_period(
+    milestones: pd.DataFrame, as_of: str, grain: str = "month", required: list[str] | None = None
+) -> pd.DataFrame:
+    """Per period of the due day: milestones due in it (on or before ``as_of``) and the share
+    done by their due day.
+
+    Returns period_start, n_due, n_on_time, on_time_score.
+
+    Example
+    -------
+    >>> onboarding_score_by_period(ms, "2025-12-31", "quarter")  # doctest: +SKIP
+    """
+    check_grain(grain)
+    m = milestone_outcomes(milestones, as_of, required)
+    m = m.loc[m["due_at"] <= parse_as_of(as_of)]
+    g = m.groupby(period_floor(m["due_at"], grain).rename("period_start"))
+    out = pd.DataFrame({"n_due": g.size(), "n_on_time": g["on_time"].sum()}).astype("int64")
+    out["on_time_score"] = out["n_on_time"] / out["n_due"]
+    return out.reset_index()
+
+
 def onboarding_score(milestones: pd.DataFrame, as_of: str, required: list[str] | None = None) -> pd.DataFrame:
     """Per account: share of milestones done by their due day, among those decided at ``as_of``.
 
@@ -125,9 +173,8 @@ def onboarding_score(milestones: pd.DataFrame, as_of: str, required: list[str] |
     -------
     >>> onboarding_score(ms, "2025-12-31").on_time_score.mean()  # doctest: +SKIP
     """
-    m, cut = _milestones(milestones, as_of, required)
-    m["scored"] = (m["due_at"] <= cut) | m["done"]
-    m["on_time"] = m["done"] & (m["completed_at"] <= m["due_at"])
+    m = milestone_outcomes(milestones, as_of, required)
+    m["scored"] = (m["due_at"] <= parse_as_of(as_of)) | m["done"]
     g = m.groupby("account_id")
     out = pd.DataFrame(
         {"n_milestones": g.size(), "n_scored": g["scored"].sum(), "n_on_time": g["on_time"].sum()}

@@ -88,14 +88,15 @@ def check_subscriptions(subscriptions: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
-def _live(s: pd.DataFrame) -> pd.Series:
-    """Rows of a checked subscriptions frame that give MRR > 0 on at least one day."""
+def live_mask(s: pd.DataFrame) -> pd.Series:
+    """Rows of a checked subscriptions frame (:func:`check_subscriptions`) that give MRR > 0
+    on at least one day: ``mrr > 0`` and an end date after the start date (or none)."""
     return (s["mrr_micro"] > 0) & (s["end_date"].isna() | (s["end_date"] > s["start_date"]))
 
 
 def _first_active(s: pd.DataFrame) -> pd.Series:
     """First day with MRR > 0 per account of a checked frame (accounts never active absent)."""
-    return s.loc[_live(s)].groupby("account_id")["start_date"].min()
+    return s.loc[live_mask(s)].groupby("account_id")["start_date"].min()
 
 
 def first_active_dates(subscriptions: pd.DataFrame) -> pd.Series:
