@@ -8,7 +8,7 @@ AS_OF  ?= 2025-12-31
 ACCOUNTS ?= 10000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data reports test test-fast lint bench lab clean
+.PHONY: help setup data reports test lint bench lab clean
 
 help: ## list every target with one line
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,10 +22,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv, install the kit (editable, with test extras) and register its Jupyter kernel
 
-$(DEMO)/truth.json: | $(STAMP)
+$(DEMO)/truth.json: csresearch/demo.py | $(STAMP)
 	$(BIN)/csresearch demo-data --accounts $(ACCOUNTS) --seed 42 --out $(DEMO)
 
-data: $(DEMO)/truth.json ## write the demo data set (10,000 accounts, 2023-01-01..2025-12-31) when absent
+data: $(DEMO)/truth.json ## write the demo data set (10,000 accounts, 2023-01-01..2025-12-31) when absent or stale
 
 reports: data ## render every report from the demo data into reports/
 	$(BIN)/csresearch report all --config data/reports.yaml
