@@ -152,7 +152,9 @@ def run_config(
                 res = render_report(job.report, job.params, plan.out, job.label, job.timeout,
                                     progress=progress, templates=plan.templates)
             except (ReportError, ConfigError) as e:
-                res = RenderResult(job.report, job.label, str(job.params.get("as_of", "")), "failed", None, 0.0, str(e))
+                res = getattr(e, "result", None) or RenderResult(
+                    job.report, job.label, str(job.params.get("as_of", "")), "failed", None, 0.0, str(e))
+                res.message = str(e)
         if on_done:
             on_done(res)
         return res

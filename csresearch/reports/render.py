@@ -253,7 +253,9 @@ def render_report(
             index.record(out, res.entry())
             previous = "the previous report is kept" if final.exists() else "no previous report"
             where = f"; executed notebook kept at {failed}" if kept else ""
-            raise ReportError(f"report '{label}' ({as_of}) failed: {message} ({previous}{where})") from None
+            err = ReportError(f"report '{label}' ({as_of}) failed: {message} ({previous}{where})")
+            err.result = res  # type: ignore[attr-defined]
+            raise err from None
         index.atomic_write(final, html)
         failed.unlink(missing_ok=True)
         res = RenderResult(report, label, as_of, "ok", rel, round(time.time() - t0, 1))
