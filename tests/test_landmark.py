@@ -66,6 +66,19 @@ def test_brier_by_hand():
     assert b == pytest.approx(0.14 / 3)
 
 
+def test_brier_counts_accounts_censored_at_the_horizon():
+    # follow-up capped at h = 4 (landmark_frame / outcomes_after with horizon_days): the three
+    # accounts censored exactly at 4 are alive at 4, nobody is censored before 4, so G = 1:
+    # (1 - 0.9)^2 + 3 x 0.1^2 = 0.04 over 4 accounts = 0.01
+    b = brier_at(np.array([1, 4, 4, 4]), np.array([1, 0, 0, 0]), np.array([0.9, 0.1, 0.1, 0.1]), 4)
+    assert b == pytest.approx(0.01)
+    # one real censoring at t=2 before the horizon: G(4-) = 1 - 1/3 = 2/3 (3 at risk at t=2,
+    # 1 censored); the event at 1 has G(1-) = 1; the account censored at 2 counts 0:
+    # ((0.1)^2 / 1 + 2 x (0.1)^2 / (2/3)) / 4 = (0.01 + 0.03) / 4
+    b2 = brier_at(np.array([1, 2, 4, 4]), np.array([1, 0, 0, 0]), np.array([0.9, 0.5, 0.1, 0.1]), 4)
+    assert b2 == pytest.approx((0.01 + 2 * 0.01 * 1.5) / 4)
+
+
 def simulate(n: int = 2500, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Monthly usage follows a random walk; churn in a month depends on last month's usage."""
     rng = np.random.default_rng(seed)

@@ -253,14 +253,22 @@ class LandmarkModel:
 def brier_at(duration: np.ndarray, event: np.ndarray, p_churn: np.ndarray, horizon: float) -> float:
     """Brier score at ``horizon`` with inverse-probability-of-censoring weights (Graf et al. 1999).
 
-    ``mean_i [ p_i^2 1(T_i > h) / G(h) + (1 - p_i)^2 1(T_i <= h, event) / G(T_i-) ]`` where
+    ``mean_i [ p_i^2 1(alive at h) / G(h-) + (1 - p_i)^2 1(T_i <= h, event) / G(T_i-) ]`` where
     ``p_i`` = predicted P(churn by h) and ``G`` the Kaplan-Meier curve of the censoring times.
+    An account censored exactly at ``h`` (e.g. follow-up capped at the horizon) is known to be
+    alive at ``h``, so "alive at h" is ``T_i > h`` or (``T_i = h`` and censored), and its weight
+    uses ``G(h-)``: censorings at ``h`` itself do not hide anyone's status at ``h``.
+
+    Examples
+    --------
+    >>> float(brier_at(np.array([1, 4]), np.array([1, 0]), np.array([0.9, 0.1]), 4))  # (0.01 + 0.01) / 2
+    0.01
     """
     d, e, p = (np.asarray(x, float) for x in (duration, event, p_churn))
     G = KaplanMeierFitter().fit(d, 1 - e)
-    g_h = float(G.predict(horizon))
+    g_h = float(G.predict(horizon - 1e-9))
     g_t = np.asarray(G.predict(np.maximum(d - 1e-9, 0)), float)
-    after = d > horizon
+    after = (d > horizon) | ((d == horizon) & (e == 0))
     died = (d <= horizon) & (e == 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(after, p**2 / g_h, 0.0) + np.where(died, (1 - p) ** 2 / g_t, 0.0)
