@@ -148,3 +148,39 @@ def test_score_probability_calibrates_out_of_sample(cohort):
     # usage is the main driver: predictions spread and track what happened
     assert tab["predicted"].iloc[-1] > 2 * tab["predicted"].iloc[0]
     assert ((tab["lower"] - 0.03 <= tab["predicted"]) & (tab["predicted"] <= tab["upper"] + 0.03)).all(), tab
+
+
+def test_band_intervals_are_read_as_steps_and_unknown_beyond_data():
+    # t = 1 (event), 3 (event), 5 (censored); horizon 2 lies between the events, where the KM
+    # curve and its band are flat at their values from t = 1: S = 2/3, band from lifelines'
+    # log(-log) interval at t = 1 (independent: KaplanMeierFitter's own table)
+    from lifelines import KaplanMeierFitter
+
+    d = pd.DataFrame({"s": [10, 20, 30], "t": [1, 3, 5], "e": [1, 1, 0], "p": [0.1, 0.2, 0.3]})
+    band = KaplanMeierFitter().fit(d.t, d.e).confidence_interval_survival_function_.loc[1.0]
+    want = [1 / 3, 1 - band.iloc[1], 1 - band.iloc[0]]
+    cb = churn_by_band(d, "s", "t", "e", horizon=2).set_index("band").loc["red"]
+    assert cb[["churn_rate", "lower", "upper"]].tolist() == pytest.approx(want)
+    cal = calibration_table(d, "p", "t", "e", horizon=2, n_bins=1).iloc[0]
+    assert cal[["observed", "lower", "upper"]].tolist() == pytest.approx(want)
+    # horizon 9 is beyond the last observed time (5, censored): the curve is unknown there
+    late = calibration_table(d, "p", "t", "e", horizon=9, n_bins=1).iloc[0]
+    assert np.isnan(late[["observed", "lower", "upper"]].to_numpy(float)).all()
+
+
+def test_logistic_weights_with_follow_up_capped_at_the_horizon(cohort):
+    # outcomes capped at 180 days (outcomes_after(horizon_days=180)): every account that stayed
+    # is censored exactly at 180 and is a known non-churner, not an unknown one
+    seen = cohort[(cohort.duration >= 180) | (cohort.event == 1)]  # status at 180 known
+    capped = seen.assign(event=np.where(seen.duration > 180, 0, seen.event),
+                         duration=np.minimum(seen.duration, 180.0))
+    assert (capped.duration < 180).sum() == capped.event.sum()  # nobody censored before 180
+    ls = LearnedScore("logistic", horizon=180).fit(capped, ["usage", "nps", "noise"], "duration", "event")
+    assert ls.n_unknown_ == 0 and ls.weights_["usage"] > ls.weights_["nps"] > abs(ls.weights_["noise"])
+    # the raw cohort has censoring times from 100 days: those censored before 180 are left
+    # out, and said so with the count
+    n_before = int(((cohort.duration < 180) & (cohort.event == 0)).sum())
+    assert n_before > 0
+    with pytest.warns(DataQualityWarning, match=rf"logistic weights: {n_before} of 4000 row\(s\) are censored before"):
+        ls = LearnedScore("logistic", horizon=180).fit(cohort, ["usage", "nps", "noise"], "duration", "event")
+    assert ls.n_unknown_ == n_before

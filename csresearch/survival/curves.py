@@ -59,6 +59,16 @@ def survival_at(kmf: KaplanMeierFitter, times: Sequence[float]) -> np.ndarray:
     return np.where((t > last) & (s > 0), np.nan, s)
 
 
+def survival_band_at(kmf: KaplanMeierFitter, t: float) -> tuple[float, float, float]:
+    """``(S(t), lower, upper)`` of a fitted KM curve and its band, read as step functions;
+    all NaN beyond the last observed time unless S already hit 0 (then the band is read there)."""
+    s = float(survival_at(kmf, [t])[0])
+    if not np.isfinite(s):
+        return np.nan, np.nan, np.nan
+    band = kmf.confidence_interval_survival_function_
+    return s, float(_band_at(band, 0, t)), float(_band_at(band, 1, t))
+
+
 def km_summary(
     df: pd.DataFrame,
     duration: str,
@@ -111,12 +121,11 @@ def km_summary(
             "median_lower": lo if np.isfinite(lo) else np.nan,
             "median_upper": hi if np.isfinite(hi) else np.nan,
         }
-        for h, s in zip(at, survival_at(kmf, at), strict=True):
+        for h in at:
+            s, s_lo, s_hi = survival_band_at(kmf, h)
             row[_col(h)] = s
             if ci:
-                inside = np.isfinite(s)
-                row[_col(h) + "_lower"] = float(_band_at(band, 0, h)) if inside else np.nan
-                row[_col(h) + "_upper"] = float(_band_at(band, 1, h)) if inside else np.nan
+                row[_col(h) + "_lower"], row[_col(h) + "_upper"] = s_lo, s_hi
         rows.append(row)
     out = pd.DataFrame(rows)
     out["group"] = out["group"].astype(str)

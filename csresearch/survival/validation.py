@@ -29,7 +29,7 @@ from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
 from csresearch.errors import DataQualityWarning, DataValidationError, ModelError
-from csresearch.survival.curves import km_summary, logrank
+from csresearch.survival.curves import km_summary, logrank, survival_band_at
 from csresearch.survival.drivers import CoxModel
 from csresearch.survival.landmark import brier_at, outcomes_after
 from csresearch.survival.tables import DURATION, EVENT, survival_frame
@@ -113,13 +113,7 @@ def churn_by_band(df: pd.DataFrame, score: str, duration: str, event: str, horiz
         g = sv[sv["band"] == lab]
         row = {"band": lab, "n": len(g), "churned": int(((g[DURATION] <= horizon) & (g[EVENT] == 1)).sum())}
         if len(g):
-            k = KaplanMeierFitter().fit(g[DURATION], g[EVENT])
-            ci = k.confidence_interval_survival_function_
-            s = float(k.predict(horizon))
-            lo = float(np.interp(horizon, ci.index, ci.iloc[:, 0])) if horizon <= ci.index.max() else np.nan
-            hi = float(np.interp(horizon, ci.index, ci.iloc[:, 1])) if horizon <= ci.index.max() else np.nan
-            if horizon > g[DURATION].max() and s > 0:
-                s = np.nan
+            s, lo, hi = survival_band_at(KaplanMeierFitter().fit(g[DURATION], g[EVENT]), horizon)
             row.update({"churn_rate": 1 - s, "lower": 1 - hi, "upper": 1 - lo})
         else:
             row.update({"churn_rate": np.nan, "lower": np.nan, "upper": np.nan})
@@ -132,7 +126,8 @@ def calibration_table(df: pd.DataFrame, predicted: str, duration: str, event: st
     """Predicted vs observed churn probability by ``horizon``, by bins (deciles) of the prediction.
 
     ``predicted`` holds each account's predicted P(churn by horizon). Observed = 1 - KM
-    survival at the horizon within the bin (censoring-aware). Returns ``bin, n, events,
+    survival at the horizon within the bin (censoring-aware; NaN when the horizon lies beyond
+    the bin's last observed time), its interval the KM band read as a step function there. Returns ``bin, n, events,
     predicted, observed, lower, upper``; the IPCW Brier score is in ``attrs['brier']``.
     """
     sv = _sv(df, predicted, duration, event, dropna)
@@ -142,14 +137,10 @@ def calibration_table(df: pd.DataFrame, predicted: str, duration: str, event: st
     sv["bin"] = pd.qcut(p.rank(method="first"), n_bins, labels=False) + 1
     rows = []
     for b, g in sv.groupby("bin"):
-        k = KaplanMeierFitter().fit(g[DURATION], g[EVENT])
-        ci = k.confidence_interval_survival_function_
-        s = float(k.predict(horizon))
+        s, lo, hi = survival_band_at(KaplanMeierFitter().fit(g[DURATION], g[EVENT]), horizon)
         rows.append({
             "bin": int(b), "n": len(g), "events": int(((g[DURATION] <= horizon) & (g[EVENT] == 1)).sum()),
-            "predicted": float(g[predicted].mean()), "observed": 1 - s,
-            "lower": 1 - float(np.interp(horizon, ci.index, ci.iloc[:, 1])),
-            "upper": 1 - float(np.interp(horizon, ci.index, ci.iloc[:, 0])),
+            "predicted": float(g[predicted].mean()), "observed": 1 - s, "lower": 1 - hi, "upper": 1 - lo,
         })
     out = pd.DataFrame(rows)
     out.attrs["brier"] = brier_at(sv[DURATION].to_numpy(), sv[EVENT].to_numpy(), p.to_numpy(), horizon)
@@ -187,7 +178,7 @@ class LearnedScore:
 
     ``method="cox"``: a Cox model of churn on the components; ``method="logistic"``: a logistic
     regression of churn by ``horizon`` (accounts censored before it are left out, counted in
-    ``n_unknown_``). A component's weight is its negative coefficient (it lowers churn) divided
+    ``n_unknown_`` and a warning; censored at or after it = stayed). A component's weight is its negative coefficient (it lowers churn) divided
     by the sum over components: ``w_j = -b_j / sum_k(-b_k)``; with components on the same 0-100
     scale the score stays on that scale. A negative weight means the component goes the
     other way (more of it, more churn); when significant (p < 0.05) it is reported as a warning.
@@ -217,8 +208,17 @@ class LearnedScore:
         else:
             import statsmodels.api as sm
 
-            known = (sv[DURATION] > self.horizon) | (sv[EVENT] == 1)
+            # censored at or after the horizon: known to have stayed (follow-up capped at the
+            # horizon ends exactly there); censored before it: unknown, left out and counted
+            known = (sv[DURATION] >= self.horizon) | (sv[EVENT] == 1)
             self.n_unknown_ = int((~known).sum())
+            if self.n_unknown_:
+                warnings.warn(
+                    f"logistic weights: {self.n_unknown_} of {len(sv)} row(s) are censored before the horizon "
+                    f"({self.horizon:g}), so whether they churned by then is unknown; they are left out "
+                    "(method='cox' uses them)",
+                    DataQualityWarning, stacklevel=2,
+                )
             d = sv[known]
             y = ((d[DURATION] <= self.horizon) & (d[EVENT] == 1)).astype(float)
             try:
