@@ -67,12 +67,6 @@ def test_revenue_steps_same(spark_src, demo_small):
     assert np.isfinite(a["logo_retention"]).sum() > 10
 
 
-@pytest.mark.xfail(
-    raises=ValueError, strict=False,
-    reason="csresearch/schema.py _relational_failures: int(dup.n.sum().execute() or 0) gets NaN "
-    "(not None) from Ibis' PySpark backend for the sum over no duplicate keys; owner of schema.py "
-    "to guard with pd.isna",
-)
 def test_validation_same(spark_src, demo_small):
     a = spark_src.validate()
     b = demo_small.validate()
