@@ -119,6 +119,7 @@ def table(
     labels: Mapping[str, str] | None = None,
     index: bool = False,
     what: str = "rows",
+    order: str | None = None,
 ) -> Html:
     """An escaped HTML table: sorted, the top ``top`` rows, numbers formatted.
 
@@ -137,6 +138,8 @@ def table(
         Column -> header shown.
     what
         What a row is, for the "n more" line (``"accounts"``).
+    order
+        How the given order is sorted, for the "n more" line when ``sort_by`` is None.
     """
     d = df
     if index:
@@ -153,13 +156,13 @@ def table(
         parts.append(f'<p class="cs-caption">{esc(caption)}</p>')
     parts.append(body)
     if top is not None and n > top:
-        order = ""
+        how = f" ({order})" if order else ""
         if sort_by is not None:
             keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
             keys = [(labels or {}).get(k, k) for k in keys]
-            order = f", sorted by {nv.join_words(keys)}"
+            how = f", sorted by {nv.join_words(keys)}"
         parts.append(
-            f'<p class="cs-more">Showing the top {top:,} of {n:,} {esc(what)}{esc(order)}; '
+            f'<p class="cs-more">Showing the top {top:,} of {n:,} {esc(what)}{esc(how)}; '
             f"{n - top:,} more not shown.</p>"
         )
     if n == 0:

@@ -68,3 +68,9 @@ def test_any_text_only_ever_yields_fixed_tags(cell, title):
     parser = _Tags()
     parser.feed(html)
     assert parser.tags <= {"div", "table", "thead", "tbody", "tr", "th", "td", "p", "section", "h2"}
+
+
+def test_more_line_states_a_given_order():
+    df = pd.DataFrame({"x": range(30)})
+    html = table(df, what="calls to action", order="most urgent first").html
+    assert "Showing the top 20 of 30 calls to action (most urgent first); 10 more not shown." in html

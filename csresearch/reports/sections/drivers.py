@@ -207,6 +207,12 @@ def partial_effects(ctx: ReportContext, top: int = 2) -> Section:
     return s
 
 
+def _duration_label(d: DriverData) -> str:
+    if d.duration == "days_after_window":
+        return f"days since day {WINDOW_DAYS}"
+    return f"{d.duration} ({d.unit})"
+
+
 def horizons(d: DriverData) -> tuple[float, float]:
     """90 and 365 days in the model's time unit (3 and 12 for months)."""
     return (3.0, 12.0) if d.unit.startswith("month") else (90.0, 365.0)
@@ -257,9 +263,11 @@ def at_risk(ctx: ReportContext, top: int = 20) -> Section:
         items.append((f"Revenue at stake within {_h(long)} {unit}", nv.currency(pred[r2].sum(), ctx.currency, short=True),
                       "P(churn) x MRR x 12 months"))
     s.add(cards(items))
+    rank = r2 if r2 in pred.columns else p2
     s.text(f"Probabilities are conditional on each customer having stayed so far ({d.duration} = time survived). "
-           "The list shows the customers most likely to churn within "
-           f"{_h(long)} {unit}; start with those with the most revenue at stake.")
+           + (f"The list starts with the customers with the most revenue at stake within {_h(long)} {unit} "
+              "(probability of churn x MRR x 12 months): the calls to make first."
+              if rank == r2 else f"The list starts with the customers most likely to churn within {_h(long)} {unit}."))
     t = pred.copy()
     if d.id_column and d.id_column in t.columns and ctx.source is not None:
         names = ctx.df("accounts").drop_duplicates("account_id").set_index("account_id")["name"]
@@ -272,12 +280,12 @@ def at_risk(ctx: ReportContext, top: int = 20) -> Section:
     s.table(t[cols], formats={p1: "pct", p2: "pct", d.duration: "float1", **money},
             labels={p1: f"P(churn within {_h(short)} {unit})", p2: f"P(churn within {_h(long)} {unit})",
                     f"revenue_at_stake_{_h(short)}": f"at stake, {_h(short)} {unit}",
-                    r2: f"at stake, {_h(long)} {unit}", d.duration: f"{d.duration} ({unit})",
+                    r2: f"at stake, {_h(long)} {unit}", d.duration: _duration_label(d),
                     d.value_column or "": "MRR", "beyond": "past observed data"},
-            sort_by=p2, ascending=False, top=top, what="active customers")
+            sort_by=rank, ascending=False, top=top, what="active customers")
     n_beyond = int(t["beyond"].sum())
     if n_beyond:
-        s.note(f"For {nv.plural(n_beyond, 'customer')} the {_h(long)}-{unit} horizon reaches past the longest "
+        s.note(f"For {nv.plural(n_beyond, 'customer')} the {_h(long)}-{unit.rstrip('s')} horizon reaches past the longest "
                f"observed {d.duration} ({longest:g} {unit}; column 'past observed data'): few customers were "
                "ever observed there, so those probabilities rest on a handful of churns and are uncertain.")
     return s

@@ -268,10 +268,12 @@ def signal_ladder(ctx: ReportContext) -> Section:
     rows.append({"signal": "churn (the outcome)", "accounts with the signal": churned, "reach": churned / n,
                  "concordance with churn": float("nan")})
     t = pd.DataFrame(rows)
+    reach = ", ".join(f"{r['signal'].split(' (')[0]} {nv.pct(r['reach'])}" for r in rows[:3])
     s.text(
-        f"Of the {nv.thousands(n)} accounts active on {out.attrs.get('date', '')}: how many each signal reached "
-        "and how well it ranked who churned first. Earlier signals reach fewer or more accounts; the ladder shows "
-        "where a warning can be caught before it becomes churn."
+        f"Of the {nv.thousands(n)} accounts active on {out.attrs.get('date', '')}, the share each signal reached "
+        f"({reach}) and how well it ranked who churned first in the following months (concordance; 0.5 = "
+        f"chance). {nv.thousands(churned)} of them ({nv.pct(churned / n)}) churned by {ctx.as_of}: the outcome the "
+        "earlier signals try to catch in time."
     )
     s.table(t, formats={"reach": "pct", "concordance with churn": "float3"}, top=None)
     return s
@@ -290,11 +292,9 @@ def playbook_ctas(ctx: ReportContext) -> Section:
         "last month: " + ", ".join(f"{n:,} for {o}" for o, n in by_owner.sort_values(ascending=False).items()) + "."
     )
     t = ctas.assign(name=ctas["account_id"].map(_names(ctx)))
-    t["_order"] = range(len(t))  # the playbook's order: priority, rule, account
-    s.table(t[["_order", "priority", "name", "account_id", "rule", "owner", "cta", "values", "band"]],
-            sort_by="_order", ascending=True, what="calls to action",
-            labels={"_order": "#", "cta": "call to action", "values": "triggered by"},
-            formats={"_order": lambda x: f"{int(x) + 1}"})
+    s.table(t[["priority", "name", "account_id", "rule", "owner", "cta", "values", "band"]],
+            what="calls to action", order="most urgent first: by priority, then rule",
+            labels={"cta": "call to action", "values": "triggered by"})
     return s
 
 
