@@ -285,9 +285,9 @@ def at_risk(ctx: ReportContext, top: int = 20) -> Section:
             sort_by=rank, ascending=False, top=top, what="active customers")
     n_beyond = int(t["beyond"].sum())
     if n_beyond:
-        s.note(f"For {nv.plural(n_beyond, 'customer')} the {_h(long)}-{unit.rstrip('s')} horizon reaches past the longest "
-               f"observed {d.duration} ({longest:g} {unit}; column 'past observed data'): few customers were "
-               "ever observed there, so those probabilities rest on a handful of churns and are uncertain.")
+        s.note(f"Column 'past observed data': for {nv.plural(n_beyond, 'customer')} the "
+               f"{_h(long)}-{unit.rstrip('s')} horizon reaches past the longest observed {d.duration} "
+               f"({longest:g} {unit}), where the model has no data; read their probabilities with the caveat below.")
     return s
 
 

@@ -90,9 +90,10 @@ def summary(ctx: ReportContext) -> Section:
         if nv.is_missing(cur) or nv.is_missing(before):
             return "no previous figure"
         d = float(cur) - float(before)
-        if kind == "pct":
-            return f"{'+' if d >= 0 else '-'}{nv.points(d)} vs previous"
-        return f"{'+' if d >= 0 else '-'}{nv.thousands(abs(d))} vs previous"
+        size = nv.points(d) if kind == "pct" else nv.thousands(abs(d))
+        if size in ("0.0 points", "0"):
+            return "same as previous"
+        return f"{'+' if d > 0 else '-'}{size} vs previous"
 
     mrr_sub = "no previous figure"
     if prev is not None:
