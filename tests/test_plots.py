@@ -37,7 +37,7 @@ def test_bridge_waterfall_adds_up():
     assert "$ per month" in ax.get_ylabel()
 
 
-def test_heatmap_bar_trend_hist_km_forest_calibration():
+def test_heatmap_bar_trend_hist_km():
     m = pd.DataFrame(np.linspace(1, 0.5, 12).reshape(3, 4), index=pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01"]))
     _labelled(plots.heatmap(m, "Logo retention", "months since start", "cohort"))
     _labelled(plots.bar(pd.Series({"a": 3, "b": 5}), "Churn by reason", "accounts", "reason"))
@@ -47,11 +47,3 @@ def test_heatmap_bar_trend_hist_km_forest_calibration():
     curves = pd.DataFrame({"group": "all", "time": [0, 1, 2], "survival": [1, 0.8, 0.6],
                            "lower": [1, 0.7, 0.5], "upper": [1, 0.9, 0.7]})
     _labelled(plots.km(curves, "Retention"))
-    fs = pd.DataFrame({"covariate": ["x", "y"], "hazard_ratio": [1.5, 0.7], "lower": [1.2, 0.5], "upper": [1.9, 0.9]})
-    ax = plots.forest(fs, "Hazard ratios")
-    _labelled(ax)
-    assert ax.get_xscale() == "log"
-    _labelled(plots.calibration([0.1, 0.2], [0.12, 0.18], "Calibration"))
-    ax = plots.radar({"a": 1, "b": 2, "c": 3}, 4, "Maturity", previous={"a": 1, "b": 1, "c": 2},
-                     level_names=["R", "I", "O", "T"])
-    assert ax.get_title(loc="left") == "Maturity"
