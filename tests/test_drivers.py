@@ -75,6 +75,13 @@ def test_formula(sim):
 def test_strata_and_penalizer(sim):
     m = CoxModel(["x"], strata=["plan"], penalizer=0.01).fit(sim, "t", "e")
     assert m.summary.term.tolist() == ["x"]
+    # independent: lifelines on the raw columns, same strata and penalty
+    ref = CoxPHFitter(penalizer=0.01).fit(sim[["t", "e", "x", "plan"]], "t", "e", strata=["plan"])
+    assert m.params_["x"] == pytest.approx(ref.params_["x"], rel=1e-8)
+    assert m.summary["se"].item() == pytest.approx(ref.standard_errors_["x"], rel=1e-8)
+    # the penalty shrinks the coefficient towards 0
+    unpen = CoxModel(["x"], strata=["plan"]).fit(sim, "t", "e").params_["x"]
+    assert 0 < m.params_["x"] < unpen
 
 
 def test_ph_test_table(sim):
@@ -103,6 +110,39 @@ def test_cross_validated_concordance_reproducible(sim):
     assert a["concordance"].tolist() == b["concordance"].tolist()
     assert len(a) == 5 and a["n_test"].sum() == len(sim)
     assert 0.55 < m.cv_concordance_ <= m.concordance_ + 0.02
+
+
+def test_cross_validation_scores_held_out_rows_of_the_given_table(sim):
+    # fitted on another table first: cross_validate must use the table it is given
+    other = _sim(n=300, seed=9)
+    m = CoxModel(["x", "plan"]).fit(other, "t", "e")
+    cv = m.cross_validate(sim, "t", "e", k=4, seed=3)
+    assert cv["n_test"].sum() == len(sim) and m.n_ == len(sim)
+    # fold 1 by hand: the same permutation, lifelines fitted on the rest, C on the held-out rows
+    d = sim.assign(pro=(sim.plan == "pro").astype(float), team=(sim.plan == "team").astype(float))
+    d = d[["t", "e", "x", "pro", "team"]]
+    test_idx = np.array_split(np.random.default_rng(3).permutation(len(sim)), 4)[0]
+    held = np.isin(np.arange(len(sim)), test_idx)
+    ref = CoxPHFitter().fit(d[~held], "t", "e")
+    from lifelines.utils import concordance_index
+
+    want = concordance_index(d.t[held], -ref.predict_partial_hazard(d[held]), d.e[held])
+    assert cv["concordance"].iloc[0] == pytest.approx(want)
+    assert want > 0.6  # right sign: higher risk churns sooner
+
+
+def test_cross_validation_with_a_duplicated_index(sim):
+    # labels 0,0,1,1,...: a fold must hold out its rows, not every row sharing a label
+    from lifelines.utils import concordance_index
+
+    d = sim.set_axis(np.repeat(np.arange(len(sim) // 2), 2))
+    cv = CoxModel(["x", "z"]).cross_validate(d, "t", "e", k=5, seed=0)
+    test_idx = np.array_split(np.random.default_rng(0).permutation(len(sim)), 5)[0]
+    held = np.isin(np.arange(len(sim)), test_idx)
+    raw = sim[["t", "e", "x", "z"]].reset_index(drop=True)
+    ref = CoxPHFitter().fit(raw[~held], "t", "e")
+    want = concordance_index(raw.t[held], -ref.predict_partial_hazard(raw[held]), raw.e[held])
+    assert cv["concordance"].iloc[0] == pytest.approx(want, rel=1e-9)
 
 
 def test_plot_forest(sim):

@@ -78,6 +78,32 @@ def test_cox_with_strata_matches_lifelines():
     assert p2["p_churn_5"].to_numpy() == pytest.approx(p["p_churn_5"].to_numpy(), rel=1e-8)
 
 
+def test_missing_covariate_in_new_rows_is_named_not_a_silent_nan():
+    m = CoxModel(["x"]).fit(_data(), "t", "e")
+    with pytest.raises(DataValidationError, match=r"column 'x': 2 of 3 value\(s\) missing or not numbers \(row 1: nan, row 2: 'n/a'\)"):
+        conditional_churn_probability(m, NEW.assign(x=[0.0, np.nan, "n/a"]), "t0", horizons=[3])
+
+
+def test_strata_use_their_own_last_observed_time():
+    # stratum 0 is observed to t <= 20, stratum 1 to t <= 200; lifelines carries stratum 0's
+    # baseline flat to 200, which would give a made-up P(churn) = 0 at t0 = 50 in stratum 0
+    rng = np.random.default_rng(4)
+    d = pd.DataFrame({"t": np.r_[rng.uniform(1, 20, 150), rng.uniform(1, 200, 150)], "e": 1,
+                      "s": np.repeat([0, 1], 150), "x": rng.normal(size=300)})
+    last0 = d.t[d.s == 0].max()
+    q = pd.DataFrame({"x": [0.0, 0.0, 0.0], "s": [0, 1, 0], "t0": [50.0, 50.0, 5.0]})
+    m = CoxModel(["x"], strata=["s"]).fit(d, "t", "e")
+    raw = CoxPHFitter().fit(d, "t", "e", strata=["s"])
+    for model in (m, raw):  # a bare CoxPHFitter: the stratum's last event time (all are events here)
+        with pytest.warns(DataQualityWarning, match=r"1 account\(s\) have a tenure beyond their stratum's last"):
+            p = conditional_churn_probability(model, q, "t0", horizons=[10])
+        assert np.isnan(p["p_churn_10"].iloc[0])
+        assert 0 < p["p_churn_10"].iloc[1] < 1 and 0 < p["p_churn_10"].iloc[2] < 1
+    assert last0 < 20
+    with pytest.raises(DataValidationError, match=r"strata \['s'\]: value 7 \(1 row\(s\)\) was not seen"):
+        conditional_churn_probability(m, q.assign(s=[0, 1, 7]), "t0", horizons=[10])
+
+
 @pytest.mark.parametrize("rounding", [0, 2])  # few knots (exact path) / many (Simpson path)
 def test_remaining_lifetime_matches_numeric_integral(rounding):
     d = _data(seed=2, rounding=rounding)
@@ -112,9 +138,16 @@ def test_revenue_at_stake_by_hand():
 def test_extrapolation_warning_and_bad_tenure():
     d = _data()
     m = CoxModel(["x"]).fit(d, "t", "e")
-    far = NEW.assign(t0=[2.0, 5.0, 1e4])
-    with pytest.warns(DataQualityWarning, match=r"1 account\(s\) have tenure \+ 10 beyond the last observed"):
-        conditional_churn_probability(m, far, "t0", horizons=[10])
+    last = d.t.max()
+    far = NEW.assign(t0=[2.0, last - 5, 1e4])
+    with pytest.warns(DataQualityWarning) as rec:
+        p = conditional_churn_probability(m, far, "t0", horizons=[10])
+    msgs = " | ".join(str(w.message) for w in rec)
+    # t0 = last - 5: t0 + 10 is past the data -> a lower bound, said so
+    assert f"1 account(s) have tenure + 10 beyond the last observed time ({last:g})" in msgs
+    # t0 = 1e4: nothing is known from there on -> NaN (not a made-up 0), said so
+    assert f"1 account(s) have a tenure beyond the last observed time ({last:g})" in msgs
+    assert np.isnan(p["p_churn_10"].iloc[2]) and np.isfinite(p["p_churn_10"].iloc[:2]).all()
     with pytest.raises(DataValidationError, match="column 't0': 1 tenure value"):
         conditional_churn_probability(m, NEW.assign(t0=[1.0, -1.0, 2.0]), "t0")
 

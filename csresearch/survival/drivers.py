@@ -87,7 +87,15 @@ def encode(
                 if str(lv) != str(reference[c]):
                     parts[f"{c}[{lv}]"] = (x == str(lv)).astype(float)
         else:
-            parts[c] = pd.to_numeric(df[c]).astype(float)
+            x = pd.to_numeric(df[c], errors="coerce").astype(float)
+            bad = x.isna()
+            if bad.any():
+                ex = ", ".join(f"row {i}: {v!r}" for i, v in df.loc[bad, c].head(5).items())
+                raise DataValidationError(
+                    f"column '{c}': {int(bad.sum())} of {len(df):,} value(s) missing or not numbers ({ex}); "
+                    "the model needs a number for every row: fill or drop those rows first"
+                )
+            parts[c] = x
     return pd.DataFrame(parts, index=df.index)
 
 
@@ -432,25 +440,37 @@ class CoxModel:
     ) -> pd.DataFrame:
         """k-fold cross-validated concordance (fixed seed): one row per fold plus the mean.
 
-        Each fold refits the model on the other folds (same encoding) and scores the held-out
-        rows; sets ``cv_concordance_``.
+        The model is (re)fitted on ``df`` first, which sets the encoding (levels, reference);
+        each fold then refits on the other folds and scores the held-out rows (higher risk =
+        churns sooner). A fold whose fit does not converge, or whose held-out rows have no
+        comparable pair, is stated in a warning (its concordance is NaN in the latter case).
+        Sets ``cv_concordance_`` (mean over the folds with a value).
         """
-        if not hasattr(self, "model_"):
-            self.fit(df, duration, event)
+        self.fit(df, duration, event)
         data = self._data
         folds = np.array_split(np.random.default_rng(seed).permutation(len(data)), k)
         rows = []
         for i, test_idx in enumerate(folds):
-            train = data.drop(index=data.index[test_idx])
-            test = data.iloc[test_idx]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
+            held = np.zeros(len(data), dtype=bool)
+            held[test_idx] = True
+            train, test = data[~held], data[held]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
                 cph = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio).fit(
                     train, DURATION, EVENT, strata=self.strata or None
                 )
+            if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+                _warn(f"cross-validation fold {i + 1} of {k}: the Cox fit on the other folds did not converge "
+                      "cleanly; its concordance is unreliable (add a penalizer or use fewer folds)")
             risk = cph.predict_log_partial_hazard(test)
+            try:
+                c = concordance_index(test[DURATION], -risk, test[EVENT])
+            except ZeroDivisionError:
+                _warn(f"cross-validation fold {i + 1} of {k}: its {len(test)} held-out rows have no comparable "
+                      f"pair ({int(test[EVENT].sum())} events), so no concordance; use fewer folds")
+                c = np.nan
             rows.append({"fold": i + 1, "n_test": len(test), "events_test": int(test[EVENT].sum()),
-                         "concordance": concordance_index(test[DURATION], -risk, test[EVENT])})
+                         "concordance": c})
         out = pd.DataFrame(rows)
         self.cv_concordance_ = float(out["concordance"].mean())
         out.attrs.update({"k": k, "seed": seed, "mean": self.cv_concordance_, "sd": float(out["concordance"].std())})

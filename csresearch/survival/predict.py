@@ -8,6 +8,8 @@ within ``h`` is conditional on having survived so far::
 with ``r = exp((x - mean) . beta)`` for a Cox model. The baseline cumulative hazard ``H0`` is
 evaluated only at the needed times, by linear interpolation between its knots (as lifelines
 does), so no survival-function matrix is built and a million accounts are processed in chunks.
+Beyond the last observed time (of the account's stratum) the curve is unknown: a tenure past
+it gives NaN, and tenure + horizon past it a lower bound; both are stated in a warning.
 
 *Expected remaining lifetime* to a horizon ``H`` is the conditional restricted mean
 ``integral_0^H S(t0 + u) / S(t0) du`` (exact for a baseline with at most 256 knots,
@@ -64,11 +66,13 @@ SIMPSON_NODES = 129
 class _Curve:
     """Cumulative hazard at knots (first knot 0) and how to read between them."""
 
-    def __init__(self, times: np.ndarray, H: np.ndarray, step: bool) -> None:
+    def __init__(self, times: np.ndarray, H: np.ndarray, step: bool, t_last: float | None = None) -> None:
         t, H = np.asarray(times, float), np.asarray(H, float)
         if t[0] > 0:
             t, H = np.r_[0.0, t], np.r_[0.0, H]
-        self.t, self.H, self.step, self.t_max = t, H, step, float(t[-1])
+        self.t, self.H, self.step = t, H, step
+        # last observed time of the data behind the curve (a stratum's own, not the union of knots)
+        self.t_max = float(t[-1] if t_last is None else t_last)
 
     def at(self, x: np.ndarray) -> np.ndarray:
         if self.step:
@@ -111,7 +115,18 @@ def _cox_parts(model) -> tuple[dict, list[str], callable]:
     cph = model.model_ if isinstance(model, CoxModel) else model
     base = cph.baseline_cumulative_hazard_
     strata = list(cph.strata or []) if getattr(cph, "strata", None) is not None else []
-    curves = {k: _Curve(base.index.to_numpy(), base[k].to_numpy(), step=False) for k in base.columns}
+    # lifelines puts every stratum's baseline on the union of all strata's times, carried flat
+    # past the stratum's own last time: keep each stratum's last observed time (CoxModel keeps
+    # its data; for a bare CoxPHFitter, the stratum's last event time, a conservative bound)
+    last: dict = {}
+    if strata and isinstance(model, CoxModel):
+        g = model._data.groupby(strata if len(strata) > 1 else strata[0])[DURATION].max()
+        last = {k: float(v) for k, v in g.items()}
+    elif strata:
+        haz = cph.baseline_hazard_
+        last = {k: float(haz.index[haz[k].to_numpy() > 0].max()) for k in haz.columns}
+    curves = {k: _Curve(base.index.to_numpy(), base[k].to_numpy(), step=False, t_last=last.get(k))
+              for k in base.columns}
     if isinstance(model, CoxModel):
         def risk(chunk: pd.DataFrame) -> np.ndarray:
             return model.predict_log_partial_hazard(chunk).to_numpy()
@@ -159,16 +174,8 @@ def _evaluate(model, df: pd.DataFrame, tenure: str, horizons: Sequence[float],
             f"cannot predict from a {type(model).__name__}; use CoxModel, lifelines CoxPHFitter, "
             "KaplanMeierFitter or ParametricSurvival"
         )
-    open_curves = [c for c in curves.values() if np.isfinite(c.H[-1])]  # KM that hit 0 is not flat
-    t_max = max((c.t_max for c in open_curves), default=np.inf)
-    beyond = t0_all + max(horizons) > t_max
-    if beyond.any():
-        warnings.warn(
-            f"{int(beyond.sum())} account(s) have tenure + {max(horizons):g} beyond the last observed "
-            f"time ({t_max:g}); the baseline is flat there, so their churn probability is understated. "
-            "Use ParametricSurvival (AFT) to extrapolate",
-            DataQualityWarning, stacklevel=3,
-        )
+    longest = max(horizons) if remaining is None else max(*horizons, remaining)
+    n_beyond, n_unknown, last_seen = 0, 0, []
     n_knots = max(len(c.t) if len(c.t) <= EXACT_KNOTS or c.step else SIMPSON_NODES for c in curves.values())
     size = chunk_size if remaining is None else max(1, min(chunk_size, MAX_CELLS // n_knots))
     for sl in _chunks(len(df), size):
@@ -180,6 +187,11 @@ def _evaluate(model, df: pd.DataFrame, tenure: str, horizons: Sequence[float],
         )
         keys = pd.Series(list(keys))
         for key, pos in keys.groupby(keys, dropna=False).indices.items() if strata else [(None, np.arange(len(chunk)))]:
+            if strata and key not in curves:
+                raise DataValidationError(
+                    f"strata {strata}: value {key} ({len(pos)} row(s)) was not seen when the model was "
+                    f"fitted (known: {list(curves)[:10]}); map those rows onto a known stratum"
+                )
             curve = curves[key] if strata else next(iter(curves.values()))
             idx = np.arange(sl.start, sl.stop)[pos]
             H0 = curve.at(t0[pos])
@@ -190,9 +202,38 @@ def _evaluate(model, df: pd.DataFrame, tenure: str, horizons: Sequence[float],
                 a = t0[pos]
                 cols[f"remaining_{remaining:g}"][idx] = curve.integral(a, a + remaining, r[pos])
             dead = ~np.isfinite(H0)  # S(t0) = 0: nobody survives that long, nothing to condition on
+            if np.isfinite(curve.H[-1]):  # a KM curve that hit 0 is known everywhere
+                unknown = t0[pos] > curve.t_max  # no data at all from t0 on: nothing to say
+                short = (t0[pos] + longest > curve.t_max) & ~unknown
+                n_unknown, n_beyond = n_unknown + int(unknown.sum()), n_beyond + int(short.sum())
+                if unknown.any() or short.any():
+                    last_seen.append(curve.t_max)
+                dead |= unknown
             for c in cols:
                 cols[c][idx[dead]] = np.nan
+    _warn_beyond(n_unknown, n_beyond, longest, last_seen, bool(strata))
     return pd.DataFrame(cols, index=df.index)
+
+
+def _warn_beyond(n_unknown: int, n_beyond: int, longest: float, last_seen: list[float], stratified: bool) -> None:
+    if not (n_unknown or n_beyond):
+        return
+    lo, hi = min(last_seen), max(last_seen)
+    where = (f"their stratum's last observed time ({lo:g}" + (f" to {hi:g})" if hi > lo else ")")
+             if stratified else f"the last observed time ({lo:g})")
+    if n_unknown:
+        warnings.warn(
+            f"{n_unknown} account(s) have a tenure beyond {where}: the model has no data from there "
+            "on, so their predictions are NaN. Use ParametricSurvival (AFT) to extrapolate",
+            DataQualityWarning, stacklevel=4,
+        )
+    if n_beyond:
+        warnings.warn(
+            f"{n_beyond} account(s) have tenure + {longest:g} beyond {where}; the baseline is flat "
+            "there, so their churn probability is understated (a lower bound) and their remaining "
+            "lifetime overstated. Use ParametricSurvival (AFT) to extrapolate",
+            DataQualityWarning, stacklevel=4,
+        )
 
 
 def conditional_churn_probability(
