@@ -127,7 +127,8 @@ def previous_label(previous: str | pd.Timestamp, current: str | pd.Timestamp, gr
 
 
 def fmt(x: float | None, kind: str = "number", symbol: str = "$") -> str:
-    """Format by kind: ``pct``, ``currency``, ``count``, ``number``, ``months``."""
+    """Format by kind: ``pct``, ``currency``, ``count``, ``number`` (2 decimals), ``number1``
+    (1 decimal), ``months``."""
     if kind == "pct":
         return pct(x)
     if kind == "currency":
@@ -136,6 +137,8 @@ def fmt(x: float | None, kind: str = "number", symbol: str = "$") -> str:
         return thousands(x)
     if kind == "months":
         return months(x)
+    if kind == "number1":
+        return number(x, 1)
     return number(x)
 
 

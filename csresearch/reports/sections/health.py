@@ -321,7 +321,7 @@ def nps_by_tenure(ctx: ReportContext) -> Section:
         f"(n = {nv.thousands(low['n'])})."
     )
     ax = plots.bar(t.set_index("tenure_band")["nps"], "NPS by tenure at the time of answering",
-                   "NPS (-100 to 100)", "tenure (months)", kind="number", sort=False)
+                   "NPS (-100 to 100)", "tenure (months)", kind="number1", sort=False)
     s.figure(ax, "Bar chart of NPS by tenure band")
     s.table(t[["tenure_band", "n", "promoters", "passives", "detractors", "nps", "nps_ci_low", "nps_ci_high"]],
             formats={"nps": "float1", "nps_ci_low": "float1", "nps_ci_high": "float1"},
