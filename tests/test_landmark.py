@@ -134,3 +134,23 @@ def test_landmark_model_fit_predict_plot(synthetic):
     assert isinstance(lm.plot(), matplotlib.axes.Axes)
     with pytest.raises(DataValidationError, match="no model fitted at or before"):
         lm.predict(surv, feats, "2024-01-01")
+
+
+def test_static_model_drops_are_counted_and_use_no_later_month(synthetic):
+    surv, feats = synthetic
+    # 3 accounts active at the test landmark lose every feature row of a month before it: they
+    # have no first month measured before the landmark, so they cannot enter the static model
+    # (said with the count) and their rows of the landmark's month or later (not complete at
+    # it) must not stand in: making those absurd leaves the result unchanged
+    T = "2025-04-01"
+    stop = surv.start_date + pd.to_timedelta(surv.tenure_days, unit="D")
+    gone = surv.account_id[(surv.start_date < T) & (stop > pd.Timestamp(T) + pd.Timedelta(days=60))].iloc[:3]
+    late = pd.PeriodIndex(pd.to_datetime(feats.month), freq="M") >= pd.Period(T, "M")
+    f = feats[~(feats.account_id.isin(gone) & ~late)]
+    assert f.account_id.isin(gone).sum() > 0  # they still have rows from April on
+    args = (["usage"], ["2024-07-01", "2025-01-01"], T)
+    with pytest.warns(DataQualityWarning, match=r"static model, training: 3 of 2500 account\(s\) have no features"):
+        a = compare_static_landmark(surv, f, *args, horizon_days=180)
+    late_f = pd.PeriodIndex(pd.to_datetime(f.month), freq="M") >= pd.Period(T, "M")
+    b = compare_static_landmark(surv, f.assign(usage=np.where(late_f, 1e6, f.usage)), *args, horizon_days=180)
+    pd.testing.assert_frame_equal(a, b)

@@ -275,10 +275,22 @@ def brier_at(duration: np.ndarray, event: np.ndarray, p_churn: np.ndarray, horiz
     return float(terms.mean())
 
 
-def _first_month_features(survival: pd.DataFrame, features: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
-    f = features[[ID, "month", *cols]].assign(_m=_months(features["month"]))
+def _first_month_features(survival: pd.DataFrame, features: pd.DataFrame, cols: Sequence[str],
+                          before: str, what: str) -> pd.DataFrame:
+    """``survival`` with each account's first-month features, from months complete before
+    ``before`` (no look-ahead); accounts without such a month are left out with a warning."""
+    m = _months(features["month"])
+    keep = np.asarray(m < pd.Timestamp(before).to_period("M"))
+    f = features.loc[keep, [ID, *cols]].assign(_m=m[keep])
     first = f.sort_values("_m").groupby(ID, as_index=False).first()
-    return survival.merge(first[[ID, *cols]], on=ID, how="inner")
+    out = survival.merge(first[[ID, *cols]], on=ID, how="inner")
+    if len(out) < len(survival):
+        warnings.warn(
+            f"{what}: {len(survival) - len(out)} of {len(survival)} account(s) have no features for a month "
+            f"complete before {before}; they are left out of the static model",
+            DataQualityWarning, stacklevel=3,
+        )
+    return out
 
 
 def compare_static_landmark(
@@ -317,9 +329,8 @@ def compare_static_landmark(
     lm_model = lm._cox().fit(train, "duration", "event")
     # static model: first-month features, time from start, censored at the test landmark
     T = pd.Timestamp(test_landmark)
-    st = _first_month_features(survival, features, covariates)
-    start = pd.to_datetime(st[START])
-    st = st[start < T].copy()
+    started = survival[pd.to_datetime(survival[START]) < T]
+    st = _first_month_features(started, features, covariates, test_landmark, "static model, training").copy()
     stop = pd.to_datetime(st[START]) + pd.to_timedelta(st[TENURE], unit="D")
     late = stop > T
     st["_dur"] = np.where(late, (T - pd.to_datetime(st[START])).dt.days, st[TENURE]).astype(float)
@@ -327,9 +338,8 @@ def compare_static_landmark(
     static_model = CoxModel([*covariates, *static], penalizer=penalizer).fit(st, "_dur", "_ev")
     # held-out test landmark
     test = lm.frame(survival, features, test_landmark)
-    test_static = test.drop(columns=list(covariates)).merge(
-        _first_month_features(survival, features, covariates)[[ID, *covariates]], on=ID, how="inner"
-    )
+    test_static = _first_month_features(test.drop(columns=list(covariates)), features, covariates,
+                                        test_landmark, "static model, test landmark")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)  # flat baseline beyond data is expected here
         p_lm = conditional_churn_probability(lm_model, test.assign(_t0=0.0), "_t0", [horizon_days]).iloc[:, 0]
