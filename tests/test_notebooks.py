@@ -18,8 +18,8 @@ import pytest
 from tests.report_fixtures import EVIL, REPO, REPORT_NAMES, rendered, tiny_project
 
 pytestmark = pytest.mark.slow
-CLI = [sys.executable, "-m", "csresearch.cli"] if not (Path(sys.executable).parent / "csresearch").exists() \
-    else [str(Path(sys.executable).parent / "csresearch")]
+_SCRIPT = Path(sys.executable).parent / "csresearch"
+CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from csresearch.cli import main; main()"]
 
 
 @pytest.fixture(scope="session")
