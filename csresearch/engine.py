@@ -35,7 +35,14 @@ import ibis
 
 from csresearch.errors import ConfigError
 from csresearch.schema import CONTRACT
-from csresearch.sources import FILE_SUFFIXES, DataSource, load_mapping, open_source, redact
+from csresearch.sources import (
+    FILE_SUFFIXES,
+    DataSource,
+    duckdb_connect,
+    load_mapping,
+    open_source,
+    redact,
+)
 
 ENGINES = ("duckdb", "pyspark")
 
@@ -82,10 +89,11 @@ def spark_unavailable_reason() -> str | None:
 
 
 def _patch_pyspark_compiler() -> None:
-    """Teach Ibis' PySpark compiler the one operation the kit uses that it lacks.
+    """Teach Ibis' PySpark compiler the operations the kit uses that it lacks.
 
-    ibis 12 compiles ``ibis.timestamp(y, m, d, h, mi, s)`` for DuckDB but not for PySpark;
-    Spark has ``make_timestamp`` with the same arguments (usage features need it).
+    ibis 12 compiles ``ibis.timestamp(y, m, d, h, mi, s)`` and the ``bit_or`` aggregate for
+    DuckDB but not for PySpark; Spark has ``make_timestamp`` with the same arguments and
+    ``bit_or`` (usage features need both).
     """
     from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 
@@ -95,7 +103,11 @@ def _patch_pyspark_compiler() -> None:
     def visit_TimestampFromYMDHMS(self, op, *, year, month, day, hours, minutes, seconds, **_):
         return self.f.make_timestamp(year, month, day, hours, minutes, seconds)
 
+    def visit_BitOr(self, op, *, arg, where, **_):
+        return self.agg.bit_or(arg, where=where)
+
     PySparkCompiler.visit_TimestampFromYMDHMS = visit_TimestampFromYMDHMS
+    PySparkCompiler.visit_BitOr = visit_BitOr
     PySparkCompiler._csresearch_patched = True
 
 
@@ -163,7 +175,7 @@ def connect(engine: str = "duckdb", **kwargs: Any):
     2
     """
     if engine == "duckdb":
-        return ibis.duckdb.connect(**kwargs)
+        return duckdb_connect(**kwargs)
     if engine in ("pyspark", "spark"):
         _patch_pyspark_compiler()
         return ibis.pyspark.connect(spark_session(**kwargs))

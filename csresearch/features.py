@@ -33,6 +33,14 @@ import pandas as pd
 
 from csresearch.periods import parse_as_of, require_columns
 
+MAX_TYPE_BITS = 62
+
+
+@ibis.udf.scalar.builtin(name="bit_count")
+def _bit_count(x: int) -> int:  # DuckDB and Spark SQL both have bit_count
+    """Number of set bits."""
+
+
 FEATURES = ["account_id", "month", "events", "quantity", "active_days", "event_types",
             "active_users", "prev3_mean", "trend"]
 
@@ -60,36 +68,56 @@ def usage_features_table(events: ir.Table, as_of: str) -> ir.Table:
     user = events.user_id if "user_id" in events.columns else ibis.null("string")
     qty = events.quantity if "quantity" in events.columns else ibis.null("float64")
     ts = events.occurred_at.cast("timestamp")
+    one = ibis.literal(1).cast("int64")  # an explicit BIGINT: Spark types a bare 1 as INT
     ev = events.filter(ts < end).select(
         account_id=events.account_id,
         mi=ts.year() * 12 + ts.month() - 1,
-        day=ts.date(),
+        day_bit=one << (ts.day().cast("int64") - 1),
         event_type=events.event_type,
         user_id=user.cast("string"),
         quantity=qty.cast("float64"),
     )
-    agg = ev.group_by(["account_id", "mi"]).aggregate(
-        n=ev.count(),
-        qty=ev.quantity.sum(),
-        days=ev.day.nunique(),
-        types=ev.event_type.nunique(),
-        users=ev.user_id.nunique(),
-        with_user=ev.user_id.count(),
+    # Distinct days and event types as bit masks (a day of the month is one of bits 0..30, an
+    # event type one of bits 0..61): plain OR-aggregates instead of COUNT DISTINCT, which keeps
+    # a hash set per group; distinct users by grouping on the user first. At 50M events on
+    # DuckDB: 34 s and 3.1 GiB, against 141 s and 7.2 GiB with three COUNT DISTINCTs
+    # (bench/results.md); the same result (tests/test_features.py).
+    types = events.select("event_type").distinct().execute()["event_type"].dropna().tolist()
+    keys = ["account_id", "mi"]
+    aggs = {"n": ev.count(), "qty": ev.quantity.sum(), "days": _bit_count(ev.day_bit.bit_or())}
+    if len(types) <= MAX_TYPE_BITS:
+        idx = ev.event_type.cases(*[(t, i) for i, t in enumerate(sorted(types))])
+        aggs["types"] = _bit_count((one << idx).bit_or())
+    else:
+        aggs["types"] = ev.event_type.nunique()
+    agg = ev.group_by(keys).aggregate(**aggs)
+    evu = ev.filter(ev.user_id.notnull())
+    u = evu.group_by([*keys, "user_id"]).aggregate(k=evu.count())
+    users = u.group_by(keys).aggregate(users=u.count(), with_user=u.k.sum())
+    agg = agg.left_join(users, keys).select(
+        *keys, "n", "qty", "days", "types",
+        users=users.users.fill_null(0), with_user=users.with_user.fill_null(0),
     )
-    first = agg.group_by("account_id").aggregate(first_mi=agg.mi.min())
-    spine = first.select(
-        "account_id", mi=ibis.range(first.first_mi, ibis.literal(last_mi + 1, "int64")).unnest()
+    # Months without events: each month with events extends to the next one with events (or
+    # to the last complete month); the months in between are rows of zeros. One pass over
+    # the aggregate, no self-join.
+    nxt = agg.mi.lead().over(ibis.window(group_by="account_id", order_by="mi"))
+    agg = agg.mutate(nxt=nxt.fill_null(ibis.literal(last_mi + 1, "int64")))
+    sp = agg.select(
+        "account_id", "n", "qty", "days", "types", "users", "with_user", own=agg.mi,
+        mi=ibis.range(agg.mi, agg.nxt).unnest(),
     )
-    g = spine.left_join(agg, [spine.account_id == agg.account_id, spine.mi == agg.mi]).select(
-        account_id=spine.account_id,
-        mi=spine.mi,
-        events=agg.n.fill_null(0),
-        quantity=agg.qty.fill_null(0.0),
-        active_days=agg.days.fill_null(0),
-        event_types=agg.types.fill_null(0),
+    here = sp.mi == sp.own
+    g = sp.select(
+        "account_id",
+        "mi",
+        events=here.ifelse(sp.n, 0),
+        quantity=here.ifelse(sp.qty.fill_null(0.0), 0.0),
+        active_days=here.ifelse(sp.days, 0),
+        event_types=here.ifelse(sp.types, 0),
         active_users=ibis.cases(
-            (agg.n.isnull(), ibis.literal(0, "int64")),
-            (agg.with_user > 0, agg.users),
+            (~here, ibis.literal(0, "int64")),
+            (sp.with_user > 0, sp.users),
             else_=ibis.null("int64"),
         ),
     )

@@ -35,10 +35,21 @@ from csresearch.schema import CONTRACT, IBIS_TYPES, ValidationReport, validate
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
+DUCKDB_MEMORY_LIMIT = "3GB"
+
+
 def duckdb_connect(path: str | None = None, read_only: bool = False):
-    """An Ibis DuckDB connection with the interactive progress bar off (it would reach logs)."""
+    """An Ibis DuckDB connection for the kit's steps.
+
+    The interactive progress bar is off (it would reach logs and reports), and memory is
+    capped at ``CSRESEARCH_DUCKDB_MEMORY`` (default 3GB; DuckDB's own default is 80 % of the
+    machine): past it, large aggregations spill to a temporary directory instead of growing,
+    so tens of millions of usage events fit a laptop.
+    """
     con = ibis.duckdb.connect(path, read_only=read_only) if path else ibis.duckdb.connect()
+    limit = os.environ.get("CSRESEARCH_DUCKDB_MEMORY", DUCKDB_MEMORY_LIMIT)
     con.raw_sql("SET enable_progress_bar = false")
+    con.raw_sql(f"SET memory_limit = '{limit}'")
     return con
 
 

@@ -111,3 +111,36 @@ def test_mrr_snapshots_engine_matches_pandas():
     assert set(pan.loc[pan.mrr > 0, "account_id"]) <= set(got.account_id)
     # B on Mar 1: s3 ended (exclusive), s4 started -> 120
     assert got.set_index(["account_id", "snapshot_date"]).loc[("B", T("2024-03-01")), "mrr"] == 120
+
+
+@pytest.mark.parametrize("n_types", [5, 70])  # bit masks up to 62 types, COUNT DISTINCT above
+def test_distinct_counts_match_pandas_on_random_events(n_types):
+    rng = np.random.default_rng(7)
+    n = 4000
+    accounts = pd.DataFrame({
+        "account_id": [f"a{i}" for i in range(30)], "name": "x", "segment": "smb",
+        "created_at": pd.Timestamp("2024-01-01"),
+    })
+    subs = pd.DataFrame({
+        "subscription_id": [f"s{i}" for i in range(30)], "account_id": accounts.account_id,
+        "start_date": pd.Timestamp("2024-01-01"), "end_date": pd.NaT, "mrr": 10.0,
+    })
+    ev = pd.DataFrame({
+        "account_id": rng.choice(accounts.account_id, n),
+        "occurred_at": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 366 * 86400, n), "s"),
+        "event_type": [f"t{k}" for k in rng.integers(0, n_types, n)],
+        "user_id": np.where(rng.random(n) < 0.1, None, [f"u{k}" for k in rng.integers(0, 12, n)]),
+    })
+    src = DataSource.from_frames({"accounts": accounts, "subscriptions": subs, "usage_events": ev})
+    got = usage_features(src, "2024-12-31").set_index(["account_id", "month"])
+    e = ev.assign(month=ev.occurred_at.dt.to_period("M").dt.to_timestamp(), day=ev.occurred_at.dt.date)
+    want = e.groupby(["account_id", "month"]).agg(
+        events=("day", "size"), active_days=("day", "nunique"),
+        event_types=("event_type", "nunique"), active_users=("user_id", "nunique"),
+    )
+    sub = got.loc[want.index]
+    for col in ["events", "active_days", "event_types", "active_users"]:
+        assert sub[col].to_numpy().tolist() == want[col].to_numpy().tolist(), col
+    # months without events are rows of zeros between an account's first event and as_of
+    assert (got.drop(want.index).events == 0).all()
+    assert len(got) == sum(12 - m.month + 1 for m in e.groupby("account_id").month.min())
