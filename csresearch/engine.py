@@ -42,6 +42,7 @@ from csresearch.sources import (
     load_mapping,
     open_source,
     redact,
+    resolve_env,
 )
 
 ENGINES = ("duckdb", "pyspark")
@@ -179,7 +180,7 @@ def connect(engine: str = "duckdb", **kwargs: Any):
     if engine in ("pyspark", "spark"):
         _patch_pyspark_compiler()
         return ibis.pyspark.connect(spark_session(**kwargs))
-    url = _resolve_url(engine)
+    url = resolve_env(engine, "engine")
     if "://" not in url:
         raise ConfigError(
             f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}, an Ibis URL "
@@ -188,18 +189,6 @@ def connect(engine: str = "duckdb", **kwargs: Any):
     if url.startswith("pyspark://"):
         _patch_pyspark_compiler()
     return ibis.connect(url, **kwargs)
-
-
-def _resolve_url(engine: str) -> str:
-    if engine.startswith("env:"):
-        var = engine[4:]
-        if var not in os.environ:
-            raise ConfigError(
-                f"engine '{engine}': environment variable {var} is not set; "
-                f"export {var}='postgres://user:password@host/db' (or another Ibis URL)"
-            )
-        return os.environ[var]
-    return engine
 
 
 def engine_name(con: Any) -> str:

@@ -197,13 +197,14 @@ class DataSource:
         return f"DataSource({self.location!r}, tables={self.names})"
 
 
-def _resolve_location(location: str | Path) -> str:
-    loc = str(location)
+def resolve_env(value: str | Path, what: str = "data source") -> str:
+    """``env:VAR`` -> the value of environment variable VAR (a URL with credentials); else as is."""
+    loc = str(value)
     if loc.startswith("env:"):
         var = loc[4:]
         if var not in os.environ:
             raise ConfigError(
-                f"data source '{loc}': environment variable {var} is not set; "
+                f"{what} '{loc}': environment variable {var} is not set; "
                 f"export {var}='duckdb:///path/to.db' (or another Ibis URL) before running"
             )
         return os.environ[var]
@@ -235,7 +236,7 @@ def open_source(
     ['accounts', 'subscriptions']
     """
     m = load_mapping(mapping)
-    loc = _resolve_location(location)
+    loc = resolve_env(location)
     shown = redact(loc) if not str(location).startswith("env:") else str(location)
     files: list[Path] = []
     stored: dict[str, ir.Table] = {}
