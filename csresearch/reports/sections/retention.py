@@ -127,7 +127,9 @@ def summary(ctx: ReportContext) -> Section:
     s.note(
         f"Period: {when} (the last complete {g} on or before {ctx.as_of}). Logo churn = accounts lost "
         "in the period / accounts active at its start; GRR and NRR are on MRR of the accounts active "
-        "at the start."
+        "at the start. Renewal rate = contracts still active the day after their term ended / "
+        "contracts that reached the end of a term in the period; a cancellation before the term "
+        "ends counts in logo churn, not in the renewal rate."
     )
     return s
 
