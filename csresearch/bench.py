@@ -12,6 +12,12 @@ psutil, and (b) the child's own ``ru_maxrss`` from ``os.wait4``. Times are wall-
 step only: from Parquet on disk to the result in pandas (imports, data generation and Spark's
 start-up are excluded and reported apart).
 
+Report rendering (``render_all``) renders the four reports on a demo set one after the other,
+each in its own kernel as ``csresearch report all`` does (kernels are descendants, so their
+memory counts), and splits the time with :attr:`csresearch.reports.RenderResult.timings`.
+``--only render`` re-measures just that and merges it into the rows of the last full run
+(``bench/_work/rows.json``).
+
 Example
 -------
 $ python -m csresearch.bench --out bench/results.md --quick
@@ -34,6 +40,9 @@ AS_OF = "2025-12-31"
 EVENTS_PER_ACCOUNT = 500
 TIMEOUT = 900.0
 SPARK_TIMEOUT = 600.0
+RENDER_TIMEOUT = 600.0  # the issue's "too long": 10 min for the four reports at one size
+RENDER_TARGET = (10_000, 120.0)  # accounts, seconds for all four reports
+SPLIT = ("startup", "loading", "computation", "rendering")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -147,10 +156,42 @@ def _features_check(df) -> list[float]:
             float(np.nansum(df["trend"]))]
 
 
-def run_case(case: str, path: str) -> dict:
+def render_all(demo: str, result: str | None = None) -> dict:
+    """Render the four reports on the demo set ``demo`` one after the other; their split.
+
+    The output goes to ``_reports_<folder name>`` beside ``demo``. After each report the
+    answer so far is written to ``result`` (when given), so that a run stopped by the time
+    limit still tells which reports finished and how long they took.
+    """
+    from csresearch.reports import REPORTS, render_report
+
+    demo_p = Path(demo).resolve()
+    out_dir = demo_p.parent / f"_reports_{demo_p.name}"
+    t0 = time.perf_counter()
+    ans: dict = {"reports": {}, "split": dict.fromkeys(SPLIT, 0.0)}
+    for name in REPORTS:
+        t = time.perf_counter()
+        res = render_report(name, {"data": str(demo_p), "as_of": AS_OF}, out_dir, progress=False)
+        tim = dict(res.timings or {})
+        tim["seconds"] = time.perf_counter() - t
+        ans["reports"][name] = tim
+        for k in SPLIT:
+            ans["split"][k] += tim.get(k, float("nan"))
+        ans["seconds"] = time.perf_counter() - t0
+        if result:
+            Path(result).write_text(json.dumps({**ans, "partial": True}))
+    ans["check"] = [float(len(ans["reports"]))]
+    return ans
+
+
+def run_case(case: str, path: str, result: str | None = None) -> dict:
     """Run one measurement in this process; return seconds, setup seconds and a check value."""
     t_setup = time.perf_counter()
     out: dict = {}
+    if case == "render_all":
+        t0 = time.perf_counter()
+        out = render_all(path, result)
+        return {**out, "setup": t0 - t_setup}
     if case == "features_pandas":
         t0 = time.perf_counter()
         check = _features_check(pandas_usage_features(path))
@@ -248,6 +289,8 @@ def measure(case: str, path: Path, timeout: float = TIMEOUT) -> dict:
     res = {"case": case, "path": str(path), "peak": peak, "wall": time.perf_counter() - start}
     if timed_out:
         res["error"] = f"timed out after {timeout:.0f} s"
+        if out_file.exists():  # what finished before the limit (cases that write as they go)
+            res["partial"] = json.loads(out_file.read_text())
     elif os.waitstatus_to_exitcode(status) != 0 or not out_file.exists():
         err = proc.stderr.read().decode(errors="replace").strip().splitlines()
         res["error"] = (err[-1] if err else "failed")[:200]
@@ -278,9 +321,9 @@ def _growth(sizes, times) -> str:
 
 
 FULL = {"events": [5_000_000, 15_000_000, 50_000_000], "km": [1_000_000, 3_000_000, 10_000_000],
-        "cox": [100_000, 300_000, 1_000_000]}
+        "cox": [100_000, 300_000, 1_000_000], "render": [1_000, 10_000, 100_000]}
 QUICK = {"events": [200_000, 500_000, 1_000_000], "km": [100_000, 300_000, 1_000_000],
-         "cox": [20_000, 50_000, 100_000]}
+         "cox": [20_000, 50_000, 100_000], "render": [1_000]}
 
 
 def _fmt_n(n: int) -> str:
@@ -296,6 +339,22 @@ def _gen(kind: str, path: Path, n: int, src: Path | None = None) -> Path:
                "--size", str(n)] + (["--src", str(src)] if src else [])
         subprocess.run(cmd, check=True)
     return path
+
+
+RENDER_STEP = "render all 4 reports"
+
+
+def run_render(work: Path, sizes: dict) -> list[dict]:
+    """The report-rendering rows: all four reports on demo sets of ``sizes["render"]`` accounts."""
+    rows = []
+    print("report rendering", flush=True)
+    for n in sizes["render"]:
+        demo = _gen("demo", work / f"demo_{n}", n)
+        n_ev = int(json.loads((demo / "truth.json").read_text())["rows"]["usage_events"])
+        res = measure("render_all", demo, RENDER_TIMEOUT)
+        rows.append({"step": RENDER_STEP, "n": n, "unit": "accounts", "events": n_ev,
+                     "method": "papermill + nbconvert (a kernel per report)", **res})
+    return rows
 
 
 def run_all(work: Path, sizes: dict, spark: bool, demo_accounts: int = 10_000) -> list[dict]:
@@ -347,11 +406,17 @@ def run_all(work: Path, sizes: dict, spark: bool, demo_accounts: int = 10_000) -
     if (Path(__file__).parent / "health.py").exists():
         add(f"health score history, demo {demo_accounts:,} accounts", demo_accounts, "accounts",
             "kit (DuckDB + pandas)", measure("health_duckdb", demo))
-    return rows
+    return rows + run_render(work, sizes)
 
 
-def render(rows: list[dict], sizes: dict, spark: bool, seconds: float) -> str:
-    """The Markdown report."""
+def _load(load) -> str:
+    return " / ".join(f"{x:.2f}" for x in load)
+
+
+def render(rows: list[dict], sizes: dict, spark: bool, seconds: float,
+           load: tuple | None = None, render_run: dict | None = None) -> str:
+    """The Markdown report; ``load`` = load averages (1/5/15 min) at the start and the end;
+    ``render_run`` = seconds and load of a separate ``--only render`` run, if any."""
     import duckdb
     import ibis
     import lifelines
@@ -374,6 +439,13 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float) -> str:
         f"PySpark {spark_v}, lifelines {lifelines.__version__}. Other work may have shared "
         "the machine: read ratios measured in the same run, not absolute seconds.",
         "",
+    ] + ([f"Load average (1 / 5 / 15 min, `os.getloadavg()`) at the start: {_load(load[0])}; "
+          f"at the end: {_load(load[1])} ({os.cpu_count()} cores: above that, others were "
+          "running too).", ""] if load else []) + ([
+        f"Report rendering re-measured apart (`python -m csresearch.bench --only render`) in "
+        f"{render_run['seconds'] / 60:.1f} min; load average at its start: "
+        f"{_load(render_run['load'][0])}; at its end: {_load(render_run['load'][1])}.", ""]
+        if render_run else []) + [
         "## Results",
         "",
         "| step | data | method | seconds | peak RSS (GiB) | time vs reference | same result |",
@@ -381,6 +453,9 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float) -> str:
     ]
     for r in rows:
         secs = r.get("error") or f"{r['seconds']:.2f}"
+        if r.get("partial"):
+            p = r["partial"]
+            secs += f" ({len(p['reports'])} of 4 reports done in {p['seconds']:.0f} s)"
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else "(reference)" if r["method"] in (
             "pandas", "lifelines") else ""
         agrees = {True: "yes", False: "NO"}.get(r.get("agrees"), "")
@@ -397,7 +472,7 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float) -> str:
               "|---|---|---|---|---|---|"]
     groups: dict = {}
     for r in rows:
-        if "demo" not in r["step"]:
+        if "demo" not in r["step"] and r["step"] != RENDER_STEP:
             groups.setdefault((r["step"], r["method"]), []).append(r)
     for (step, method), rs in groups.items():
         ns = [r["n"] for r in rs]
@@ -406,13 +481,13 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float) -> str:
             f"| {step} | {method} | {' / '.join(_fmt_n(n) for n in ns)} | "
             f"{' / '.join('-' if t is None else f'{t:.2f}' for t in ts)} | "
             f"{' / '.join(_gib(r['peak']) for r in rs)} | {_growth(ns, ts)} |")
+    lines += _render_section(rows)
     lines += ["", "## Targets", ""] + _targets(rows, sizes) + [
         "",
         "## Not measured yet",
         "",
-        "- Report rendering split (kernel start-up, data loading, computation, rendering) at "
-        "1,000 / 10,000 / 100,000 accounts: `csresearch.reports` records only the total "
-        "seconds of a render, not the split; not measured yet.",
+    ] + ([] if any(r["step"] == RENDER_STEP for r in rows) else [
+        "- Report rendering split: not measured in this run."]) + [
         "- Validation on Spark: checked equal to DuckDB in tests/test_spark.py, not timed here "
         "(only DuckDB is).",
     ]
@@ -440,8 +515,46 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float) -> str:
         "- Cox: lifelines `CoxPHFitter` (default settings) on the table read into pandas with "
         "segment dummies vs `csresearch.survival.large.EngineCoxPH`; lifelines stops at its "
         "default step precision, hence differences around 1e-6.",
+        "- Report rendering: `csresearch.bench.render_all` renders retention, health, "
+        "churn_drivers and maturity with `csresearch.reports.render_report` (papermill runs "
+        "each template in a new kernel; nbconvert exports HTML) on the demo set "
+        "(`csresearch.demo.generate(n_accounts=N, seed=42)`), one after the other, as `csresearch "
+        "report all` does with `jobs: 1`. Seconds = wall clock of the four renders (the child's "
+        "imports excluded); peak RSS includes the kernels. Split from papermill's timestamps in "
+        "each executed notebook (`csresearch.reports.render.cell_timings`): kernel start-up = "
+        "start of execution (before the kernel is launched) to the end of the hidden setup cell "
+        "and the parameters; data loading = the cell tagged `start` (`rn.start(...)` opens and "
+        "validates the source; tables are read into pandas lazily by the first section that "
+        "needs them, so that reading counts as computation); computation = the later cells; "
+        "rendering = the nbconvert HTML export timed in `render_report`; other = the rest "
+        "(parameter checks, papermill's notebook writes, kernel shut-down, index).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _render_section(rows: list[dict]) -> list[str]:
+    rs = [r for r in rows if r["step"] == RENDER_STEP]
+    if not rs:
+        return []
+    lines = ["", "## Report rendering (all four reports, seconds summed over the reports)", "",
+             "| accounts | events | total s | peak RSS (GiB) | kernel start-up | data loading | "
+             "computation | rendering (HTML) | other | per report (s) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rs:
+        a = r if "seconds" in r else r.get("partial")
+        if not a:
+            lines.append(f"| {r['n']:,} | {r['events']:,} | {r['error']} | {_gib(r['peak'])} |"
+                         " - | - | - | - | - | none finished |")
+            continue
+        sp = a["split"]
+        other = a["seconds"] - sum(sp[k] for k in SPLIT)
+        total = f"{a['seconds']:.1f}" if "seconds" in r else (
+            f"{r['error']}; {len(a['reports'])} of 4 done in {a['seconds']:.1f}")
+        per = ", ".join(f"{k} {v['seconds']:.1f}" for k, v in a["reports"].items())
+        lines.append(f"| {r['n']:,} | {r['events']:,} | {total} | {_gib(r['peak'])} | "
+                     + " | ".join(f"{sp[k]:.1f} ({sp[k] / a['seconds']:.0%})" for k in SPLIT)
+                     + f" | {other:.1f} | {per} |")
+    return lines
 
 
 def _targets(rows: list[dict], sizes: dict) -> list[str]:
@@ -465,6 +578,13 @@ def _targets(rows: list[dict], sizes: dict) -> list[str]:
         out.append(f"- Kaplan-Meier at {_fmt_n(n_km)} subscribers: engine-side takes "
                    f"{eng['ratio']:.3f} of lifelines' time: "
                    f"{'met' if eng['ratio'] < 0.25 else 'NOT met'} (< 0.25).")
+    n_t, limit = RENDER_TARGET
+    ren = next((r for r in rows if r["step"] == RENDER_STEP and r["n"] == n_t), None)
+    if ren:
+        secs = ren.get("seconds")
+        out.append(f"- All four reports at {n_t:,} accounts: "
+                   + (f"{secs:.1f} s: {'met' if secs < limit else 'NOT met'}" if secs is not None
+                      else f"{ren['error']}: NOT met") + f" (< {limit:.0f} s).")
     return out or ["- (no target measured)"]
 
 
@@ -480,6 +600,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--gen", choices=["events", "validation", "survival", "demo"])
     ap.add_argument("--size", type=int)
     ap.add_argument("--src")
+    ap.add_argument("--only", choices=["render"],
+                    help="re-measure only this and merge into the rows of the last full run")
     a = ap.parse_args(argv)
     if a.gen:  # child: data generation
         p = Path(a.path)
@@ -496,15 +618,28 @@ def main(argv: list[str] | None = None) -> None:
             generate(n_accounts=a.size, seed=42, out=p)
         return
     if a.case:  # child
-        Path(a.result).write_text(json.dumps(run_case(a.case, a.path)))
+        Path(a.result).write_text(json.dumps(run_case(a.case, a.path, a.result)))
         return
     from csresearch.engine import spark_unavailable_reason
 
     spark = not a.no_spark and spark_unavailable_reason() is None
     sizes = QUICK if a.quick else FULL
-    t0 = time.perf_counter()
-    rows = run_all(Path(a.work), sizes, spark, demo_accounts=1_000 if a.quick else 10_000)
-    text = render(rows, sizes, spark, time.perf_counter() - t0)
+    saved_at = Path(a.work) / "rows.json"
+    t0, load0 = time.perf_counter(), os.getloadavg()
+    if a.only:
+        if not saved_at.exists():
+            raise SystemExit(f"--only needs the rows of a full run ({saved_at}); run without it first")
+        saved = json.loads(saved_at.read_text())
+        rows = [r for r in saved["rows"] if r["step"] != RENDER_STEP] + run_render(Path(a.work), sizes)
+        saved.update(rows=rows, render_run={"seconds": time.perf_counter() - t0,
+                                            "load": [load0, os.getloadavg()]})
+    else:
+        rows = run_all(Path(a.work), sizes, spark, demo_accounts=1_000 if a.quick else 10_000)
+        saved = {"rows": rows, "spark": spark, "seconds": time.perf_counter() - t0,
+                 "load": [load0, os.getloadavg()], "render_run": None}
+    saved_at.write_text(json.dumps(saved, default=str))
+    text = render(saved["rows"], sizes, saved["spark"], saved["seconds"], saved["load"],
+                  saved["render_run"])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(text)
     print(f"wrote {a.out}")

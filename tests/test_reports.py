@@ -228,3 +228,48 @@ def test_env_source_is_named_never_resolved(demo_small_dir, monkeypatch):
     ctx = rn.start("retention", data="env:CS_TEST_DB", as_of="2025-12-31")
     html = rn.header(ctx, "Retention report").html + rn.provenance(ctx).html
     assert "env:CS_TEST_DB" in html and str(demo_small_dir) not in html
+
+
+def _pm(start: str, end: str, duration: float | None = None) -> dict:
+    return {"papermill": {"start_time": start, "end_time": end, "duration": duration}}
+
+
+def test_cell_timings_splits_papermill_timestamps():
+    from nbformat.v4 import new_markdown_cell
+
+    from csresearch.reports.render import cell_timings
+
+    day = "2026-01-01T00:00:"
+    nb = new_notebook(cells=[
+        new_code_cell("rn.setup()", metadata={"tags": ["setup"], **_pm(day + "02.000000", day + "03.000000", 1.0)}),
+        new_code_cell("as_of = ''", metadata={"tags": ["parameters"], **_pm(day + "03.000000", day + "03.500000", 0.5)}),
+        new_markdown_cell("text"),
+        new_code_cell("ctx = rn.start()", metadata={"tags": ["start"], **_pm(day + "03.500000", day + "06.000000", 2.5)}),
+        new_code_cell("a()", metadata=_pm(day + "06.000000", day + "10.000000", 4.0)),
+        new_code_cell("b()", metadata=_pm(day + "10.000000", day + "16.000000", 6.0)),
+    ], metadata=_pm(day + "00.000000", day + "20.000000"))
+    # start-up: 00:00 (papermill start, before the kernel) to 03.5 (end of the parameters) = 3.5 s;
+    # loading: the 'start' cell, 2.5 s; computation: 4.0 + 6.0 = 10.0 s; execution: 20 s.
+    assert cell_timings(nb) == {"startup": 3.5, "loading": 2.5, "computation": 10.0, "execution": 20.0}
+    nb.cells[3].metadata.tags = []
+    with pytest.raises(ValueError, match="no code cell tagged 'start'"):
+        cell_timings(nb)
+
+
+def test_render_result_has_the_time_split(tmp_path):
+    """A real render: the 'start' cell sleeps 0.6 s, the next one 0.4 s."""
+    nb = new_notebook(cells=[
+        new_code_cell("import time", metadata={"tags": ["setup"]}),
+        new_code_cell('as_of: str = "2025-12-31"  # snapshot date', metadata={"tags": ["parameters"]}),
+        new_code_cell("time.sleep(0.6)", metadata={"tags": ["start"]}),
+        new_code_cell("time.sleep(0.4)\n'done'"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    (tmp_path / "t").mkdir()
+    nbformat.write(nb, str(tmp_path / "t" / "split.ipynb"))
+    res = render_report("split", {}, tmp_path / "out", templates=tmp_path / "t", progress=False)
+    t = res.timings
+    assert set(t) == {"startup", "loading", "computation", "execution", "rendering"}
+    assert 0.6 <= t["loading"] < 5 and 0.4 <= t["computation"] < 5
+    assert t["startup"] > 0.2 and t["rendering"] > 0  # a kernel takes well over 0.2 s to start
+    assert t["startup"] + t["loading"] + t["computation"] <= t["execution"] <= res.seconds + 0.1
+    assert "timings" not in json.loads((tmp_path / "out" / "_index.json").read_text())[0]

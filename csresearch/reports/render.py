@@ -13,6 +13,10 @@
    notebook is kept as ``DIR/_failed/<as_of>/<label>.ipynb``, and :class:`ReportError` names
    the failing cell and its error;
 5. ``DIR/index.html`` lists every report, its date and status.
+
+:attr:`RenderResult.timings` splits the seconds of a report that rendered (see
+:func:`cell_timings`): kernel start-up, data loading, computation (from papermill's own
+timestamps in the executed notebook) and rendering (the HTML export, timed here).
 """
 
 from __future__ import annotations
@@ -94,9 +98,11 @@ class RenderResult:
     seconds: float
     message: str = ""
     failed_notebook: str | None = None
+    timings: dict[str, float] | None = None  # seconds: startup, loading, computation, rendering
 
     def entry(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("timings")
         d["rendered_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         return d
 
@@ -131,6 +137,52 @@ def export_html(executed: str | Path | nbformat.NotebookNode, title: str) -> str
     )
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     return body
+
+
+def cell_timings(nb: nbformat.NotebookNode) -> dict[str, float]:
+    """Split an executed notebook's run time, from papermill's timestamps (seconds).
+
+    * ``startup``: from the start of execution (``metadata.papermill.start_time``, taken before
+      the kernel is launched) to the end of the last code cell before the one tagged ``start``:
+      kernel launch, the hidden setup cell (imports, plot style) and the parameters;
+    * ``loading``: the cell(s) tagged ``start`` (``rn.start(...)`` opens the data source);
+    * ``computation``: the durations of the later cells (sections read tables into pandas on
+      first use, so that reading is counted here);
+    * ``execution``: papermill's whole duration (the three above plus its own overhead).
+
+    Raises ``ValueError`` when no cell is tagged ``start`` or the timestamps are missing.
+
+    Example
+    -------
+    >>> cell_timings(nbformat.read("executed.ipynb", as_version=4))  # doctest: +SKIP
+    {'startup': 3.1, 'loading': 0.4, 'computation': 12.0, 'execution': 15.9}
+    """
+
+    def ts(meta: Any, key: str) -> datetime | None:
+        v = (meta.get("papermill") or {}).get(key)
+        return datetime.fromisoformat(v) if v else None
+
+    def dur(cell: Any) -> float:
+        d = (cell.metadata.get("papermill") or {}).get("duration")
+        return float(d) if d is not None else 0.0
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    load = ["start" in c.metadata.get("tags", []) for c in code]
+    if not any(load):
+        raise ValueError("no code cell tagged 'start' (the cell that opens the data source)")
+    first = load.index(True)
+    t0, t_end = ts(nb.metadata, "start_time"), ts(nb.metadata, "end_time")
+    setup_end = ts(code[first - 1].metadata, "end_time") if first else t0
+    if t0 is None or setup_end is None:
+        raise ValueError("no papermill timestamps in the notebook (was it executed by papermill?)")
+    out = {
+        "startup": (setup_end - t0).total_seconds(),
+        "loading": sum(dur(c) for c, is_load in zip(code, load, strict=True) if is_load),
+        "computation": sum(dur(c) for c, is_load in zip(code[first:], load[first:], strict=True)
+                           if not is_load),
+        "execution": (t_end - t0).total_seconds() if t_end else float("nan"),
+    }
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def _kernel_name(path: Path) -> str:
@@ -241,7 +293,14 @@ def render_report(
         try:
             execute(path, executed, values, timeout, progress)
             title = f"{TITLES.get(report, report)} report, {as_of}"
-            html = export_html(executed, title)
+            t_export = time.perf_counter()
+            nb = nbformat.read(str(executed), as_version=4)
+            html = export_html(nb, title)
+            timings = {"rendering": round(time.perf_counter() - t_export, 3)}
+            try:
+                timings.update(cell_timings(nb))
+            except ValueError:  # a template without a 'start' cell: only the export is timed
+                pass
         except Exception as e:  # noqa: BLE001 - every failure is reported the same way
             message = describe_failure(e, executed)
             kept = None
@@ -258,7 +317,7 @@ def render_report(
             raise err from None
         index.atomic_write(final, html)
         failed.unlink(missing_ok=True)
-        res = RenderResult(report, label, as_of, "ok", rel, round(time.time() - t0, 1))
+        res = RenderResult(report, label, as_of, "ok", rel, round(time.time() - t0, 1), timings=timings)
         index.record(out, res.entry())
         return res
     finally:
