@@ -636,9 +636,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         rows = run_all(Path(a.work), sizes, spark, demo_accounts=1_000 if a.quick else 10_000)
         saved = {"rows": rows, "spark": spark, "seconds": time.perf_counter() - t0,
-                 "load": [load0, os.getloadavg()], "render_run": None}
+                 "load": [load0, os.getloadavg()], "render_run": None, "sizes": sizes}
     saved_at.write_text(json.dumps(saved, default=str))
-    text = render(saved["rows"], sizes, saved["spark"], saved["seconds"], saved["load"],
+    text = render(saved["rows"], saved.get("sizes", sizes), saved["spark"], saved["seconds"], saved["load"],
                   saved["render_run"])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(text)
