@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +12,6 @@ from csresearch.errors import ConfigError, DataValidationError
 from csresearch.metrics.surveys import ces, csat, nps, survey_scores
 
 D = pd.Timestamp
-NPS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "nps" / "NPS_timeseries_data.csv"
 
 
 def test_nps_by_hand():
@@ -173,11 +170,8 @@ def test_nps_bounds(scores):
 
 # -- the real answer set ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def real_nps() -> pd.DataFrame:
-    if not NPS_CSV.exists():
-        pytest.skip(f"real NPS data not found at {NPS_CSV} (shared/ beside the repository)")
-    raw = pd.read_csv(NPS_CSV)
-    return raw
+def real_nps(shared_dir) -> pd.DataFrame:
+    return pd.read_csv(shared_dir / "data" / "nps" / "NPS_timeseries_data.csv")
 
 
 def _plain_nps(scores: pd.Series) -> float:
