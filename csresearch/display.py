@@ -5,8 +5,8 @@ quotes) or pandas ``to_html(escape=True)``: a customer named
 ``<script>alert(1)</script> Testing & Co.`` shows as that text and runs nothing. HTML is
 only ever assembled from escaped strings and fixed tags.
 
-Tables are sorted, bounded to the top ``top`` rows (20 by default) with a line saying how
-many more there are, and their numbers formatted (:mod:`csresearch.narrative`).
+Tables are sorted, bounded to the top ``top`` rows (20 by default; the first ones when the
+table keeps its given order) with a line saying how many more there are, and their numbers formatted (:mod:`csresearch.narrative`).
 
 Example
 -------
@@ -157,12 +157,14 @@ def table(
     parts.append(body)
     if top is not None and n > top:
         how = f" ({order})" if order else ""
+        first = "first"  # the given order (newest period first, most urgent first): not a ranking
         if sort_by is not None:
+            first = "top"
             keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
             keys = [(labels or {}).get(k, k) for k in keys]
             how = f", sorted by {nv.join_words(keys)}"
         parts.append(
-            f'<p class="cs-more">Showing the top {top:,} of {n:,} {esc(what)}{esc(how)}; '
+            f'<p class="cs-more">Showing the {first} {top:,} of {n:,} {esc(what)}{esc(how)}; '
             f"{n - top:,} more not shown.</p>"
         )
     if n == 0:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, PercentFormatter
 
 from csresearch import narrative as nv
 
@@ -62,6 +62,22 @@ def pct_axis(ax: Axes, axis: str = "y", decimals: int = 0) -> None:
     """Fractions shown as percentages."""
     f = PercentFormatter(1.0, decimals=decimals)
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
+
+
+RATIO_TICKS = (0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0)
+FINE_RATIO_TICKS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0)
+
+
+def ratio_axis(ax: Axes, axis: str = "x") -> Axes:
+    """Plain ratio ticks (0.5, 0.75, 1, 1.5, 2) on a log-scaled axis, not ``6 x 10^-1``."""
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
+    candidates = RATIO_TICKS if lo <= 0 or hi / lo > 4 else FINE_RATIO_TICKS
+    ticks = [t for t in candidates if lo <= t <= hi] or [1.0]
+    a.set_major_locator(FixedLocator(ticks))
+    a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    a.set_minor_formatter(NullFormatter())
+    return ax
 
 
 def label(ax: Axes, title: str, xlabel: str, ylabel: str) -> Axes:

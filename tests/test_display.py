@@ -73,4 +73,6 @@ def test_any_text_only_ever_yields_fixed_tags(cell, title):
 def test_more_line_states_a_given_order():
     df = pd.DataFrame({"x": range(30)})
     html = table(df, what="calls to action", order="most urgent first").html
-    assert "Showing the top 20 of 30 calls to action (most urgent first); 10 more not shown." in html
+    # a given order is not a ranking: "first", not "top" (a time series newest first is no "top 12")
+    assert "Showing the first 20 of 30 calls to action (most urgent first); 10 more not shown." in html
+    assert "Showing the top" not in html

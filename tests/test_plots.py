@@ -47,3 +47,18 @@ def test_heatmap_bar_trend_hist_km():
     curves = pd.DataFrame({"group": "all", "time": [0, 1, 2], "survival": [1, 0.8, 0.6],
                            "lower": [1, 0.7, 0.5], "upper": [1, 0.9, 0.7]})
     _labelled(plots.km(curves, "Retention"))
+
+
+def test_ratio_axis_shows_plain_numbers_on_a_log_scale():
+    _, ax = plt.subplots()
+    ax.set_xscale("log")
+    ax.set_xlim(0.45, 2.6)  # spans more than 4x: the coarse ticks
+    plots.ratio_axis(ax, "x")
+    ax.figure.canvas.draw()
+    shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert shown == ["0.5", "0.75", "1", "1.5", "2"]
+    assert not any("10^" in t.get_text() or "$" in t.get_text() for t in ax.get_xticklabels(minor=True))
+    ax.set_xlim(0.85, 1.2)  # narrow: the fine ticks
+    plots.ratio_axis(ax, "x")
+    ax.figure.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels() if t.get_text()] == ["0.9", "1", "1.1"]

@@ -7,6 +7,7 @@ templates run end to end in tests/test_notebooks.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -85,6 +86,53 @@ def test_check_parameters_refuses_unknown_and_mistyped(tmp_path):
         check_parameters("tiny", spec, {"as_of": "31/12/2025"})
     with pytest.raises(ConfigError, match="env:VARIABLE"):
         check_parameters("tiny", spec, {"data": "postgres://me:pw@db/cs"})
+
+
+def test_unknown_name_message_reads_cleanly_and_choices_are_checked_before_running():
+    spec = parse_parameters(PARAMS + '\ngrain: str = "month"  # period grain: month or quarter')
+    with pytest.raises(ConfigError) as e:
+        check_parameters("tiny", spec, {"as_off": "2025-12-31"})
+    assert "did you mean 'as_of'? Its parameters are:" in str(e.value)  # no "?." run-on
+    with pytest.raises(ConfigError, match="'grain' must be one of month, quarter, not 'week'"):
+        check_parameters("tiny", spec, {"grain": "week"})
+    assert check_parameters("tiny", spec, {"grain": "quarter"}) == {"grain": "quarter"}
+
+
+def test_failure_message_masks_a_password():
+    from csresearch.reports.render import describe_failure
+
+    msg = describe_failure(ValueError("could not connect to postgres://me:s3cret@db/cs"), None)
+    assert "s3cret" not in msg and "postgres://me:***@db/cs" in msg
+
+
+def test_atomic_write_keeps_the_old_file_when_the_move_fails(tmp_path, monkeypatch):
+    from csresearch.reports import index as index_mod
+
+    target = tmp_path / "r.html"
+    target.write_text("old")
+    moves = []
+
+    def failing_replace(src, dst):
+        moves.append((src, dst))
+        raise OSError("disk full")
+
+    monkeypatch.setattr(index_mod.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, "new")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]  # temp file removed
+    src, dst = moves[0]
+    assert Path(src).parent == target.parent and Path(dst) == target  # temp in the same folder: a rename
+
+
+def test_kpi_values_carry_their_unit():
+    from csresearch.reports.sections.retention import _kpi_name, _kpi_value
+
+    assert _kpi_value("share", 0.0251) == "2.5 %"
+    assert _kpi_value("days", 40.4012) == "40.4 days"
+    assert _kpi_value("score 1-7", 5.2234) == "5.22 (1-7 scale)"
+    assert _kpi_value("tickets", 0.987) == "0.99 per account"
+    assert _kpi_value("days", float("nan")) == "n/a"
+    assert _kpi_name("mrr_churn_rate") == "MRR churn rate" and _kpi_name("nrr") == "NRR"
 
 
 def test_check_parameters_converts_strings_and_resolves_paths(tmp_path):
@@ -273,3 +321,34 @@ def test_render_result_has_the_time_split(tmp_path):
     assert t["startup"] > 0.2 and t["rendering"] > 0  # a kernel takes well over 0.2 s to start
     assert t["startup"] + t["loading"] + t["computation"] <= t["execution"] <= res.seconds + 0.1
     assert "timings" not in json.loads((tmp_path / "out" / "_index.json").read_text())[0]
+
+
+def test_maturity_changes_are_signed_and_na_evidence_is_explained(demo_small):
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+
+    data = TEMPLATES.parent / "data"
+    ctx = ReportContext.from_source(demo_small, "2025-12-31", report="maturity",
+                                    questionnaire_path=str(data / "maturity.yaml"),
+                                    answers_path=str(data / "maturity_answers.yaml"),
+                                    previous_answers_path=str(data / "maturity_answers_previous.yaml"))
+    change = sections.maturity_change(ctx).html
+    # the committed answers: Customer master management 2 -> 3, i.e. +1
+    assert '<td>Customer master management</td><td class="num">2</td><td class="num">3</td><td class="num">+1</td>' \
+        in change
+    levels = sections.maturity_levels(ctx).html
+    assert "is n/a where no evidence in the data measures that capability" in levels
+
+
+def test_health_component_table_lists_bands_red_yellow_green(demo_small):
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+
+    data = TEMPLATES.parent / "data"
+    ctx = ReportContext.from_source(demo_small, "2025-12-31", report="health",
+                                    health_config_path=str(data / "health.yaml"),
+                                    playbook_path=str(data / "playbooks.yaml"))
+    html = sections.health_components(ctx).html
+    head = html[html.index("<thead>"):html.index("</thead>")]
+    assert head.index(">red<") < head.index(">yellow<") < head.index(">green<")
+    assert "score points" in html

@@ -35,6 +35,8 @@ from csresearch.provenance import has_password
 TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 TRUE, FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 PATH_PARAMS = ("data",)
+#: parameters that take one of a few values, checked before a kernel starts
+CHOICES: dict[str, tuple[str, ...]] = {"grain": ("month", "quarter")}
 PATH_SUFFIX = "_path"
 
 
@@ -161,7 +163,8 @@ def check_parameters(
     """Check ``given`` against ``spec`` and return them typed (paths made absolute from ``base``).
 
     Every problem is listed in one :class:`ConfigError`: unknown names (with the closest
-    known name), values of the wrong type, ``as_of`` not an ISO date, a URL with a password.
+    known name), values of the wrong type or outside :data:`CHOICES`, ``as_of`` not an ISO
+    date, a URL with a password.
     """
     problems: list[str] = []
     out: dict[str, Any] = {}
@@ -182,6 +185,9 @@ def check_parameters(
                 f"environment variable and pass env:VARIABLE instead (it would be stored in the report)"
             )
             continue
+        if name in CHOICES and v not in CHOICES[name]:
+            problems.append(f"parameter '{name}' must be one of {', '.join(CHOICES[name])}, not {v!r}")
+            continue
         if isinstance(v, str) and base is not None and is_path_param(name):
             v = resolve_path(v, base)
         out[name] = v
@@ -193,8 +199,9 @@ def check_parameters(
             problems.append(f"as_of must be an ISO date like 2025-12-31, not {as_of!r}")
     if problems:
         known = ", ".join(spec)
+        text = "; ".join(problems)
+        end = " " if text.endswith(("?", ".")) else ". "
         raise ConfigError(
-            f"report '{report}': " + "; ".join(problems) + f". Its parameters are: {known} "
-            f"(see `csresearch report list`)"
+            f"report '{report}': {text}{end}Its parameters are: {known} (see `csresearch report list`)"
         )
     return out

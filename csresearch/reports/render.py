@@ -228,7 +228,14 @@ def execute(path: Path, output: Path, params: dict[str, Any], timeout: float, pr
 
 
 def describe_failure(e: BaseException, executed: Path | None) -> str:
-    """The failing cell and its error, in one paragraph (no traceback)."""
+    """The failing cell and its error, in one paragraph (no traceback); a password inside a
+    connection URL in the error text is masked (it is printed and stored in the index)."""
+    from csresearch.provenance import redact
+
+    return redact(_describe_failure(e))
+
+
+def _describe_failure(e: BaseException) -> str:
     from papermill.exceptions import PapermillExecutionError
 
     cause = e.__cause__ if isinstance(e, TimeoutError) else None

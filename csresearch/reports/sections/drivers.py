@@ -132,6 +132,7 @@ def hazard_ratios(ctx: ReportContext) -> Section:
     ax.set_title("")
     ax.set_title("Hazard ratio of each term (95 % interval)", loc="left")
     ax.set_xlabel("hazard ratio (log scale; > 1 = churns sooner)")
+    plots.ratio_axis(ax, "x")
     s.figure(ax, "Forest plot of hazard ratios")
     ref = getattr(m, "reference_", {}) or {}
     if ref:
@@ -255,7 +256,8 @@ def at_risk(ctx: ReportContext, top: int = 20) -> Section:
     unit = d.unit
     p1, p2 = f"p_churn_{_h(short)}", f"p_churn_{_h(long)}"
     expected1, expected2 = float(pred[p1].sum()), float(pred[p2].sum())
-    items = [("Active customers scored", nv.thousands(len(pred)), f"{nv.thousands(dropped)} without covariates left out"),
+    items = [("Active customers scored", nv.thousands(len(pred)), "every active customer" if not dropped
+              else f"{nv.plural(dropped, 'customer')} left out: a model input is missing"),
              (f"Expected churns within {_h(short)} {unit}", nv.thousands(expected1), nv.pct(expected1 / len(pred))),
              (f"Expected churns within {_h(long)} {unit}", nv.thousands(expected2), nv.pct(expected2 / len(pred)))]
     r2 = f"revenue_at_stake_{_h(long)}"
@@ -277,7 +279,8 @@ def at_risk(ctx: ReportContext, top: int = 20) -> Section:
     cols = [c for c in ["name", d.id_column, d.duration, d.value_column, p1, p2,
                         f"revenue_at_stake_{_h(short)}", r2, "beyond"] if c and c in t.columns]
     money = {c: "currency" for c in cols if c.startswith("revenue_at_stake") or c == d.value_column}
-    s.table(t[cols], formats={p1: "pct", p2: "pct", d.duration: "float1", **money},
+    whole = unit.startswith("day") or d.duration == "days_after_window"
+    s.table(t[cols], formats={p1: "pct", p2: "pct", d.duration: "int" if whole else "float1", **money},
             labels={p1: f"P(churn within {_h(short)} {unit})", p2: f"P(churn within {_h(long)} {unit})",
                     f"revenue_at_stake_{_h(short)}": f"at stake, {_h(short)} {unit}",
                     r2: f"at stake, {_h(long)} {unit}", d.duration: _duration_label(d),

@@ -156,9 +156,11 @@ def components(ctx: ReportContext) -> Section:
                                "component", "score points (0-100 scale)",
                                palette=plots.BANDS, hue_order=list(BAND_ORDER[:3])),
              "Bar chart of component contributions by band")
-    wide = avg.pivot(index="component", columns="band", values="contribution").reset_index()
+    wide = avg.pivot(index="component", columns="band", values="contribution")
+    wide = wide[[b for b in BAND_ORDER[:3] if b in wide.columns]].reset_index()  # red, yellow, green as in the plot
     s.table(wide, formats={b: "float1" for b in BAND_ORDER}, top=None,
-            caption="Mean contribution (weight x points) per band; a row of a band sums to its mean score")
+            caption="Mean contribution in score points (weight x points) per band; a band's column sums to "
+                    "its mean score")
     return s
 
 

@@ -69,7 +69,11 @@ def levels(ctx: ReportContext) -> Section:
     labels = {"name": "capability", "answer": "answered level", "evidence_cap": "highest level the data allows",
               "level": "level used", "level_name": "level name", "previous": "previous level", "change": "change"}
     cols = [c for c in ["name", "answer", "evidence_cap", "level", "level_name", "previous", "change"] if c in t.columns]
-    s.table(t[cols], labels=labels, top=None, formats={"evidence_cap": lambda x: nv.NA if nv.is_missing(x) else str(int(x))})
+    s.table(t[cols], labels=labels, top=None, formats={"evidence_cap": lambda x: nv.NA if nv.is_missing(x) else str(int(x)),
+                                                      "change": _signed})
+    if a.evidence is not None and "evidence_cap" in t.columns and t["evidence_cap"].isna().any():
+        s.note("'highest level the data allows' is n/a where no evidence in the data measures that capability; "
+               "the answered level is used as it is.")
     if a.evidence is None:
         s.note("No data source was given, so the answers are not checked against evidence.")
     elif not a.disagreements.empty:
@@ -94,6 +98,11 @@ def gaps(ctx: ReportContext) -> Section:
     return s
 
 
+def _signed(x: object) -> str:
+    """A change of level with its sign: +1, 0, -1."""
+    return nv.NA if nv.is_missing(x) else f"{int(x):+d}" if int(x) else "0"
+
+
 @section
 def change(ctx: ReportContext) -> Section:
     """Change since the previous assessment."""
@@ -106,5 +115,6 @@ def change(ctx: ReportContext) -> Section:
     down = c[(c["change"] < 0) & (c["capability"] != "overall")]
     s.text(f"{nv.plural(len(up), 'capability', 'capabilities')} moved up and {nv.thousands(len(down))} moved down"
            + (f" (previous levels {a.previous_basis})." if a.previous_basis else "."))
-    s.table(c[["name", "previous", "current", "change"]], labels={"name": "capability"}, top=None)
+    s.table(c[["name", "previous", "current", "change"]], labels={"name": "capability"}, top=None,
+            formats={"change": _signed})
     return s

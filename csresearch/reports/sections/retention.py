@@ -158,14 +158,14 @@ def bridge(ctx: ReportContext) -> Section:
                     "share of starting MRR (%)"),
         "GRR and NRR over the last periods",
     )
-    cols = {"period_start": "period", "accounts_start": "customers at start", "accounts_churned": "churned",
+    cols = {"period_start": "period", "accounts_start": "customers at start", "accounts_churned": "customers churned",
             "mrr_start": "MRR start", "mrr_new": "new", "mrr_expansion": "expansion",
             "mrr_contraction": "contraction", "mrr_churned": "churned MRR", "mrr_end": "MRR end",
             "logo_churn_rate": "logo churn", "grr": "GRR", "nrr": "NRR"}
     t = b[list(cols)].sort_values("period_start", ascending=False)
     money = {c: "currency" for c in cols if c.startswith("mrr_")}
     s.table(t, formats={"period_start": "month", "logo_churn_rate": "pct", "grr": "pct", "nrr": "pct", **money},
-            labels=cols, top=12, what="periods", caption="Bridge by period, newest first")
+            labels=cols, top=12, what="periods", order="newest first", caption="Bridge by period, newest first")
     return s
 
 
@@ -290,7 +290,7 @@ def _tree_rows(values: pd.DataFrame, period: pd.Timestamp, previous: pd.Timestam
                 continue
             v = now["value"].get(node, float("nan"))
             p = before["value"].get(node, float("nan")) if before is not None else float("nan")
-            rows.append({"KPI": ("\u00a0\u00a0\u00a0\u00a0" * depth) + ("└\u00a0" if depth else "") + node.replace("_", " "),
+            rows.append({"KPI": ("\u00a0\u00a0\u00a0\u00a0" * depth) + ("└\u00a0" if depth else "") + _kpi_name(node),
                          "team": team, "unit": unit, "value": v, "previous": p, "definition": definition,
                          "note": now["note"].get(node, "")})
             walk(node, depth + 1)
@@ -299,10 +299,27 @@ def _tree_rows(values: pd.DataFrame, period: pd.Timestamp, previous: pd.Timestam
     return rows
 
 
+ABBREVIATIONS = {"nrr": "NRR", "grr": "GRR", "mrr": "MRR", "ces": "CES", "nps": "NPS"}
+
+
+def _kpi_name(node: str) -> str:
+    """``mrr_churn_rate`` -> ``MRR churn rate``."""
+    return " ".join(ABBREVIATIONS.get(w, w) for w in node.split("_"))
+
+
 def _kpi_value(unit: str, x: float) -> str:
+    """A KPI in its unit: shares as %, days to one decimal with 'days', scores with their scale."""
     if nv.is_missing(x):
         return nv.NA
-    return nv.pct(x) if unit in ("share", "ratio") else nv.number(x, 2)
+    if unit in ("share", "ratio"):
+        return nv.pct(x)
+    if unit == "days":
+        return f"{nv.number(x, 1)} days"
+    if unit.startswith("score "):  # "score 1-7"
+        return f"{nv.number(x, 2)} ({unit.removeprefix('score ')} scale)"
+    if unit == "tickets":
+        return f"{nv.number(x, 2)} per account"
+    return f"{nv.number(x, 2)} {unit}"
 
 
 @section
