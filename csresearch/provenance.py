@@ -82,6 +82,7 @@ def collect(
     as_of: str | None = None,
     started: float | None = None,
     table: tuple[str | Path, int] | None = None,
+    files: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Everything the provenance block shows, as a dict (JSON-friendly).
 
@@ -95,6 +96,8 @@ def collect(
         Instead of a source: (path of a flat table, its number of rows).
     started
         ``time.time()`` when the run began; gives the run time.
+    files
+        Other input files (configuration, answers) by parameter name: each gets a fingerprint.
     """
     now = time.time()
     out: dict[str, Any] = {
@@ -117,6 +120,8 @@ def collect(
         out["data_source"] = str(path)
         out["fingerprint"] = file_fingerprint([Path(path)])
         out["row_counts"] = {Path(path).stem: int(rows)}
+    if files:
+        out["file_fingerprints"] = {name: file_fingerprint([Path(f)]) for name, f in files.items()}
     return out
 
 
@@ -130,6 +135,9 @@ def to_html(prov: Mapping[str, Any]) -> Html:
         rows.append(("fingerprint (sha256 of the files)", prov["fingerprint"]))
         counts = prov.get("row_counts", {})
         rows.append(("row counts", ", ".join(f"{t} {n:,}" for t, n in counts.items())))
+    if prov.get("file_fingerprints"):
+        rows.append(("other input files (sha256)",
+                     ", ".join(f"{k} {v}" for k, v in prov["file_fingerprints"].items())))
     rows.append(("as of", str(prov.get("as_of"))))
     rows.append(("package", prov["package"]))
     rows.append(("git commit", prov["git_commit"]))

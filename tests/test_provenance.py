@@ -55,3 +55,23 @@ def test_git_commit_is_a_hash_or_unknown(tmp_path):
 def test_block_escapes_parameters():
     html = to_html(collect({"segment": "<script>alert(1)</script>"}, as_of="2025-12-31")).html
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_other_input_files_get_a_fingerprint(tmp_path):
+    cfg = tmp_path / "health.yaml"
+    cfg.write_text("weights: {nps: 1}\n")
+    p = collect({"health_config_path": str(cfg)}, as_of="2025-12-31", files={"health_config_path": cfg})
+    assert p["file_fingerprints"] == {"health_config_path": file_fingerprint([cfg])}
+    assert f"health_config_path {file_fingerprint([cfg])}" in to_html(p).html
+    cfg.write_text("weights: {nps: 2}\n")
+    assert collect({}, files={"x": cfg})["file_fingerprints"]["x"] != p["file_fingerprints"]["health_config_path"]
+
+
+def test_input_files_are_the_existing_path_parameters(tmp_path):
+    from csresearch.reports.notebook import input_files
+
+    f = tmp_path / "answers.yaml"
+    f.write_text("a: 1\n")
+    params = {"answers_path": str(f), "previous_answers_path": "", "data": str(tmp_path), "as_of": "2025-12-31",
+              "missing_path": str(tmp_path / "nope.yaml")}
+    assert input_files(params) == {"answers_path": str(f)}

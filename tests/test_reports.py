@@ -154,6 +154,14 @@ def test_render_success_strips_code_warnings_and_streams(tmp_path):
     assert 'href="2025-11-30/tiny.html"' in index and ">ok<" in index
 
 
+def test_default_paths_are_passed_absolute_from_the_template_folder(tmp_path):
+    templates = _template(tmp_path / "t", body="from IPython.display import HTML; HTML('<p>data=' + data + '</p>')")
+    render_report("tiny", {}, tmp_path / "out", templates=templates, progress=False)
+    html = (tmp_path / "out" / "2025-12-31" / "tiny.html").read_text()
+    # the default "../data/demo" is relative to the template's folder t/: tmp_path/data/demo
+    assert f"data={(tmp_path / 'data' / 'demo').resolve()}<" in html
+
+
 def test_render_failure_keeps_previous_report_and_names_the_cell(tmp_path):
     templates = _template(tmp_path / "t")
     out = tmp_path / "out"

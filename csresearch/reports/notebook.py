@@ -102,10 +102,21 @@ def header(ctx: ReportContext, title: str, subtitle: str = "") -> Html:
     return Html("".join(parts))
 
 
+def input_files(params: dict[str, Any]) -> dict[str, str]:
+    """The ``*_path`` parameters that name an existing file (configuration, answers)."""
+    from pathlib import Path
+
+    from csresearch.reports.params import PATH_SUFFIX
+
+    return {k: str(v) for k, v in params.items()
+            if k.endswith(PATH_SUFFIX) and isinstance(v, str) and v and Path(v).is_file()}
+
+
 def provenance(ctx: ReportContext) -> Html:
     """The provenance block at the end of every report."""
     table = None
     if ctx.flat is not None:
         table = (ctx.flat_path, len(ctx.flat))
-    info = prov.collect(ctx.params, source=ctx.source, as_of=ctx.as_of, started=ctx.started, table=table)
+    info = prov.collect(ctx.params, source=ctx.source, as_of=ctx.as_of, started=ctx.started, table=table,
+                        files=input_files(ctx.params))
     return prov.to_html(info)

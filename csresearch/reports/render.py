@@ -35,7 +35,12 @@ import nbformat
 
 from csresearch.errors import ConfigError, ReportError
 from csresearch.reports import index
-from csresearch.reports.params import check_parameters, notebook_parameters
+from csresearch.reports.params import (
+    check_parameters,
+    is_path_param,
+    notebook_parameters,
+    resolve_path,
+)
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "notebooks"
 REPORTS = ("retention", "health", "churn_drivers", "maturity")
@@ -285,6 +290,9 @@ def render_report(
     path = template_path(report, templates)
     spec = notebook_parameters(path)
     values = check_parameters(report, spec, params or {}, base=Path(base) if base else Path.cwd())
+    for name, par in spec.items():  # defaults are relative to notebooks/: pass them absolute, so that
+        if name not in values and is_path_param(name) and isinstance(par.default, str) and par.default:
+            values[name] = resolve_path(par.default, path.parent)  # the provenance names real files
     as_of = str(values.get("as_of", spec["as_of"].default if "as_of" in spec else "undated"))
     label = label or report
     if not LABEL.match(label):
