@@ -360,3 +360,19 @@ def test_health_component_table_lists_bands_red_yellow_green(demo_small):
     head = html[html.index("<thead>"):html.index("</thead>")]
     assert head.index(">red<") < head.index(">yellow<") < head.index(">green<")
     assert "score points" in html
+
+
+def test_at_risk_card_and_whole_durations(demo_small):
+    import re
+
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+
+    ctx = ReportContext.from_source(demo_small, "2025-12-31", report="churn_drivers", segment="segment",
+                                    covariates=[], duration="", event="", time_unit="months", id_column="",
+                                    value_column="")
+    html = sections.drivers_at_risk(ctx).html
+    assert "every active customer" in html or "left out: a model input is missing" in html
+    assert "without covariates left out" not in html
+    days = re.findall(r'<td class="num">(\d[\d,.]*)</td>', html)
+    assert days and not any(d.endswith(".0") for d in days)  # days since day 90 are whole numbers

@@ -279,7 +279,8 @@ def at_risk(ctx: ReportContext, top: int = 20) -> Section:
     cols = [c for c in ["name", d.id_column, d.duration, d.value_column, p1, p2,
                         f"revenue_at_stake_{_h(short)}", r2, "beyond"] if c and c in t.columns]
     money = {c: "currency" for c in cols if c.startswith("revenue_at_stake") or c == d.value_column}
-    whole = unit.startswith("day") or d.duration == "days_after_window"
+    dur = pd.to_numeric(t[d.duration], errors="coerce").dropna()
+    whole = bool(len(dur)) and bool((dur == dur.round()).all())  # 60 months, 507 days: no ".0"
     s.table(t[cols], formats={p1: "pct", p2: "pct", d.duration: "int" if whole else "float1", **money},
             labels={p1: f"P(churn within {_h(short)} {unit})", p2: f"P(churn within {_h(long)} {unit})",
                     f"revenue_at_stake_{_h(short)}": f"at stake, {_h(short)} {unit}",
