@@ -28,13 +28,14 @@ from csresearch import __version__
 from csresearch.display import Html, esc
 
 SECRET_NAME = re.compile(r"(password|passwd|secret|token|api_?key)", re.I)
-URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]*@")
+URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # user optional: redis://:pw@host
+QUERY_PASSWORD = re.compile(r"([?&;](?:password|passwd|pwd|secret|token|api_?key)=)[^&;#\s]*", re.I)
 
 
 def redact(value: Any) -> Any:
     """Mask passwords inside connection URLs (strings, recursively in lists and dicts)."""
     if isinstance(value, str):
-        return URL_PASSWORD.sub(r"\1***@", value)
+        return QUERY_PASSWORD.sub(r"\1***", URL_PASSWORD.sub(r"\1***@", value))
     if isinstance(value, Mapping):
         return {k: ("***" if SECRET_NAME.search(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -43,8 +44,9 @@ def redact(value: Any) -> Any:
 
 
 def has_password(value: str) -> bool:
-    """True when ``value`` is a URL carrying a password (``scheme://user:password@host``)."""
-    return bool(URL_PASSWORD.search(value or ""))
+    """True when ``value`` is a URL carrying a password (``scheme://user:password@host``,
+    ``scheme://:password@host`` or ``?password=...`` in its query)."""
+    return bool(URL_PASSWORD.search(value or "") or ("://" in (value or "") and QUERY_PASSWORD.search(value)))
 
 
 def git_commit(path: str | Path | None = None) -> str:

@@ -23,6 +23,12 @@ def test_passwords_are_masked_everywhere():
     assert redact("env:CS_DB") == "env:CS_DB"
     assert has_password("postgres://me:s3cret@db/cs")
     assert not has_password("duckdb:///tmp/x.db") and not has_password("data/demo")
+    # no user name, or the password in the query string: still a password
+    assert has_password("redis://:s3cret@cache:6379/0") and redact("redis://:s3cret@h/0") == "redis://:***@h/0"
+    assert has_password("postgres://db/cs?user=me&password=s3cret&sslmode=require")
+    assert redact("postgres://db/cs?user=me&password=s3cret&sslmode=require") == (
+        "postgres://db/cs?user=me&password=***&sslmode=require")
+    assert not has_password("postgres://db/cs?user=me") and not has_password("data/x?password=1.csv")
 
 
 def test_collect_with_a_source(demo_small):
