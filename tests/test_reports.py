@@ -376,3 +376,13 @@ def test_at_risk_card_and_whole_durations(demo_small):
     assert "without covariates left out" not in html
     days = re.findall(r'<td class="num">(\d[\d,.]*)</td>', html)
     assert days and not any(d.endswith(".0") for d in days)  # days since day 90 are whole numbers
+
+
+def test_duration_axis_label_reads_as_words():
+    from types import SimpleNamespace
+
+    from csresearch.reports.sections.drivers import _duration_label
+
+    assert _duration_label(SimpleNamespace(duration="days_after_window", unit="days")) == \
+        "days after the first 90 days"
+    assert _duration_label(SimpleNamespace(duration="tenure", unit="months")) == "tenure (months)"

@@ -202,15 +202,17 @@ def partial_effects(ctx: ReportContext, top: int = 2) -> Section:
             continue
         ax = m.model_.plot_partial_effects_on_outcome(covariates=term, values=values, plot_baseline=False)
         plots.pct_axis(ax)
-        plots.label(ax, f"Survival by {term}, other terms at their mean", f"{d.duration} ({d.unit})",
+        plots.label(ax, f"Survival by {term}, other terms at their mean", _duration_label(d),
                     "still a customer (%)")
         s.figure(ax, f"Partial effect of {term} on survival")
+    if not s.figures:
+        s.text("The strongest terms cannot be drawn one at a time (none is a single column of the model).")
     return s
 
 
 def _duration_label(d: DriverData) -> str:
     if d.duration == "days_after_window":
-        return f"days since day {WINDOW_DAYS}"
+        return f"days after the first {WINDOW_DAYS} days"
     return f"{d.duration} ({d.unit})"
 
 
@@ -307,7 +309,7 @@ def extrapolation(ctx: ReportContext) -> Section:
     ax = ps.plot(d.df, d.duration, d.event)
     plots.pct_axis(ax)
     plots.label(ax, "Share still a customer: Kaplan-Meier and parametric fits",
-                f"{d.duration} ({d.unit}); right of the dotted line is extrapolation", "still a customer (%)")
+                f"{_duration_label(d)}; right of the dotted line is extrapolation", "still a customer (%)")
     s.figure(ax, "Kaplan-Meier curve with Weibull, log-normal and log-logistic fits")
     s.table(ps.aic_table_, formats={"aic": "float1", "delta_aic": "float1", "log_likelihood": "float1",
                                     "n_params": "int"},
