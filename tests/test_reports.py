@@ -386,3 +386,17 @@ def test_duration_axis_label_reads_as_words():
     assert _duration_label(SimpleNamespace(duration="days_after_window", unit="days")) == \
         "days after the first 90 days"
     assert _duration_label(SimpleNamespace(duration="tenure", unit="months")) == "tenure (months)"
+
+
+def test_health_summary_puts_red_mrr_in_proportion(demo_small):
+    import re
+
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+
+    data = TEMPLATES.parent / "data"
+    ctx = ReportContext.from_source(demo_small, "2025-12-31", report="health",
+                                    health_config_path=str(data / "health.yaml"),
+                                    playbook_path=str(data / "playbooks.yaml"))
+    html = sections.health_summary(ctx).html
+    assert re.search(r"\d+\.\d % of active MRR; per month, as of 2025-12-31", html)

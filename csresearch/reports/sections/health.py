@@ -70,11 +70,14 @@ def summary(ctx: ReportContext) -> Section:
     new_red = int(((now["band"] == "red") & (now["band_prev"] != "red") & now["band_prev"].notna()).sum())
     mrr = _mrr_now(ctx)
     red_mrr = float(mrr.reindex(now.loc[now["band"] == "red", "account_id"]).fillna(0).sum())
+    all_mrr = float(mrr.reindex(now["account_id"]).fillna(0).sum())
+    red_share = f"{nv.pct(red_mrr / all_mrr)} of active MRR; " if all_mrr > 0 else ""
     s.add(cards([
         ("Accounts scored", nv.thousands(scored.sum()), f"of {nv.thousands(len(now))} active in {month}"),
         ("Mean score", nv.number(now["score"].mean(), 1), "0-100, higher is healthier"),
         ("Red accounts", nv.thousands(red), f"{nv.pct(red / max(int(scored.sum()), 1))} of scored; {nv.thousands(new_red)} newly red"),
-        ("MRR in red accounts", nv.currency(red_mrr, ctx.currency, short=True), f"as of {ctx.as_of}"),
+        ("MRR in red accounts", nv.currency(red_mrr, ctx.currency, short=True),
+         f"{red_share}per month, as of {ctx.as_of}"),
     ]))
     items = [
         f"{nv.share_sentence(red, int(scored.sum()), 'scored accounts')} are red in {month}"
