@@ -26,16 +26,16 @@ from typing import Any
 
 from csresearch import __version__
 from csresearch.display import Html, esc
+from csresearch.sources import QUERY_PASSWORD, URL_PASSWORD
+from csresearch.sources import redact as redact_url
 
 SECRET_NAME = re.compile(r"(password|passwd|secret|token|api_?key)", re.I)
-URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # user optional: redis://:pw@host
-QUERY_PASSWORD = re.compile(r"([?&;](?:password|passwd|pwd|secret|token|api_?key)=)[^&;#\s]*", re.I)
 
 
 def redact(value: Any) -> Any:
     """Mask passwords inside connection URLs (strings, recursively in lists and dicts)."""
     if isinstance(value, str):
-        return QUERY_PASSWORD.sub(r"\1***", URL_PASSWORD.sub(r"\1***@", value))
+        return redact_url(value)
     if isinstance(value, Mapping):
         return {k: ("***" if SECRET_NAME.search(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -53,9 +53,16 @@ def duckdb_connect(path: str | None = None, read_only: bool = False):
     return con
 
 
+URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # user optional: redis://:pw@host
+QUERY_PASSWORD = re.compile(r"([?&;](?:password|passwd|pwd|secret|token|api_?key)=)[^&;#\s]*", re.I)
+
+
 def redact(url: str) -> str:
-    """Hide the password of a connection URL: ``postgres://u:secret@h/db`` -> ``postgres://u:***@h/db``."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """Hide passwords in a connection URL.
+
+    ``postgres://u:secret@h/db`` -> ``postgres://u:***@h/db``; ``?password=x`` -> ``?password=***``.
+    """
+    return QUERY_PASSWORD.sub(r"\1***", URL_PASSWORD.sub(r"\1***@", url))
 
 
 def load_mapping(mapping: str | Path | Mapping | None) -> dict[str, dict]:

@@ -108,3 +108,8 @@ def test_cli_demo_data(tmp_path):
     r = CliRunner().invoke(app, ["demo-data", "--accounts", "30", "--seed", "2", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "truth.json").exists() and (tmp_path / "usage_events.parquet").exists()
+
+
+def test_redact_without_user_and_in_query():
+    assert redact("redis://:pw@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert redact("postgres://h/db?sslmode=require&password=x1") == "postgres://h/db?sslmode=require&password=***"
