@@ -36,36 +36,12 @@ def setup() -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    _quiet_duckdb()
     warnings.simplefilter("ignore")
     logging.getLogger("py.warnings").setLevel(logging.ERROR)
     from csresearch.plots import apply_style
 
     apply_style()
     _STARTED[:] = [time.time()]
-
-
-def _quiet_duckdb() -> None:
-    """Import DuckDB as a script would, so that it draws no Jupyter progress bar.
-
-    DuckDB decides at import whether it runs in Jupyter (no ``__main__.__file__`` and an
-    IPython kernel) and then renders progress bars of long queries with ipywidgets, which
-    fails without that package and would put widgets into a report. A report has no one
-    watching, so it is imported as in a script.
-    """
-    import sys
-
-    if "duckdb" in sys.modules:
-        return
-    main = sys.modules.get("__main__")
-    patched = main is not None and not hasattr(main, "__file__")
-    if patched:
-        main.__file__ = "<csresearch report>"
-    try:
-        import duckdb  # noqa: F401
-    finally:
-        if patched:
-            del main.__file__
 
 
 def start(report: str, **params: Any) -> ReportContext:
