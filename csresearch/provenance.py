@@ -26,8 +26,7 @@ from typing import Any
 
 from csresearch import __version__
 from csresearch.display import Html, esc
-from csresearch.sources import QUERY_PASSWORD, URL_PASSWORD
-from csresearch.sources import redact as redact_url
+from csresearch.redaction import mask_secrets
 
 SECRET_NAME = re.compile(r"(password|passwd|secret|token|api_?key)", re.I)
 
@@ -35,18 +34,12 @@ SECRET_NAME = re.compile(r"(password|passwd|secret|token|api_?key)", re.I)
 def redact(value: Any) -> Any:
     """Mask passwords inside connection URLs (strings, recursively in lists and dicts)."""
     if isinstance(value, str):
-        return redact_url(value)
+        return mask_secrets(value)
     if isinstance(value, Mapping):
         return {k: ("***" if SECRET_NAME.search(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
-
-
-def has_password(value: str) -> bool:
-    """True when ``value`` is a URL carrying a password (``scheme://user:password@host``,
-    ``scheme://:password@host`` or ``?password=...`` in its query)."""
-    return bool(URL_PASSWORD.search(value or "") or ("://" in (value or "") and QUERY_PASSWORD.search(value)))
 
 
 def git_commit(path: str | Path | None = None) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import pandas as pd
 import yaml
 
 from csresearch.errors import ConfigError, DataValidationError
+from csresearch.redaction import redact, register_url
 from csresearch.schema import CONTRACT, IBIS_TYPES, ValidationReport, validate
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
@@ -51,18 +51,6 @@ def duckdb_connect(path: str | None = None, read_only: bool = False):
     con.raw_sql("SET enable_progress_bar = false")
     con.raw_sql(f"SET memory_limit = '{limit}'")
     return con
-
-
-URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")  # user optional: redis://:pw@host
-QUERY_PASSWORD = re.compile(r"([?&;](?:password|passwd|pwd|secret|token|api_?key)=)[^&;#\s]*", re.I)
-
-
-def redact(url: str) -> str:
-    """Hide passwords in a connection URL.
-
-    ``postgres://u:secret@h/db`` -> ``postgres://u:***@h/db``; ``?password=x`` -> ``?password=***``.
-    """
-    return QUERY_PASSWORD.sub(r"\1***", URL_PASSWORD.sub(r"\1***@", url))
 
 
 def load_mapping(mapping: str | Path | Mapping | None) -> dict[str, dict]:
@@ -214,7 +202,9 @@ def resolve_env(value: str | Path, what: str = "data source") -> str:
                 f"{what} '{loc}': environment variable {var} is not set; "
                 f"export {var}='duckdb:///path/to.db' (or another Ibis URL) before running"
             )
+        register_url(os.environ[var])
         return os.environ[var]
+    register_url(loc)
     return loc
 
 

@@ -10,10 +10,10 @@ from csresearch.provenance import (
     collect,
     file_fingerprint,
     git_commit,
-    has_password,
     redact,
     to_html,
 )
+from csresearch.redaction import has_password
 
 
 def test_passwords_are_masked_everywhere():

@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 
 from csresearch.cli import app
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.sources import load_mapping, open_source, redact
+from csresearch.redaction import redact
+from csresearch.sources import load_mapping, open_source
 from tests.test_schema import good
 
 
@@ -113,3 +114,9 @@ def test_cli_demo_data(tmp_path):
 def test_redact_without_user_and_in_query():
     assert redact("redis://:pw@cache:6379/0") == "redis://:***@cache:6379/0"
     assert redact("postgres://h/db?sslmode=require&password=x1") == "postgres://h/db?sslmode=require&password=***"
+
+
+def test_redact_password_with_at_sign_is_masked_whole():
+    url = "postgresql://analyst:Tr0ub@dor-PW@db.internal:5432/cs"
+    assert redact(url) == "postgresql://analyst:***@db.internal:5432/cs"
+    assert "dor-PW" not in redact(url)

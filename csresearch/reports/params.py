@@ -30,7 +30,7 @@ from typing import Any
 import nbformat
 
 from csresearch.errors import ConfigError
-from csresearch.provenance import has_password
+from csresearch.redaction import has_password
 
 TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 TRUE, FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
