@@ -400,3 +400,43 @@ def test_health_summary_puts_red_mrr_in_proportion(demo_small):
                                     playbook_path=str(data / "playbooks.yaml"))
     html = sections.health_summary(ctx).html
     assert re.search(r"\d+\.\d % of active MRR; per month, as of 2025-12-31", html)
+
+
+# -- custom templates and the kernel -----------------------------------------------------------
+def test_custom_template_by_path_gets_checks_index_and_label(tmp_path, monkeypatch):
+    _template(tmp_path / "mine", name="csm_review")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="unknown parameter 'tpo'; did you mean 'top'"):
+        render_report("mine/csm_review.ipynb", {"tpo": 3}, tmp_path / "out", progress=False)
+    with pytest.raises(ConfigError, match="template notebook not found"):
+        render_report("mine/nope.ipynb", {}, tmp_path / "out", progress=False)
+    res = render_report("mine/csm_review.ipynb", {"as_of": "2025-10-31"}, tmp_path / "out", progress=False)
+    assert res.status == "ok" and res.report == "csm_review" and res.path == "2025-10-31/csm_review.html"
+    assert 'href="2025-10-31/csm_review.html"' in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_custom_template_in_a_config_is_relative_to_the_config(tmp_path, monkeypatch):
+    _template(tmp_path / "proj" / "mine", name="csm_review")
+    cfg = tmp_path / "proj" / "reports.yaml"
+    cfg.write_text("out: out\ndefaults: {data: data/x}\nreports: [{report: mine/csm_review.ipynb}]\n")
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    plan = load_config(cfg)
+    assert plan.out == (tmp_path / "proj" / "out").resolve()
+    (job,) = plan.jobs
+    assert job.label == "csm_review" and Path(job.report) == (tmp_path / "proj" / "mine" / "csm_review.ipynb")
+
+
+def test_kernel_falls_back_to_the_current_python(tmp_path):
+    import sys
+
+    from csresearch.reports.kernel import CurrentPythonSpecs, declared_kernel, kernel_name_for
+
+    assert kernel_name_for("csresearch", available={"python3"}) == "python3"
+    assert kernel_name_for("csresearch", available={"csresearch"}) == "csresearch"
+    assert kernel_name_for("python3", available=set()) == "python3"
+    assert CurrentPythonSpecs().get_kernel_spec("python3").argv[0] == sys.executable
+    nb = new_notebook(metadata={"kernelspec": {"name": "csresearch", "display_name": "x", "language": "python"}})
+    nbformat.write(nb, str(tmp_path / "k.ipynb"))
+    assert declared_kernel(tmp_path / "k.ipynb") == "csresearch"
+    nbformat.write(new_notebook(), str(tmp_path / "none.ipynb"))
+    assert declared_kernel(tmp_path / "none.ipynb") == "python3"

@@ -17,7 +17,10 @@
         params: {data: ../shared/data/telco/Telco-Customer-Churn.csv}
         skip_if_missing: ../shared/data/telco/Telco-Customer-Churn.csv
 
-Relative paths are relative to the current directory. Unknown keys are refused.
+Relative paths (``out``, ``templates``, ``skip_if_missing``, a custom template ``report:
+mine/x.ipynb`` and every path parameter) are relative to the folder of this YAML file, never
+the current directory, so ``report all --config DIR/reports.yaml`` works from anywhere.
+Unknown keys are refused.
 
 Example
 -------
@@ -61,10 +64,19 @@ class Plan:
     jobs: list[Job] = field(default_factory=list)
     parallel: int = 1
     templates: str | None = None
+    base: Path = field(default_factory=Path.cwd)  # the config's folder: relative paths start here
 
 
 def _slug(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(value)).strip("-") or "x"
+
+
+def _relative(value: Any, base: Path) -> Any:
+    """A relative path in the config made absolute from the config's folder (None unchanged)."""
+    if value is None:
+        return None
+    path = Path(str(value)).expanduser()
+    return str(path if path.is_absolute() else (base / path).resolve())
 
 
 def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
@@ -86,8 +98,10 @@ def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
         raise ConfigError(f"report config {p}: 'reports' must be a non-empty list")
     defaults = dict(data.get("defaults") or {})
     timeout = float(data.get("timeout", DEFAULT_TIMEOUT))
-    templates = data.get("templates")
-    plan = Plan(Path(out or data.get("out", "reports")), parallel=int(data.get("jobs", 1)), templates=templates)
+    root = p.resolve().parent
+    templates = _relative(data.get("templates"), root)
+    plan = Plan(Path(out) if out else Path(_relative(data.get("out", "reports"), root)),
+                parallel=int(data.get("jobs", 1)), templates=templates, base=root)
     declared_anywhere: set[str] = set()
     for i, e in enumerate(entries, 1):
         where = f"report config {p}, reports[{i}]"
@@ -96,11 +110,13 @@ def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
         bad = set(e) - ENTRY_KEYS
         if bad:
             raise ConfigError(f"{where}: unknown key(s) {sorted(bad)}; allowed: {sorted(ENTRY_KEYS)}")
+        if str(e["report"]).endswith(".ipynb"):  # a custom template, relative to this file
+            e = {**e, "report": _relative(str(e["report"]), root)}
         spec = notebook_parameters(template_path(e["report"], templates))
         declared_anywhere |= set(spec)
         base = {k: v for k, v in defaults.items() if k in spec}
         params = {**base, **dict(e.get("params") or {})}
-        label = str(e.get("label", e["report"]))
+        label = str(e.get("label", Path(e["report"]).stem))
         each = dict(e.get("each") or {})
         if len(each) > 1:
             raise ConfigError(f"{where}: 'each' takes one parameter with a list of values")
@@ -111,7 +127,8 @@ def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
                 raise ConfigError(f"{where}: each.{name} must be a non-empty list")
             variants = [(f"{label}_{_slug(v)}", {**params, name: v}) for v in values]
         for lab, prm in variants:
-            plan.jobs.append(Job(e["report"], lab, prm, float(e.get("timeout", timeout)), e.get("skip_if_missing")))
+            plan.jobs.append(Job(e["report"], lab, prm, float(e.get("timeout", timeout)),
+                                 _relative(e.get("skip_if_missing"), root)))
     unused = set(defaults) - declared_anywhere
     if unused:
         raise ConfigError(f"report config {p}: defaults {sorted(unused)} are not a parameter of any report")
@@ -150,7 +167,7 @@ def run_config(
         else:
             try:
                 res = render_report(job.report, job.params, plan.out, job.label, job.timeout,
-                                    progress=progress, templates=plan.templates)
+                                    progress=progress, templates=plan.templates, base=plan.base)
             except (ReportError, ConfigError) as e:
                 res = getattr(e, "result", None) or RenderResult(
                     job.report, job.label, str(job.params.get("as_of", "")), "failed", None, 0.0, str(e))

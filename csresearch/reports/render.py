@@ -113,7 +113,13 @@ class RenderResult:
 
 
 def template_path(report: str, templates: str | Path | None = None) -> Path:
-    """The template notebook of ``report`` (``notebooks/<report>.ipynb``)."""
+    """The template notebook of ``report``, or ``report`` itself when it is a path to a notebook
+    (``*.ipynb``, relative to the current folder): a custom template with a ``parameters`` cell."""
+    if report.endswith(".ipynb"):
+        custom = Path(report).expanduser()
+        if not custom.is_file():
+            raise ConfigError(f"template notebook not found: {custom}")
+        return custom.resolve()
     folder = Path(templates) if templates else TEMPLATES
     path = folder / f"{report}.ipynb"
     if not path.exists():
@@ -190,19 +196,15 @@ def cell_timings(nb: nbformat.NotebookNode) -> dict[str, float]:
     return {k: round(v, 3) for k, v in out.items()}
 
 
-def _kernel_name(path: Path) -> str:
-    nb = nbformat.read(str(path), as_version=4)
-    return nb.metadata.get("kernelspec", {}).get("name", "python3")
-
-
 def execute(path: Path, output: Path, params: dict[str, Any], timeout: float, progress: bool = True) -> None:
     """Run the template with papermill in a fresh kernel; interrupt it after ``timeout`` s."""
     import papermill as pm
-    from jupyter_client.manager import KernelManager
+
+    from csresearch.reports.kernel import kernel_manager
 
     # IPC transport (Unix sockets in a private folder): no TCP port, no "unencrypted TCP" warning.
     sockets = tempfile.mkdtemp(prefix="cs-kernel-")
-    km = KernelManager(kernel_name=_kernel_name(path), transport="ipc", ip=str(Path(sockets) / "k"))
+    km = kernel_manager(path, transport="ipc", ip=str(Path(sockets) / "k"))  # declared, else python3
     expired = threading.Event()
 
     def expire() -> None:
@@ -288,6 +290,7 @@ def render_report(
     """
     t0 = time.time()
     path = template_path(report, templates)
+    report = path.stem if report.endswith(".ipynb") else report  # a custom template: its file name
     spec = notebook_parameters(path)
     values = check_parameters(report, spec, params or {}, base=Path(base) if base else Path.cwd())
     for name, par in spec.items():  # defaults are relative to notebooks/: pass them absolute, so that
