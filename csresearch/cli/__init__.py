@@ -35,7 +35,7 @@ def _root(
 def _register() -> None:
     import importlib
 
-    for mod in ("data", "metrics", "health", "survival", "maturity", "report"):
+    for mod in ("init", "data", "metrics", "health", "survival", "maturity", "report"):
         try:
             importlib.import_module(f"csresearch.cli.{mod}").register(app)
         except ModuleNotFoundError as e:  # an area not built yet
