@@ -198,14 +198,54 @@ def rule_failures(
         raise DataValidationError("\n".join(parts))
 
 
-def to_dates(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
-    """``frame[column]`` as datetime64[ns] normalised to days; unparseable values raise
-    :class:`DataValidationError` (table, column, count, examples) instead of a pandas error."""
-    try:
-        return pd.to_datetime(frame[column]).dt.normalize()
-    except (ValueError, TypeError, OverflowError):
-        parsed = pd.to_datetime(frame[column], errors="coerce", format="mixed")
-        rule_failures(frame, table, [(column, f"{column} is not a date", parsed.isna() & frame[column].notna(),
-                                      "write dates as ISO 'YYYY-MM-DD' (or leave the cell empty)")])
-        return parsed.dt.normalize()
+def _wide_parse(values: pd.Series) -> pd.Series:
+    """Dates pandas cannot hold in nanoseconds (9999-12-31, 0001-01-01) as datetime64[s];
+    NaT where a value is not a date at all."""
+    out = []
+    for v in values:
+        try:
+            out.append(pd.Timestamp(v).to_datetime64().astype("datetime64[s]"))
+        except (ValueError, TypeError, OverflowError):
+            out.append(np.datetime64("NaT", "s"))
+    return pd.Series(np.array(out, dtype="datetime64[s]"), index=values.index)
 
+
+def as_datetime(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
+    """``frame[column]`` as datetime64[ns] under the contract's date rules.
+
+    Unparseable values and dates outside [``DATE_MIN``, ``OPEN_END_FROM``) raise a
+    :class:`DataValidationError` (table, column, count, examples, fix) instead of a pandas
+    overflow; in an end column that may be empty (``Column.open_end`` in the contract, e.g.
+    ``subscriptions.end_date``) a date on or after ``OPEN_END_FROM`` is open and becomes NaT.
+    """
+    from csresearch.schema import CONTRACT, DATE_MIN, FIXES, OPEN_END_FROM
+
+    raw = frame[column]
+    spec = CONTRACT.get(table)
+    open_end = bool(spec and column in {c.name for c in spec.columns} and spec.column(column).open_end)
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        raw = raw.dt.tz_localize(None)
+    if raw.dtype.kind == "M":
+        parsed = raw.astype("datetime64[s]")
+    else:
+        try:
+            parsed = pd.to_datetime(raw).astype("datetime64[s]")
+        except (ValueError, TypeError, OverflowError):
+            parsed = pd.to_datetime(raw, errors="coerce", format="mixed").astype("datetime64[s]")
+            lost = parsed.isna() & raw.notna()
+            parsed[lost] = _wide_parse(raw[lost])
+    far = parsed >= pd.Timestamp(OPEN_END_FROM)
+    out_of_range = (parsed < pd.Timestamp(DATE_MIN)) | (far & (not open_end))
+    rule_failures(frame, table, [
+        (column, f"{column} is not a date", parsed.isna() & raw.notna(),
+         "write dates as ISO 'YYYY-MM-DD' (or leave the cell empty)"),
+        (column, f"{column} is out of the date range", out_of_range, FIXES["date range"]),
+    ])
+    return parsed.where(~far).astype("datetime64[ns]")
+
+
+def to_dates(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
+    """``frame[column]`` as datetime64[ns] normalised to days (see :func:`as_datetime` for
+    the date rules: unparseable or out-of-range dates raise :class:`DataValidationError`, a
+    far-future date in an open end column is NaT)."""
+    return as_datetime(frame, table, column).dt.normalize()

@@ -4,6 +4,14 @@ Rules run inside the engine (Ibis expressions, DuckDB by default): one aggregate
 per table counts the failing rows of every column rule, and only the failing rules fetch
 up to five example rows. Nothing is loaded into pandas wholesale and nothing is dropped.
 
+Dates: every date and timestamp must lie in [``DATE_MIN``, ``OPEN_END_FROM``) =
+[1800-01-01, 2200-01-01), so that it fits pandas' nanosecond range (which ends 2262-04-11).
+In an end column that may be empty (``subscriptions.end_date``,
+``support_tickets.closed_at``, ``onboarding_milestones.completed_at``), a date on or after
+2200-01-01 (a warehouse "still active" placeholder such as 9999-12-31) means *open* and is
+read as empty by :meth:`~csresearch.sources.DataSource.table`, so every analysis sees the
+same open end; anywhere else such a date fails the rule 'date range'.
+
 Example
 -------
 >>> from csresearch.sources import open_source
@@ -19,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from csresearch.errors import DataValidationError
 
@@ -47,6 +56,13 @@ class Column:
     max: float | None = None
     allowed: tuple[str, ...] | None = None
     integer: bool = False
+    open_end: bool = False
+
+
+#: earliest date accepted in any date or timestamp column
+DATE_MIN = "1800-01-01"
+#: dates on or after this are "open" in an ``open_end`` column and refused elsewhere
+OPEN_END_FROM = "2200-01-01"
 
 
 @dataclass(frozen=True)
@@ -95,7 +111,7 @@ CONTRACT: dict[str, Table] = {
                 _c("subscription_id", "string"),
                 _c("account_id", "string"),
                 _c("start_date", "date"),
-                _c("end_date", "date", nullable=True),
+                _c("end_date", "date", nullable=True, open_end=True),
                 _c("mrr", "float", min=0),
                 _opt("product", "string"),
                 _opt("term_months", "int", min=1),
@@ -146,7 +162,7 @@ CONTRACT: dict[str, Table] = {
                 _c("ticket_id", "string"),
                 _c("account_id", "string"),
                 _c("opened_at", "timestamp"),
-                _c("closed_at", "timestamp", nullable=True),
+                _c("closed_at", "timestamp", nullable=True, open_end=True),
                 _c("priority", "string"),
                 _opt("category", "string"),
             ),
@@ -167,7 +183,7 @@ CONTRACT: dict[str, Table] = {
                 _c("account_id", "string"),
                 _c("milestone", "string"),
                 _c("due_at", "timestamp"),
-                _c("completed_at", "timestamp", nullable=True),
+                _c("completed_at", "timestamp", nullable=True, open_end=True),
             ),
         ),
         Table(
@@ -210,6 +226,10 @@ FIXES = {
     "not null": "fill the missing values, or drop those rows in your export if they are not real",
     "range": "values must be {bounds}; correct or remove the out-of-range rows",
     "integer": "scores must be whole numbers; round them in your export",
+    "date range": "dates must lie from " + DATE_MIN + " to before " + OPEN_END_FROM + " (pandas "
+    "cannot hold dates past 2262-04-11); correct placeholder dates such as 0001-01-01 or "
+    "9999-12-31, or leave the cell empty (only in an end column that may be empty is a date on "
+    "or after " + OPEN_END_FROM + " read as open)",
     "allowed values": "use one of {allowed} (lower case)",
     "unique key": "each {column} must appear once; remove the duplicate rows",
     "foreign key": "every account_id must exist in accounts; add the missing accounts or remove "
@@ -288,6 +308,21 @@ def _count_by(t: ir.Table, preds: dict[str, ir.BooleanValue]) -> dict[str, int]:
     return {k: int(0 if v is None or v != v else v) for k, v in row.items()}
 
 
+def date_bound(x: ir.Value, day: str) -> ir.Value:
+    """The literal ``day`` in the type of the date/timestamp column ``x``."""
+    ts = pd.Timestamp(day)
+    return ibis.date(ts.year, ts.month, ts.day) if x.type().is_date() else ibis.timestamp(ts)
+
+
+def date_out_of_range(typed: ir.Value, col: Column) -> ir.BooleanValue:
+    """Rows whose (typed) date is before ``DATE_MIN`` or, unless ``col.open_end``, on or
+    after ``OPEN_END_FROM``."""
+    bad = typed < date_bound(typed, DATE_MIN)
+    if not col.open_end:
+        bad = bad | (typed >= date_bound(typed, OPEN_END_FROM))
+    return typed.notnull() & bad
+
+
 def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.BooleanValue]:
     """Failing-row predicates for every column rule of a table (on the raw, uncast table)."""
     preds: dict[tuple[str, str], ir.BooleanValue] = {}
@@ -318,6 +353,8 @@ def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.Boolea
         if col.integer and not x.type().is_integer():
             num = x.cast("float64") if not x.type().is_string() else x.try_cast("float64")
             preds[(col.name, "integer")] = num.notnull() & (num != num.round(0))
+        if col.dtype in ("date", "timestamp"):
+            preds[(col.name, "date range")] = date_out_of_range(typed, col)
         if col.allowed:
             preds[(col.name, "allowed values")] = x.notnull() & ~x.cast("string").isin(
                 list(col.allowed)

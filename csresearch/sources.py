@@ -29,8 +29,16 @@ import pandas as pd
 import yaml
 
 from csresearch.errors import ConfigError, DataValidationError
+from csresearch.periods import as_datetime
 from csresearch.redaction import redact, register_url
-from csresearch.schema import CONTRACT, IBIS_TYPES, ValidationReport, validate
+from csresearch.schema import (
+    CONTRACT,
+    IBIS_TYPES,
+    OPEN_END_FROM,
+    ValidationReport,
+    date_bound,
+    validate,
+)
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
@@ -142,6 +150,8 @@ class DataSource:
                         x = x.nullif("").try_cast(target)
                     elif str(x.type()) != target:
                         x = x.cast(target)
+                    if col.open_end:  # 9999-12-31 and the like: "still active" (schema docs)
+                        x = ibis.ifelse(x >= date_bound(x, OPEN_END_FROM), ibis.null(target), x)
                     casts[col.name] = x
                 elif not col.required:
                     casts[col.name] = ibis.null(IBIS_TYPES[col.dtype])
@@ -156,7 +166,8 @@ class DataSource:
         out = t.execute()
         for col in CONTRACT[name].columns:
             if col.name in out.columns and col.dtype in ("date", "timestamp"):
-                out[col.name] = pd.to_datetime(out[col.name])
+                # a date outside the contract's range is a named error, never an overflow
+                out[col.name] = as_datetime(out, name, col.name)
         return out
 
     def _require(self, name: str) -> None:

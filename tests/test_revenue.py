@@ -390,3 +390,16 @@ def test_bridge_matches_day_by_day_definitions(subs):
              "mrr_reactivation", "mrr_end"]].to_numpy()
     np.testing.assert_allclose(got, ref[["start", "new", "exp", "con", "churn", "react", "end"]].to_numpy(),
                                rtol=0, atol=1e-9)
+
+
+# -- data rules: far-future end dates are open, never a nanosecond overflow ------------------
+def test_far_future_end_date_is_open_and_far_start_is_named():
+    s = subs_frame()
+    # B's s4 (120 from Mar 1, open) written with the warehouse placeholder 9999-12-31
+    s["end_date"] = s["end_date"].astype("datetime64[s]")
+    s.loc[3, "end_date"] = pd.Timestamp("9999-12-31")
+    pd.testing.assert_frame_equal(mrr_bridge(s, AS_OF), mrr_bridge(subs_frame(), AS_OF))
+    s = subs_frame().astype({"start_date": object})
+    s.loc[0, "start_date"] = "0001-01-01"
+    with pytest.raises(DataValidationError, match=r"(?s)column 'start_date': start_date is out of the date range.*1800-01-01"):
+        mrr_bridge(s, AS_OF)

@@ -226,3 +226,18 @@ def test_a_type_failure_does_not_hide_key_and_foreign_key_failures():
     frames["subscriptions"] = subs
     rules = {(x.column, x.rule) for x in failures(frames)}
     assert {("start_date", "type"), ("subscription_id", "unique key"), ("account_id", "foreign key")} <= rules
+
+
+# -- data rules: dates must fit pandas; far-future end dates are open ------------------------
+def test_date_range_rule_refuses_placeholders_but_not_an_open_end_date():
+    import datetime as dt
+
+    frames = good()
+    # 9999-12-31 in end_date is "still active" (open); in start_date and created_at it fails
+    frames["subscriptions"]["end_date"] = [dt.date(2024, 3, 1), dt.date(9999, 12, 31),
+                                           dt.date(2024, 6, 1), None]
+    frames["subscriptions"]["start_date"] = [dt.date(2024, 1, 1), dt.date(2024, 3, 1),
+                                             dt.date(2024, 1, 15), dt.date(9999, 12, 31)]
+    frames["accounts"]["created_at"] = [pd.Timestamp("2024-01-01")] * 2 + [dt.datetime(1, 1, 1)]
+    got = sorted((f.table, f.column, f.n_failing) for f in failures(frames) if f.rule == "date range")
+    assert got == [("accounts", "created_at", 1), ("subscriptions", "start_date", 1)]

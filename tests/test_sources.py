@@ -120,3 +120,15 @@ def test_redact_password_with_at_sign_is_masked_whole():
     url = "postgresql://analyst:Tr0ub@dor-PW@db.internal:5432/cs"
     assert redact(url) == "postgresql://analyst:***@db.internal:5432/cs"
     assert "dor-PW" not in redact(url)
+
+
+def test_far_future_end_date_reads_as_open_in_table_and_df(tmp_path):
+    import datetime as dt
+
+    frames = good()
+    frames["subscriptions"]["end_date"] = [dt.date(2024, 3, 1), dt.date(9999, 12, 31),
+                                           dt.date(2024, 6, 1), None]
+    src = open_source(write_folder(tmp_path / "d", frames))
+    assert src.table("subscriptions").end_date.isnull().sum().execute() == 2
+    df = src.df("subscriptions")
+    assert str(df.end_date.dtype) == "datetime64[ns]" and df.end_date.isna().sum() == 2

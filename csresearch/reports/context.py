@@ -45,6 +45,8 @@ class ReportContext:
         self.flat_path = flat_path
         self.started = started if started is not None else time.time()
         self.cache: dict[str, Any] = {}
+        #: headline figures under stable keys, written beside the HTML as ``<label>.json``
+        self.summary: dict[str, Any] = {}
         self.as_of: str = str(params.get("as_of", ""))
         self.grain: str = str(params.get("grain", "month"))
         self.segment: str = str(params.get("segment", "segment"))
@@ -64,6 +66,10 @@ class ReportContext:
     def df(self, name: str) -> pd.DataFrame:
         """A table of the source as pandas (read once per run; treat as read-only)."""
         return self.memo(f"df:{name}", lambda: self.source.df(name))
+
+    def record(self, **figures: Any) -> None:
+        """Add headline figures to the report's summary JSON (stable keys, plain values)."""
+        self.summary.update(figures)
 
     def memo(self, key: str, fn: Callable[[], Any]) -> Any:
         """``fn()`` computed once per run under ``key``."""
