@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
+from csresearch.errors import DataQualityWarning, DataValidationError
 from csresearch.metrics import period_table
 from csresearch.metrics.revenue import mrr_bridge
 from csresearch.schema import validate
-from csresearch.sources import DataSource, open_source
+from csresearch.sources import DataSource
 from tests.test_schema import good
 
 
