@@ -84,9 +84,9 @@ class HealthConfig:
 
 
 def default_config_path() -> Path | resources.abc.Traversable:
-    """``data/health.yaml`` under the working directory if present, else the packaged copy."""
-    local = Path("data/health.yaml")
-    return local if local.is_file() else resources.files("csresearch").joinpath("configs/health.yaml")
+    """The packaged default (``csresearch/configs/health.yaml``); never a file found through the
+    working directory: a project names its own copy (``csresearch init`` writes one)."""
+    return resources.files("csresearch").joinpath("configs/health.yaml")
 
 
 def _num(v: Any, key: str, lo: float | None = None) -> float:
@@ -194,8 +194,8 @@ def load_health_config(config: str | Path | dict | None = None) -> HealthConfig:
     positive number (overall or for a segment), bad cuts/points/min/max, bands that overlap,
     leave a gap or do not cover 0..100, an unknown missing policy, a bad trend period.
 
-    Example
-    -------
+    Examples
+    --------
     >>> cfg = load_health_config()
     >>> sorted(cfg.components)[:2]
     ['ces', 'csm_sentiment']

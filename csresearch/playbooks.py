@@ -22,8 +22,8 @@ score_prev, trend, coverage) and the touch ``tier`` of the month's ARR.
 A CTA is one row per account and rule (de-duplicated over the evaluated months: the latest
 firing is kept, with ``first_fired`` and ``times_fired``), with the values that triggered it.
 
-Example
--------
+Examples
+--------
 >>> pb = load_playbook()
 >>> [r.name for r in pb.rules][:2]
 ['band_turned_red', 'early_detractor']
@@ -81,9 +81,9 @@ class Playbook:
 
 
 def default_playbook_path() -> Path | resources.abc.Traversable:
-    """``data/playbooks.yaml`` under the working directory if present, else the packaged copy."""
-    local = Path("data/playbooks.yaml")
-    return local if local.is_file() else resources.files("csresearch").joinpath("configs/playbooks.yaml")
+    """The packaged default (``csresearch/configs/playbooks.yaml``); never a file found through the
+    working directory: a project names its own copy (``csresearch init`` writes one)."""
+    return resources.files("csresearch").joinpath("configs/playbooks.yaml")
 
 
 def _condition(c: Any, key: str) -> Condition:

@@ -128,9 +128,9 @@ def test_inactive_rows_dropped_and_input_untouched():
 
 
 # -- configuration ----------------------------------------------------------------------------
-def test_default_config_packaged_equals_data_copy():
-    assert (REPO / "data/health.yaml").read_text() == (REPO / "csresearch/configs/health.yaml").read_text()
-    c = load_health_config(REPO / "data/health.yaml")
+def test_default_config_is_the_single_packaged_copy():
+    assert not (REPO / "data/health.yaml").exists()  # one copy: the packaged default
+    c = load_health_config(REPO / "csresearch/configs/health.yaml")
     assert set(c.components) == set(COMPONENTS)
     assert load_health_config().components == c.components
 

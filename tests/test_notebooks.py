@@ -45,7 +45,7 @@ def nbval_run(project):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-c", str(ini), "--rootdir", str(project),
-         *[str(project / "notebooks" / f"{n}.ipynb") for n in REPORT_NAMES]],
+         *[str(project / "csresearch" / "templates" / f"{n}.ipynb") for n in REPORT_NAMES]],
         cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     yield proc
@@ -54,7 +54,7 @@ def nbval_run(project):
 
 
 def test_templates_pass_nbval_lax_with_their_default_parameters(nbval_run, out):
-    """The committed templates run as they are (defaults point at ../data/demo)."""
+    """The committed templates run as they are (defaults point at ../../data/demo)."""
     stdout, stderr = nbval_run.communicate(timeout=600)
     assert nbval_run.returncode == 0, stdout[-4000:] + stderr[-2000:]
     assert re.search(r"\d+ passed", stdout)

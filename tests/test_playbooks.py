@@ -109,9 +109,9 @@ def test_missing_feature_column_and_months():
         run_playbook(feats(), RULES, months=0)
 
 
-def test_default_playbook_files_identical_and_valid():
-    assert (REPO / "data/playbooks.yaml").read_text() == (REPO / "csresearch/configs/playbooks.yaml").read_text()
-    pb = load_playbook(REPO / "data/playbooks.yaml")
+def test_default_playbook_is_the_single_packaged_copy_and_valid():
+    assert not (REPO / "data/playbooks.yaml").exists()  # one copy: the packaged default
+    pb = load_playbook(REPO / "csresearch/configs/playbooks.yaml")
     assert {"band_turned_red", "early_detractor", "onboarding_overdue", "usage_down_30",
             "renewal_at_risk"} <= {r.name for r in pb.rules}
 
@@ -135,7 +135,7 @@ def test_packaged_default_outside_the_repo(tmp_path, monkeypatch):
 
 def test_features_with_segment_by_an_accounts_column(demo_small):
     # health_history takes a segment_by column from accounts; the playbook features must too
-    cfg = load_health_config(REPO / "data/health.yaml")
+    cfg = load_health_config(REPO / "csresearch/configs/health.yaml")
     cfg = replace(cfg, segment_by="plan", weights_by_segment={})
     f = playbook_features(demo_small, "2025-12-31", cfg)
     h = health_history(demo_small, "2025-12-31", cfg)

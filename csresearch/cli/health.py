@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     def health(
         source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
         as_of: Annotated[str, typer.Option("--as-of", help="ISO date; the last month ends on or before it")],
-        config: Annotated[Path | None, typer.Option(help="health YAML (default: data/health.yaml, else the packaged one)")] = None,
+        config: Annotated[Path | None, typer.Option(help="health YAML (default: the packaged one)")] = None,
         view: Annotated[str, typer.Option(help="history (every active month), latest, movers or contributions")] = "history",
         top: Annotated[int, typer.Option(help="movers: how many of the largest drops")] = 20,
         format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
     def playbooks(
         source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
         as_of: Annotated[str, typer.Option("--as-of", help="ISO date; the last month ends on or before it")],
-        config: Annotated[Path | None, typer.Option(help="playbook YAML (default: data/playbooks.yaml, else the packaged one)")] = None,
+        config: Annotated[Path | None, typer.Option(help="playbook YAML (default: the packaged one)")] = None,
         health_config: Annotated[Path | None, typer.Option(help="health YAML for the score and band features")] = None,
         months: Annotated[int, typer.Option(help="evaluate the last N months (CTAs de-duplicated per account and rule)")] = 1,
         format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",

@@ -28,6 +28,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ from csresearch.reports.params import (
     resolve_path,
 )
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "notebooks"
+# package data (csresearch/templates/*.ipynb): found the same in a clone and in an installed wheel
+TEMPLATES = Path(str(resources.files("csresearch").joinpath("templates")))
 REPORTS = ("retention", "health", "churn_drivers", "maturity")
 TITLES = {
     "retention": "Retention",
@@ -113,8 +115,9 @@ class RenderResult:
 
 
 def template_path(report: str, templates: str | Path | None = None) -> Path:
-    """The template notebook of ``report``, or ``report`` itself when it is a path to a notebook
-    (``*.ipynb``, relative to the current folder): a custom template with a ``parameters`` cell."""
+    """The template notebook of ``report`` (``csresearch/templates/<report>.ipynb``), or
+    ``report`` itself when it is a path to a notebook (``*.ipynb``, relative to the current
+    folder): a custom template with a ``parameters`` cell."""
     if report.endswith(".ipynb"):
         custom = Path(report).expanduser()
         if not custom.is_file():
@@ -293,7 +296,7 @@ def render_report(
     report = path.stem if report.endswith(".ipynb") else report  # a custom template: its file name
     spec = notebook_parameters(path)
     values = check_parameters(report, spec, params or {}, base=Path(base) if base else Path.cwd())
-    for name, par in spec.items():  # defaults are relative to notebooks/: pass them absolute, so that
+    for name, par in spec.items():  # defaults are relative to the template: pass them absolute, so that
         if name not in values and is_path_param(name) and isinstance(par.default, str) and par.default:
             values[name] = resolve_path(par.default, path.parent)  # the provenance names real files
     as_of = str(values.get("as_of", spec["as_of"].default if "as_of" in spec else "undated"))
