@@ -112,7 +112,7 @@ def collect(
         out["row_counts"] = source.row_counts()
     elif table is not None:
         path, rows = table
-        out["data_source"] = str(path)
+        out["data_source"] = redact(str(path))
         out["fingerprint"] = file_fingerprint([Path(path)])
         out["row_counts"] = {Path(path).stem: int(rows)}
     if files:

@@ -31,7 +31,8 @@ def test_health_csv_matches_library(demo_small_dir, history, tmp_path):
               "weight_nps", "value_tickets", "missing"]:
         assert c in df.columns
     pd.testing.assert_series_equal(df["score"], history["score"].reset_index(drop=True), check_names=False)
-    assert "# as_of: 2025-12-31" in out.read_text()
+    assert "#" not in out.read_text()  # plain CSV; the metadata is in the sidecar
+    assert json.loads((tmp_path / "h.csv.meta.json").read_text())["as_of"] == "2025-12-31"
 
 
 def test_health_json_parquet_and_views(demo_small_dir, history, tmp_path):

@@ -77,7 +77,8 @@ def test_assess_csv_to_file(runner, tmp_path):
     assert r.exit_code == 0, r.output
     df = pd.read_csv(StringIO(out.read_text()), comment="#")
     assert df["capability"].tolist() == KEYS
-    assert "# overall: 3" in out.read_text()
+    assert "#" not in out.read_text()  # plain CSV; the metadata is in the sidecar
+    assert json.loads((tmp_path / "levels.csv.meta.json").read_text())["overall"] == 3
 
 
 def test_assess_with_data_caps_and_shows_disagreement(runner, demo_small_dir, tmp_path):

@@ -63,7 +63,8 @@ def test_cox_blank_totalcharges_then_dropna():
 def test_cox_csv_trailing_fields():
     r = runner.invoke(app, ["survival", "cox", *FLAT, "--covariates", "MonthlyCharges,SeniorCitizen"])
     assert r.exit_code == 0, r.output
-    assert "# concordance: " in r.stdout and "# log_likelihood: " in r.stdout
+    assert "# concordance: " in r.stderr and "# log_likelihood: " in r.stderr  # stdout: plain CSV
+    assert "#" not in r.stdout
     assert _csv(r.stdout)["term"].tolist() == ["MonthlyCharges", "SeniorCitizen"]
 
 

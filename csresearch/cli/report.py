@@ -40,7 +40,8 @@ def register(app: typer.Typer) -> None:
         """Render a report to HTML: checked parameters, own kernel, atomic write, index.html.
 
         Exit code 0 when every report rendered, 1 when one failed (the previous report is kept
-        and the executed notebook saved under DIR/_failed/), 2 for bad parameters.
+        and the executed notebook saved under DIR/_failed/), 2 for bad parameters or an output
+        folder that cannot be written, 3 for an unexpected error (see the README's exit codes).
         """
         from csresearch.reports import (
             REPORTS,

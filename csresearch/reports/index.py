@@ -7,14 +7,14 @@ after every run. Both are written atomically; every text is escaped.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from csresearch.display import esc
+from csresearch.outputs import atomic_write
+from csresearch.redaction import mask_secrets
 
 MANIFEST = "_index.json"
 INDEX = "index.html"
@@ -27,20 +27,6 @@ th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #ddd;vertical
 th{background:#f3f5f7}.ok{color:#05723e;font-weight:600}.failed{color:#b3261e;font-weight:600}
 .skipped{color:#777}.msg{font-size:.85rem;color:#555;white-space:pre-wrap;max-width:40rem}
 """
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file in the same folder, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(out_dir: Path) -> list[dict[str, Any]]:
@@ -60,8 +46,8 @@ def record(out_dir: Path, entry: Mapping[str, Any]) -> None:
         entries = [e for e in load(out_dir) if (e.get("as_of"), e.get("label")) != (entry["as_of"], entry["label"])]
         entries.append(dict(entry))
         entries.sort(key=lambda e: (str(e.get("as_of")), str(e.get("label"))))
-        atomic_write(out_dir / MANIFEST, json.dumps(entries, indent=2, default=str))
-        atomic_write(out_dir / INDEX, render_index(entries, out_dir))
+        atomic_write(out_dir / MANIFEST, mask_secrets(json.dumps(entries, indent=2, default=str)))
+        atomic_write(out_dir / INDEX, mask_secrets(render_index(entries, out_dir)))
 
 
 def render_index(entries: list[Mapping[str, Any]], out_dir: Path) -> str:

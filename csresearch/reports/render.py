@@ -35,6 +35,7 @@ from typing import Any
 import nbformat
 
 from csresearch.errors import ConfigError, ReportError
+from csresearch.redaction import mask_secrets, register_url
 from csresearch.reports import index
 from csresearch.reports.params import (
     check_parameters,
@@ -237,6 +238,16 @@ def execute(path: Path, output: Path, params: dict[str, Any], timeout: float, pr
         shutil.rmtree(sockets, ignore_errors=True)
 
 
+def register_env_secrets(values: dict[str, Any]) -> None:
+    """Register the URL behind each ``env:VAR`` parameter so that :func:`mask_secrets` hides its
+    password in what this process saves (the failed notebook, the index, messages)."""
+    import os
+
+    for v in values.values():
+        if isinstance(v, str) and v.startswith("env:") and v[4:] in os.environ:
+            register_url(os.environ[v[4:]])
+
+
 def describe_failure(e: BaseException, executed: Path | None) -> str:
     """The failing cell and its error, in one paragraph (no traceback); a password inside a
     connection URL in the error text is masked (it is printed and stored in the index)."""
@@ -299,6 +310,7 @@ def render_report(
     for name, par in spec.items():  # defaults are relative to the template: pass them absolute, so that
         if name not in values and is_path_param(name) and isinstance(par.default, str) and par.default:
             values[name] = resolve_path(par.default, path.parent)  # the provenance names real files
+    register_env_secrets(values)  # the kernel resolves env:VAR in its own process; mask it here too
     as_of = str(values.get("as_of", spec["as_of"].default if "as_of" in spec else "undated"))
     label = label or report
     if not LABEL.match(label):
@@ -325,9 +337,8 @@ def render_report(
         except Exception as e:  # noqa: BLE001 - every failure is reported the same way
             message = describe_failure(e, executed)
             kept = None
-            if executed.exists():
-                failed.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(executed), failed)
+            if executed.exists():  # the error value and traceback may hold a URL: masked
+                index.atomic_write(failed, mask_secrets(executed.read_text(encoding="utf-8")))
                 kept = str(failed.relative_to(out))
             res = RenderResult(report, label, as_of, "failed", rel, round(time.time() - t0, 1), message, kept)
             index.record(out, res.entry())
@@ -336,7 +347,7 @@ def render_report(
             err = ReportError(f"report '{label}' ({as_of}) failed: {message} ({previous}{where})")
             err.result = res  # type: ignore[attr-defined]
             raise err from None
-        index.atomic_write(final, html)
+        index.atomic_write(final, mask_secrets(html))
         failed.unlink(missing_ok=True)
         res = RenderResult(report, label, as_of, "ok", rel, round(time.time() - t0, 1), timings=timings)
         index.record(out, res.entry())
