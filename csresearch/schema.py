@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
 from csresearch.errors import DataValidationError
+from csresearch.read_errors import reading
 
 if TYPE_CHECKING:  # pragma: no cover
     from csresearch.sources import DataSource
@@ -57,12 +59,17 @@ class Column:
     allowed: tuple[str, ...] | None = None
     integer: bool = False
     open_end: bool = False
+    limit: float | None = None
 
 
 #: earliest date accepted in any date or timestamp column
 DATE_MIN = "1800-01-01"
 #: dates on or after this are "open" in an ``open_end`` column and refused elsewhere
 OPEN_END_FROM = "2200-01-01"
+#: largest MRR of one row, and of all rows together, that the integer micro-unit sums of
+#: :mod:`csresearch.metrics.revenue` hold exactly (int64 ends at 9.22e18 micro-units)
+MRR_LIMIT = 1e12
+MRR_TOTAL_LIMIT = 9e12
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,7 @@ CONTRACT: dict[str, Table] = {
                 _c("account_id", "string"),
                 _c("start_date", "date"),
                 _c("end_date", "date", nullable=True, open_end=True),
-                _c("mrr", "float", min=0),
+                _c("mrr", "float", min=0, limit=MRR_LIMIT),
                 _opt("product", "string"),
                 _opt("term_months", "int", min=1),
             ),
@@ -223,9 +230,20 @@ FIXES = {
     "(columns: {{{table}: {{{column}: your_column}}}})",
     "type": "make every value a valid {dtype} (dates as ISO 'YYYY-MM-DD', timestamps as "
     "'YYYY-MM-DD HH:MM:SS'); empty cells are read as missing",
+    "stored type": "the column is stored as {stored}, which cannot become a {dtype}: write dates "
+    "as ISO text ('YYYY-MM-DD') or a DATE column, timestamps as ISO text or a TIMESTAMP column, "
+    "numbers as a numeric column (a date stored as the number 20240131 must be re-exported as "
+    "2024-01-31)",
     "not null": "fill the missing values, or drop those rows in your export if they are not real",
     "range": "values must be {bounds}; correct or remove the out-of-range rows",
     "integer": "scores must be whole numbers; round them in your export",
+    "not finite": "write a plain finite number (NaN, inf and -inf are not amounts); leave the "
+    "cell empty only where the column may be empty",
+    "too large": "one value may be at most " + f"{MRR_LIMIT:g}" + " (larger amounts cannot be "
+    "summed exactly); check the unit (cents? a placeholder such as 9.99e15?) and correct it",
+    "total too large": "all rows together may sum to at most " + f"{MRR_TOTAL_LIMIT:g}" + " "
+    "(larger totals cannot be summed exactly); express the amounts in a larger unit "
+    "(e.g. thousands)",
     "date range": "dates must lie from " + DATE_MIN + " to before " + OPEN_END_FROM + " (pandas "
     "cannot hold dates past 2262-04-11); correct placeholder dates such as 0001-01-01 or "
     "9999-12-31, or leave the cell empty (only in an end column that may be empty is a date on "
@@ -323,6 +341,37 @@ def date_out_of_range(typed: ir.Value, col: Column) -> ir.BooleanValue:
     return typed.notnull() & bad
 
 
+def storable(stored: dt.DataType, dtype: str) -> bool:
+    """Whether values stored as ``stored`` can be cast to the contract type ``dtype``.
+
+    Text is tried value by value (rule 'type'); a date stored as a number has no cast.
+    """
+    if dtype == "string" or stored.is_null() or stored.is_string():
+        return True
+    if dtype in ("date", "timestamp"):
+        return stored.is_date() or stored.is_timestamp()
+    if dtype in ("int", "float"):
+        return stored.is_numeric() or stored.is_boolean()
+    return stored.is_boolean() or stored.is_integer()
+
+
+def _not_finite(typed: ir.Value, col: Column) -> ir.BooleanValue:
+    """NaN, inf or -inf in a float column (never true for other types)."""
+    if col.dtype != "float":
+        return ibis.literal(False)
+    return typed.isnan() | typed.isinf()
+
+
+def _number_preds(typed: ir.Value, col: Column) -> dict[str, ir.BooleanValue]:
+    """The rules 'not finite' and 'too large' of a number column (``Column.limit``)."""
+    preds: dict[str, ir.BooleanValue] = {}
+    if col.dtype == "float":
+        preds["not finite"] = typed.notnull() & _not_finite(typed, col)
+    if col.limit is not None:
+        preds["too large"] = typed.notnull() & ~_not_finite(typed, col) & (typed > col.limit)
+    return preds
+
+
 def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.BooleanValue]:
     """Failing-row predicates for every column rule of a table (on the raw, uncast table)."""
     preds: dict[tuple[str, str], ir.BooleanValue] = {}
@@ -331,6 +380,11 @@ def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.Boolea
             continue
         x = raw[col.name]
         target = IBIS_TYPES[col.dtype]
+        if not storable(x.type(), col.dtype):
+            # no cast exists (a date stored as BIGINT): every value fails; the other rules
+            # of the column would need the cast, so they wait until the type is fixed
+            preds[(col.name, "stored type")] = x.notnull()
+            continue
         if x.type().is_string() and col.dtype != "string":
             typed = x.try_cast(target)
             preds[(col.name, "type")] = x.notnull() & (x.strip() != "") & typed.isnull()
@@ -349,7 +403,8 @@ def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.Boolea
                 bad = bad | (num < col.min)
             if col.max is not None:
                 bad = bad | (num > col.max)
-            preds[(col.name, "range")] = typed.notnull() & bad
+            preds[(col.name, "range")] = typed.notnull() & bad & ~_not_finite(typed, col)
+        preds.update({(col.name, r): p for r, p in _number_preds(typed, col).items()})
         if col.integer and not x.type().is_integer():
             num = x.cast("float64") if not x.type().is_string() else x.try_cast("float64")
             preds[(col.name, "integer")] = num.notnull() & (num != num.round(0))
@@ -363,9 +418,12 @@ def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.Boolea
 
 
 def validate(source: DataSource) -> ValidationReport:
-    """Check every table of ``source`` against the contract; return a report (never raises).
+    """Check every table of ``source`` against the contract; return a report.
 
-    Call ``report.raise_if_failed()`` (as :func:`csresearch.sources.open_source` does) to turn
+    Broken rules go in the report (every one of every table); only a table the engine cannot
+    read at all (not UTF-8, truncated, ragged rows) raises a
+    :class:`~csresearch.errors.DataValidationError` naming its file and the fix. Call
+    ``report.raise_if_failed()`` (as :func:`csresearch.sources.open_source` does) to turn
     failures into a :class:`~csresearch.errors.DataValidationError`.
     """
     report = ValidationReport()
@@ -389,23 +447,27 @@ def validate(source: DataSource) -> ValidationReport:
                 )
             )
         preds = _column_preds(spec, raw)
-        counts = _count_by(raw, {f"{c}|{r}": p for (c, r), p in preds.items()})
-        report.row_counts[name] = counts.pop("__rows__", None) or int(raw.count().execute())
+        where = getattr(source, "table_files", {}).get(name, source.location)
+        with reading(where, name):  # the first full pass: a lazy reader's errors surface here
+            counts = _count_by(raw, {f"{c}|{r}": p for (c, r), p in preds.items()})
+            report.row_counts[name] = counts.pop("__rows__", None) or int(raw.count().execute())
         for key, n in counts.items():
             if n:
                 col, rule = key.split("|")
                 c = spec.column(col)
                 fix = FIXES[rule].format(
-                    table=name, column=col, dtype=c.dtype, bounds=_bounds(c), allowed=c.allowed
+                    table=name, column=col, dtype=c.dtype, bounds=_bounds(c), allowed=c.allowed,
+                    stored=raw[col].type(),
                 )
                 report.failures.append(
                     RuleFailure(name, col, rule, n, _examples(raw, preds[(col, rule)]), fix)
                 )
-        if missing:
-            continue  # relational rules need the columns
+        if missing or any(r == "stored type" for (_, r) in preds):
+            continue  # relational rules need the columns, castable to their types
         # values that fail their type are NULL in the typed table (and reported above); the
         # relational rules still run on the rest, so one pass lists every failure
-        report.failures.extend(_relational_failures(source, spec, source.table(name)))
+        with reading(where, name):
+            report.failures.extend(_relational_failures(source, spec, source.table(name)))
     return report
 
 
@@ -415,6 +477,16 @@ def _bounds(c: Column) -> str:
     if c.min is not None and c.max is not None:
         return f"in [{c.min:g}, {c.max:g}]"
     return f">= {c.min:g}" if c.min is not None else f"<= {c.max:g}"
+
+
+def _has_keys(source: DataSource) -> bool:
+    """Accounts present with a usable account_id (else its own failures say why; no FK check)."""
+    if not source.has("accounts"):
+        return False
+    acc = source.raw("accounts")
+    return "account_id" in acc.columns and all(
+        storable(acc[c.name].type(), c.dtype) for c in CONTRACT["accounts"].columns if c.name in acc.columns
+    )
 
 
 def _relational_failures(source: DataSource, spec: Table, t: ir.Table) -> list[RuleFailure]:
@@ -431,7 +503,7 @@ def _relational_failures(source: DataSource, spec: Table, t: ir.Table) -> list[R
                     FIXES["unique key"].format(column=spec.key),
                 )
             )
-    if name != "accounts" and "account_id" in t.columns and source.has("accounts"):
+    if name != "accounts" and "account_id" in t.columns and _has_keys(source):
         acc = source.table("accounts").select("account_id").distinct()
         orphan = t.anti_join(acc, "account_id")
         n = int(orphan.count().execute())
@@ -456,6 +528,7 @@ def _relational_failures(source: DataSource, spec: Table, t: ir.Table) -> list[R
                 )
     if name == "subscriptions":
         out.extend(_overlaps(t))
+        out.extend(_total_mrr(t))
     return out
 
 
@@ -491,5 +564,22 @@ def _overlaps(t: ir.Table) -> list[RuleFailure]:
         RuleFailure(
             "subscriptions", "start_date", "overlapping duplicate subscriptions", n, ex,
             FIXES["overlapping duplicate subscriptions"],
+        )
+    ]
+
+
+def _total_mrr(t: ir.Table) -> list[RuleFailure]:
+    """The rule 'total too large': finite MRR of all rows above ``MRR_TOTAL_LIMIT``."""
+    finite = t.mrr.notnull() & ~t.mrr.isnan() & ~t.mrr.isinf()
+    total = t.filter(finite).mrr.sum().execute()
+    if total is None or not total > MRR_TOTAL_LIMIT:
+        return []
+    n = int(t.filter(finite).count().execute())
+    top = t.filter(finite).order_by(ibis.desc("mrr")).limit(5).execute()
+    return [
+        RuleFailure(
+            "subscriptions", "mrr", "total too large", n,
+            f"total MRR {total:g}; largest rows:\n" + top.to_string(index=False, max_colwidth=40),
+            FIXES["total too large"],
         )
     ]

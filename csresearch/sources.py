@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
@@ -30,6 +31,7 @@ import yaml
 
 from csresearch.errors import ConfigError, DataValidationError
 from csresearch.periods import as_datetime
+from csresearch.read_errors import check_csv_header, check_table_file, check_utf8, reading
 from csresearch.redaction import redact, register_url
 from csresearch.schema import (
     CONTRACT,
@@ -70,27 +72,80 @@ def load_mapping(mapping: str | Path | Mapping | None) -> dict[str, dict]:
           accounts: customers
         columns:           # per contract table, contract column: your column
           accounts: {account_id: customer_id, segment: tier}
+
+    Plain YAML only (``yaml.safe_load``: no ``!!python`` tags); a file of another shape, or
+    one that cannot be read, raises :class:`ConfigError` naming the file and the key.
     """
     if mapping is None:
         return {"tables": {}, "columns": {}}
     if isinstance(mapping, str | Path):
-        try:
-            data = yaml.safe_load(Path(mapping).read_text()) or {}
-        except FileNotFoundError as e:
-            raise ConfigError(f"mapping file not found: {mapping}") from e
+        where = f"mapping file {mapping}"
+        data = _read_mapping_file(Path(mapping), where)
     else:
-        data = dict(mapping)
+        where = "mapping"
+        data = mapping
+    return _check_mapping(data, where)
+
+
+_MAPPING_EXAMPLE = "write it as 'tables: {accounts: customers}' and 'columns: {accounts: {account_id: customer_id}}'"
+
+
+def _read_mapping_file(path: Path, where: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(f"mapping file not found: {path}") from e
+    except IsADirectoryError as e:
+        raise ConfigError(f"{where} is a folder; give the path of the mapping YAML file") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where} is not UTF-8 text ({e.reason} at byte {e.start}); re-save it as UTF-8") from e
+    except OSError as e:
+        raise ConfigError(f"{where} cannot be read ({e.strerror or e}); check the path and its permissions") from e
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        tag = " Tags such as !!python/object are not allowed: the mapping is plain YAML." if "tag" in str(e) else ""
+        raise ConfigError(
+            f"{where} is not valid YAML{at}: {problem}.{tag} Fix the file; {_MAPPING_EXAMPLE}"
+        ) from e
+
+
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def _check_mapping(data: Any, where: str) -> dict[str, dict]:
+    """The mapping's shape: {tables: {table: name}, columns: {table: {column: name}}}."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a YAML mapping with keys 'tables' and/or 'columns', not {_kind(data)}; {_MAPPING_EXAMPLE}")
     unknown = set(data) - {"tables", "columns"}
     if unknown:
-        raise ConfigError(f"mapping: unknown key(s) {sorted(unknown)}; use 'tables' and 'columns'")
-    tables = dict(data.get("tables") or {})
-    columns = {k: dict(v or {}) for k, v in (data.get("columns") or {}).items()}
+        raise ConfigError(f"{where}: unknown key(s) {sorted(map(str, unknown))}; use 'tables' and 'columns'")
+    tables, columns = data.get("tables") or {}, data.get("columns") or {}
+    for key, value in (("tables", tables), ("columns", columns)):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: '{key}' must be a mapping, not {_kind(value)}; {_MAPPING_EXAMPLE}")
     for key in list(tables) + list(columns):
         if key not in CONTRACT:
             raise ConfigError(
-                f"mapping: '{key}' is not a contract table; known tables: {', '.join(CONTRACT)}"
+                f"{where}: '{key}' is not a contract table; known tables: {', '.join(CONTRACT)}"
             )
-    return {"tables": tables, "columns": columns}
+    for key, value in tables.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: tables.{key} must be your table's name (text), not {_kind(value)}")
+    for key, cols in columns.items():
+        cols = cols or {}
+        if not isinstance(cols, Mapping) or not all(isinstance(v, str) for v in cols.values()):
+            raise ConfigError(
+                f"{where}: columns.{key} must map contract columns onto your column names "
+                f"(e.g. columns: {{{key}: {{account_id: customer_id}}}}), not {_kind(cols)}"
+            )
+    return {"tables": dict(tables), "columns": {k: dict(v or {}) for k, v in columns.items()}}
 
 
 class DataSource:
@@ -219,6 +274,40 @@ def resolve_env(value: str | Path, what: str = "data source") -> str:
     return loc
 
 
+def _read_file(con: Any, f: Path, name: str) -> ir.Table:
+    """One table file as a DuckDB view; a folder, an empty or unreadable file is a kit error.
+
+    A CSV is checked to be UTF-8 throughout and to have been read with its first line as the
+    header; DuckDB reads a Parquet file's footer here, so a truncated file is caught now. The
+    validator's first pass over the table catches the rest (ragged rows deep in a CSV).
+    """
+    check_table_file(f, name)
+    if f.suffix == ".parquet":
+        with reading(f, name):
+            return con.read_parquet(str(f), table_name=f"src_{name}")
+    check_utf8(f, name)
+    with reading(f, name):
+        t = con.read_csv(str(f), table_name=f"src_{name}")
+    check_csv_header(f, t.columns, name)
+    return t
+
+
+def _open_duckdb_file(path: Path) -> Any:
+    """A read-only connection to a DuckDB database file, or a kit error saying what the file is."""
+    try:
+        return duckdb_connect(str(path), read_only=True)
+    except duckdb.Error as e:
+        raise ConfigError(
+            f"data source {path} is a file but not a DuckDB database ({_first_line(e)}). Give the "
+            "folder that holds one CSV or Parquet file per table (e.g. data/ holding accounts.csv "
+            "and subscriptions.csv), or a .duckdb file written by DuckDB."
+        ) from e
+
+
+def _first_line(exc: BaseException) -> str:
+    return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:200]
+
+
 def open_source(
     location: str | Path,
     mapping: str | Path | Mapping | None = None,
@@ -247,6 +336,7 @@ def open_source(
     loc = resolve_env(location)
     shown = redact(loc) if not str(location).startswith("env:") else str(location)
     files: list[Path] = []
+    table_files: dict[str, Path] = {}
     stored: dict[str, ir.Table] = {}
     path = Path(loc)
     if path.is_dir():
@@ -256,14 +346,14 @@ def open_source(
             for suffix in FILE_SUFFIXES:
                 f = path / f"{stem}{suffix}"
                 if f.exists():
-                    reader = con.read_parquet if suffix == ".parquet" else con.read_csv
-                    stored[name] = reader(str(f), table_name=f"src_{name}")
+                    stored[name] = _read_file(con, f, name)
                     files.append(f)
+                    table_files[name] = f
                     break
     elif path.suffix in (".duckdb", ".db") or (path.exists() and path.is_file()):
         if not path.exists():
             raise ConfigError(f"data source not found: {loc}")
-        con = duckdb_connect(str(path), read_only=True)
+        con = _open_duckdb_file(path)
         present = set(con.list_tables())
         for name in CONTRACT:
             stem = m["tables"].get(name, name)
@@ -287,6 +377,7 @@ def open_source(
         ren = {ours: theirs for ours, theirs in m["columns"].get(name, {}).items() if theirs in t.columns}
         raw[name] = t.rename(ren) if ren else t
     src = DataSource(con, raw, shown, files)
+    src.table_files = table_files  # the validator names the file of a table it cannot read
     if validate:
         src.validate().raise_if_failed()
     return src

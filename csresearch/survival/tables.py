@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.read_errors import check_table_file, check_utf8, reading
 from csresearch.survival.episodes import (  # noqa: F401  (the data-source tables, importable from here too)
     DAYS_PER_MONTH,
     demo_covariates,
@@ -46,12 +47,25 @@ def read_flat_table(path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.exists():
         raise DataValidationError(f"table file not found: {p}")
-    if p.suffix == ".parquet":
-        df = pd.read_parquet(p)
-    else:
-        df = pd.read_csv(p, keep_default_na=False, na_values=[""])
+    check_table_file(p)  # a folder or a 0-byte file: say so, not a parser traceback
+    if p.suffix != ".parquet":
+        check_utf8(p)
+    with reading(p):
+        if p.suffix == ".parquet":
+            df = pd.read_parquet(p)
+        else:
+            df = pd.read_csv(p, keep_default_na=False, na_values=[""], sep=_delimiter(p))
     df.attrs["table"] = p.name
     return df
+
+
+def _delimiter(p: Path) -> str:
+    """The delimiter of a CSV's header line: the most frequent of , ; tab | (',' when none)."""
+    with open(p, "rb") as f:
+        head = f.readline(1 << 16).decode("utf-8", errors="replace")
+    counts = {d: head.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
 
 
 def parse_event(spec: str) -> tuple[str, str | None]:
