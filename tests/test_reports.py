@@ -109,7 +109,7 @@ def test_failure_message_masks_a_password():
 
 
 def test_atomic_write_keeps_the_old_file_when_the_move_fails(tmp_path, monkeypatch):
-    from csresearch.reports import index as index_mod
+    from csresearch import outputs
 
     target = tmp_path / "r.html"
     target.write_text("old")
@@ -119,7 +119,7 @@ def test_atomic_write_keeps_the_old_file_when_the_move_fails(tmp_path, monkeypat
         moves.append((src, dst))
         raise OSError("disk full")
 
-    monkeypatch.setattr(index_mod.os, "replace", failing_replace)
+    monkeypatch.setattr(outputs.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         atomic_write(target, "new")
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]  # temp file removed
@@ -441,3 +441,30 @@ def test_kernel_falls_back_to_the_current_python(tmp_path):
     assert declared_kernel(tmp_path / "k.ipynb") == "csresearch"
     nbformat.write(new_notebook(), str(tmp_path / "none.ipynb"))
     assert declared_kernel(tmp_path / "none.ipynb") == "python3"
+
+
+URL_S = "postgresql+psycopg2://analyst:S3cretPW@db.internal:5432/cs"
+URL_AT = "postgresql+psycopg2://analyst:Tr0ub@dor-PW@db.internal:5432/cs"
+
+
+def _no_secret_under(folder: Path, *secrets: str) -> None:
+    for f in folder.rglob("*"):
+        if f.is_file():
+            text = f.read_bytes().decode("utf-8", "replace")
+            for s in secrets:
+                assert s not in text, f"{s} in {f}"
+
+
+def test_failed_notebook_index_and_message_never_hold_a_url_password(tmp_path, monkeypatch):
+    # the kernel resolves env:CS_DB itself and raises with the URL, the bare password (a library
+    # that reformats the URL) and a second URL whose password holds '@' (traceback and evalue)
+    monkeypatch.setenv("CS_DB", URL_S)
+    body = ("import os\nu = os.environ[data[4:]]\npw = u.split(':')[2].split('@')[0]\n"
+            f"raise ValueError(f\"Don't know how to connect to {{u!r}} (password {{pw}}); also {URL_AT}\")")
+    templates = _template(tmp_path / "t", body=body)
+    with pytest.raises(ReportError) as err:
+        render_report("tiny", {"data": "env:CS_DB"}, tmp_path / "out", templates=templates, progress=False)
+    assert "analyst:***@db.internal" in str(err.value)
+    assert (tmp_path / "out" / "_failed" / "2025-12-31" / "tiny.ipynb").exists()
+    _no_secret_under(tmp_path / "out", "S3cretPW", "Tr0ub", "dor-PW")
+    assert "S3cretPW" not in str(err.value) and "Tr0ub" not in str(err.value)
