@@ -81,3 +81,27 @@ def test_data_source_defaults(demo_small_dir):
     assert set(df["group"]) == {"enterprise", "mid_market", "smb"} and "S_365" in df.columns
     r = runner.invoke(app, ["survival", "km", "--data", str(demo_small_dir)])
     assert r.exit_code == 2 and "--as-of" in r.stderr
+
+
+def test_cox_ph_test_is_r_cox_zph(tmp_path):
+    # R 4 / survival 3.5.3: cox.zph(coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio))
+    # age 5.97398165341843 (km), 0.896421461566301 (rank); GLOBAL 17.694415254455 (km), df 7
+    from lifelines.datasets import load_rossi
+
+    path = tmp_path / "rossi.csv"
+    load_rossi().to_csv(path, index=False)
+    base = ["survival", "cox", "--table", str(path), "--duration", "week", "--event", "arrest",
+            "--covariates", "fin,age,race,wexp,mar,paro,prio", "--ph-test", "--format", "json"]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    rows = {row["term"]: row for row in payload["rows"]}
+    assert set(payload["rows"][0]) == {"term", "statistic", "df", "p"} and payload["transform"] == "km"
+    assert rows["age"]["statistic"] == pytest.approx(5.97398165341843, rel=1e-4)
+    assert rows["GLOBAL"]["statistic"] == pytest.approx(17.694415254455, rel=1e-4) and rows["GLOBAL"]["df"] == 7
+    r = runner.invoke(app, [*base, "--transform", "rank"])
+    assert r.exit_code == 0, r.output
+    rows = {row["term"]: row for row in json.loads(r.stdout)["rows"]}
+    assert rows["age"]["statistic"] == pytest.approx(0.896421461566301, rel=1e-4)
+    r = runner.invoke(app, [*base, "--transform", "log"])
+    assert r.exit_code != 0 and "time transform 'log' unknown" in r.stderr

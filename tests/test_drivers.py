@@ -87,8 +87,12 @@ def test_strata_and_penalizer(sim):
 def test_ph_test_table(sim):
     m = CoxModel(["x", "plan"]).fit(sim, "t", "e")
     ph = m.ph_test()
-    assert list(ph.columns) == ["term", "statistic", "p", "ph_ok"]
-    assert ph["ph_ok"].dtype == bool and len(ph) == 3
+    assert list(ph.columns) == ["term", "statistic", "df", "p", "ph_ok"]
+    assert ph["ph_ok"].dtype == bool and ph.attrs["transform"] == "km"
+    # plan's dummies are tested as one term, with their degrees of freedom, then all together
+    n_dummies = len(m.levels_["plan"]) - 1
+    assert ph["term"].tolist() == ["x", "plan", "GLOBAL"]
+    assert ph["df"].tolist() == [1, n_dummies, 1 + n_dummies]
 
 
 def test_ph_test_flags_a_time_varying_effect():
@@ -99,8 +103,8 @@ def test_ph_test_flags_a_time_varying_effect():
     t1 = rng.exponential(1 / (0.1 * np.where(x == 1, 4.0, 1.0)))
     t = np.where(t1 < 5, t1, 5 + rng.exponential(10, n))
     d = pd.DataFrame({"t": t, "e": 1, "x": x})
-    ph = CoxModel(["x"]).fit(d, "t", "e").ph_test()
-    assert not ph["ph_ok"].item()
+    ph = CoxModel(["x"]).fit(d, "t", "e").ph_test().set_index("term")
+    assert not ph.loc["x", "ph_ok"] and not ph.loc["GLOBAL", "ph_ok"]
 
 
 def test_cross_validated_concordance_reproducible(sim):
@@ -235,3 +239,16 @@ def test_telco_totalcharges_flagged_as_leak():
     with pytest.warns(DataQualityWarning, match=r"possible leakage: covariate 'TotalCharges'.*R\^2 0\.99"):
         m = CoxModel(["MonthlyCharges", "TotalCharges", "Contract"], dropna=True).fit(raw, "tenure", "Churn=Yes")
     assert m.n_ == 7032 and any("leakage" in w for w in m.warnings_)
+
+
+def test_report_ph_check_says_which_transform(demo_small):
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+
+    ctx = ReportContext.from_source(demo_small, "2025-12-31", report="churn_drivers", segment="segment",
+                                    covariates=[], duration="", event="", time_unit="months", id_column="",
+                                    value_column="")
+    html = sections.drivers_ph_check(ctx).html
+    assert "cox.zph" in html and ("time transform &#x27;km&#x27;" in html or "time transform 'km'" in html)
+    assert "GLOBAL" in html
+    assert "rank of the event times" in sections.drivers_ph_check(ctx, transform="rank").html

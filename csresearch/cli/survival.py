@@ -116,7 +116,9 @@ def cox(
     reference: Annotated[list[str] | None, typer.Option("--reference", help="COL=LEVEL, repeatable")] = None,
     strata: Annotated[str | None, typer.Option("--strata", help="columns to stratify on")] = None,
     penalizer: Annotated[float, typer.Option(help="ridge/elastic-net penalty (helps separation)")] = 0.0,
-    ph_test: Annotated[bool, typer.Option("--ph-test", help="print the proportional-hazards test instead")] = False,
+    ph_test: Annotated[bool, typer.Option("--ph-test", help="print the proportional-hazards test instead "
+                                          "(R's cox.zph: a row per term and GLOBAL)")] = False,
+    transform: Annotated[str, typer.Option("--transform", help="time scale of --ph-test: km, rank or identity")] = "km",
     dropna: Dropna = False, format: Fmt = "csv", out: Out = None,
 ) -> None:
     """Cox model: one row per term (coef, se, hr, hr_lower, hr_upper, p); concordance and
@@ -141,4 +143,7 @@ def cox(
         "log_likelihood": round(model.log_likelihood_, 4),
         "reference": ", ".join(f"{k}={v}" for k, v in model.reference_.items()) or "none",
     }
-    write_table(model.ph_test() if ph_test else model.summary, format, out, extra=extra)
+    if ph_test:
+        extra["transform"] = transform
+    res = model.ph_test(transform).drop(columns="ph_ok") if ph_test else model.summary
+    write_table(res, format, out, extra=extra)

@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
-from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
@@ -243,19 +242,26 @@ class CoxModel:
             }
         )
 
-    def ph_test(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Proportional-hazards test per covariate (scaled Schoenfeld residuals vs rank of time).
+    def ph_test(self, transform: str = "km", alpha: float = 0.05) -> pd.DataFrame:
+        """Proportional-hazards test as R's ``cox.zph`` (survival >= 3): one row per term (a
+        categorical's dummies tested together) and a ``GLOBAL`` row.
 
-        Returns ``term, statistic, p, ph_ok`` (``ph_ok`` = p >= alpha: no evidence that the
-        hazard ratio changes over time). A failing covariate calls for strata, a time
-        interaction, or a landmark model.
+        ``transform`` is the time scale the residuals are tested against: ``"km"`` (R's
+        default), ``"rank"`` or ``"identity"`` (see :mod:`csresearch.survival.zph`).
+        Returns ``term, statistic, df, p, ph_ok`` (``ph_ok`` = p >= alpha: no evidence that the
+        hazard ratio changes over time); ``attrs["transform"]`` names the transform. A failing
+        term calls for strata, a time interaction, or a landmark model.
+
+        Examples
+        --------
+        >>> CoxModel(["x"]).fit(df, "t", "e").ph_test().columns.tolist()  # doctest: +SKIP
+        ['term', 'statistic', 'df', 'p', 'ph_ok']
         """
-        r = proportional_hazard_test(self.model_, self._data, time_transform="rank")
-        s = r.summary
-        return pd.DataFrame(
-            {"term": s.index.astype(str), "statistic": s["test_statistic"].to_numpy(),
-             "p": s["p"].to_numpy(), "ph_ok": (s["p"] >= alpha).to_numpy()}
-        )
+        from csresearch.survival.zph import ph_test
+
+        out = ph_test(self, transform=transform)
+        out["ph_ok"] = out["p"] >= alpha
+        return out
 
     def predict_log_partial_hazard(self, df: pd.DataFrame) -> pd.Series:
         """``(x - mean) . beta`` for new rows (the mean of the training design, as lifelines)."""

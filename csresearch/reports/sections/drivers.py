@@ -144,20 +144,32 @@ def hazard_ratios(ctx: ReportContext) -> Section:
     return s
 
 
+TRANSFORM_WORDS = {
+    "km": "the Kaplan-Meier scale of time (1 - S(t), R's default)",
+    "rank": "the rank of the event times",
+    "identity": "time itself",
+}
+
+
 @section
-def ph_check(ctx: ReportContext) -> Section:
-    """Proportional-hazards check (scaled Schoenfeld residuals)."""
+def ph_check(ctx: ReportContext, transform: str = "km") -> Section:
+    """Proportional-hazards check (Grambsch-Therneau score test, as R's cox.zph)."""
     m = model(ctx)
     s = Section("Proportional-hazards check")
-    t = m.ph_test()
-    bad = t[~t["ph_ok"]]
+    t = m.ph_test(transform)
+    terms = t[t["term"] != "GLOBAL"]
+    bad = terms[~terms["ph_ok"]]
     if bad.empty:
         s.text("No term shows evidence that its hazard ratio changes over time (every p >= 0.05).")
     else:
         s.text(f"{nv.plural(len(bad), 'term')} may have a hazard ratio that changes over time: "
                f"{nv.join_words(bad['term'].tolist())}. Read their hazard ratios as averages over time; "
                "a stratified or landmark model is the remedy.")
-    s.table(t, formats={"statistic": "float2", "p": "p"}, labels={"ph_ok": "assumption holds"},
+    s.note(f"Test: the Grambsch-Therneau score test as R's survival::cox.zph (version 3 or later) computes it, "
+           f"with the time transform '{transform}': residuals tested against {TRANSFORM_WORDS[transform]}. "
+           "A categorical covariate is tested as a whole (df = its number of levels - 1); "
+           "GLOBAL tests every term together.")
+    s.table(t, formats={"statistic": "float2", "df": "int", "p": "p"}, labels={"ph_ok": "assumption holds"},
             sort_by="p", ascending=True, what="terms")
     return s
 
