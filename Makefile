@@ -6,9 +6,11 @@ STAMP  := $(VENV)/.installed
 DEMO   := data/demo
 AS_OF  ?= 2025-12-31
 ACCOUNTS ?= 10000
+# JupyterLab refuses to run as root unless told to (containers run as root)
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data reports test lint bench lab clean
+.PHONY: help setup data reports test lint bench lab docs clean
 
 help: ## list every target with one line
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -16,7 +18,7 @@ help: ## list every target with one line
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name csresearch --display-name "Python (csresearch)" >/dev/null
 	touch $(STAMP)
 
@@ -35,6 +37,7 @@ test: $(STAMP) ## run the whole test suite (unit, notebooks with nbval, end-to-e
 	  $(BIN)/python -c "import pyspark" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,spark]'; \
 	else echo "note: no java found; the Spark tests will be skipped (install openjdk-17-jre-headless)"; fi
 	$(BIN)/python -m pytest -q
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 lint: $(STAMP) ## ruff on the package and tests
 	$(BIN)/ruff check csresearch tests
@@ -42,9 +45,12 @@ lint: $(STAMP) ## ruff on the package and tests
 bench: data ## run the benchmarks and write bench/results.md
 	$(BIN)/python -m csresearch.bench --out bench/results.md
 
-lab: $(STAMP) ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks
+lab: $(STAMP) ## open JupyterLab at the repository root (notebooks/, report templates in csresearch/templates/)
+	$(BIN)/jupyter lab $(ALLOW_ROOT)
+
+docs: $(STAMP) ## build the documentation site into site/ (mkdocs, strict: a broken link or reference fails)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean: ## remove the venv, rendered reports, demo data and caches
-	rm -rf $(VENV) $(DEMO) reports/*/ reports/index.html .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DEMO) reports/*/ reports/index.html site .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
