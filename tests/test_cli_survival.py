@@ -105,3 +105,21 @@ def test_cox_ph_test_is_r_cox_zph(tmp_path):
     assert rows["age"]["statistic"] == pytest.approx(0.896421461566301, rel=1e-4)
     r = runner.invoke(app, [*base, "--transform", "log"])
     assert r.exit_code != 0 and "time transform 'log' unknown" in r.stderr
+
+
+def test_km_missing_median_limit_is_empty_csv_null_json(tmp_path):
+    # R: quantile(survfit(Surv(1:6, c(1,1,1,1,0,1)) ~ 1), .5) -> 3.5, lower 2, upper NA
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "e": [1, 1, 1, 1, 0, 1]}).to_csv(path, index=False)
+    base = ["survival", "km", "--table", str(path), "--duration", "t", "--event", "e"]
+    r = runner.invoke(app, [*base, "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)
+    row = rows[0] if isinstance(rows, list) else rows["rows"][0]
+    assert row["median"] == 3.5 and row["median_lower"] == 2 and row["median_upper"] is None
+    assert "upper 95% confidence limit of the median is not reached" in r.stderr
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0, r.output
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("all,")][0]
+    med, lo, hi = line.split(",")[3:6]
+    assert (float(med), float(lo), hi) == (3.5, 2.0, "")  # the missing limit is an empty field

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -49,7 +52,8 @@ def test_km_tiny_by_hand():
     row = out.iloc[0]
     assert row["group"] == "all" and row["n"] == 4 and row["events"] == 3
     assert row[["S_1", "S_2", "S_3", "S_4"]].tolist() == pytest.approx([0.75, 0.5, 0.5, 0.0])
-    assert row["median"] == 2  # first time S <= 0.5
+    # S = 0.5 exactly on [2, 4): R's median is the midpoint, 3 (not the first time S <= 0.5)
+    assert row["median"] == 3
 
 
 def test_km_beyond_last_time_is_nan():
@@ -196,3 +200,86 @@ def test_km_summary_band_at_horizons():
     out = km_summary(TINY, "t", "e", at=[1.5], ci=True).iloc[0]
     assert out["S_1.5"] == pytest.approx(0.75)
     assert out["S_1.5_lower"] < 0.74 and out["S_1.5_upper"] > 0.76
+
+
+# R 4 / survival 3.5.3: quantile(survfit(Surv(t, e) ~ 1), 0.5) -> (quantile, lower, upper); NA = nan
+R_MEDIANS = [
+    ("flat", [1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 0, 1], (3.5, 2, np.nan)),
+    ("zero", [1, 2, 3, 4, 5], [1, 1, 1, 1, 1], (3, 2, np.nan)),
+    ("ties", [1, 1, 2, 2, 3, 3, 4, 4], [1] * 8, (2.5, 2, np.nan)),
+    ("small", [2, 3, 3, 5, 8, 9, 12], [1, 0, 1, 1, 0, 1, 1], (9, 3, np.nan)),
+]
+# by group, on lifelines' bundled sets: waltons (T, E, group) and lung (time, status, sex)
+R_GROUP_MEDIANS = {
+    ("waltons", "control"): (58, 56, 60), ("waltons", "miR-137"): (26, 22, 29),
+    ("lung", "1"): (270, 212, 310), ("lung", "2"): (426, 348, 550),
+}
+
+
+@pytest.mark.parametrize("name,t,e,expected", R_MEDIANS, ids=[c[0] for c in R_MEDIANS])
+def test_median_and_interval_match_r(name, t, e, expected):
+    d = pd.DataFrame({"t": t, "e": e})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        row = km_summary(d, "t", "e").iloc[0]
+    np.testing.assert_allclose(row[["median", "median_lower", "median_upper"]].to_numpy(float), expected)
+    # the missing upper limit is said, not hidden
+    assert any("upper 95% confidence limit of the median is not reached" in str(w.message) for w in caught)
+
+
+def test_median_flat_at_half_despite_rounding():
+    # issue 14: lifelines finds S(3) = 5/6 * 4/5 * 3/4 = 0.5000000000000001 and reported 4.0
+    d = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "e": [1, 1, 1, 1, 0, 1]})
+    assert km_summary(d, "t", "e")["median"].item() == 3.5
+
+
+def test_group_medians_match_r():
+    from lifelines.datasets import load_lung, load_waltons
+
+    got = km_summary(load_waltons(), "T", "E", by="group").set_index("group")
+    lung = km_summary(load_lung(), "time", "status", by="sex").set_index("group")
+    for (src, g), want in R_GROUP_MEDIANS.items():
+        row = (got if src == "waltons" else lung).loc[g]
+        assert row[["median", "median_lower", "median_upper"]].tolist() == list(want), (src, g)
+
+
+def test_quantile_time_flat_to_the_end():
+    from csresearch.survival.km_median import quantile_time
+
+    # S = .5 from t = 2 to the last time 7 (censored after): midpoint of 2 and 7
+    assert quantile_time(np.array([1.0, 2, 7]), np.array([0.75, 0.5, 0.5])) == 4.5
+    assert np.isnan(quantile_time(np.array([1.0, 2]), np.array([0.9, 0.6])))  # never reached
+
+
+R_MEDIAN_SCRIPT = """
+library(survival)
+d <- read.csv(commandArgs(TRUE)[1])
+for (k in unique(d$case)) {
+  s <- d[d$case == k, ]
+  r <- quantile(survfit(Surv(t, e) ~ 1, data = s), 0.5)
+  cat(k, r$quantile, r$lower, r$upper, "\\n", sep = ",")
+}
+"""
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed: R comparison skipped "
+                    "(the pinned R values are checked by test_median_and_interval_match_r)")
+def test_medians_match_rscript(tmp_path):
+    rng = np.random.default_rng(14)
+    cases = [pd.DataFrame({"case": name, "t": t, "e": e}) for name, t, e, _ in R_MEDIANS]
+    for i in range(6):  # random sets with ties and heavy censoring
+        n = int(rng.integers(5, 60))
+        cases.append(pd.DataFrame({"case": f"r{i}", "t": rng.integers(1, 12, n), "e": rng.integers(0, 2, n)}))
+    data = pd.concat(cases, ignore_index=True)
+    data.to_csv(tmp_path / "d.csv", index=False)
+    (tmp_path / "m.R").write_text(R_MEDIAN_SCRIPT)
+    out = subprocess.run(["Rscript", str(tmp_path / "m.R"), str(tmp_path / "d.csv")], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    for line in out.strip().splitlines():
+        case, *vals = line.split(",")[:4]
+        want = [np.nan if v == "NA" else float(v) for v in vals]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = km_summary(data[data.case == case], "t", "e").iloc[0]
+        np.testing.assert_allclose(row[["median", "median_lower", "median_upper"]].to_numpy(float), want,
+                                   err_msg=case)

@@ -75,6 +75,28 @@ def test_hostile_far_future_end_date_keeps_the_account_in_health():
     assert set(h.account_id) == {"a1", "a2", "a3"}
 
 
+def test_hostile_mrr_too_large_for_exact_sums_is_named():
+    f = good()
+    f["subscriptions"].loc[3, "mrr"] = 9.2e12
+    with pytest.raises(DataValidationError, match=r"(?s)'subscriptions', column 'mrr': rule 'too large'.*s4"):
+        DataSource.from_frames(f)
+    with pytest.raises(DataValidationError, match=r"mrr is too large in 1 row"):
+        mrr_bridge(f["subscriptions"], "2024-12-31")
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "-inf"])
+def test_hostile_nan_or_inf_mrr_fails_validate_and_metrics_alike(tmp_path, value):
+    f = good()
+    f["subscriptions"]["mrr"] = f["subscriptions"]["mrr"].astype(object)
+    f["subscriptions"].loc[1, "mrr"] = value
+    for name, df in f.items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    src = open_source(tmp_path, validate=False)
+    assert [(x.column, x.rule) for x in validate(src).failures] == [("mrr", "not finite")]
+    with pytest.raises(DataValidationError, match=r"column 'mrr': mrr is (infinite|missing)"):
+        mrr_bridge(src.df("subscriptions"), "2024-12-31")
+
+
 # --- loading (clear errors) ---
 # Each unreadable input must raise a kit error naming the file, what is wrong and the fix;
 # before these, each printed an engine traceback (DuckDB, pyarrow, yaml) and exited 1.

@@ -403,3 +403,15 @@ def test_far_future_end_date_is_open_and_far_start_is_named():
     s.loc[0, "start_date"] = "0001-01-01"
     with pytest.raises(DataValidationError, match=r"(?s)column 'start_date': start_date is out of the date range.*1800-01-01"):
         mrr_bridge(s, AS_OF)
+
+
+def test_mrr_too_large_for_micro_units_is_named_not_dropped():
+    s = subs_frame()
+    s.loc[0, "mrr"] = 9.3e12  # used to overflow int64 micro-units: A dropped, a RuntimeWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(DataValidationError, match=r"(?s)column 'mrr': mrr is too large in 1 row.*s1"):
+            mrr_bridge(s, AS_OF)
+    s = pd.concat([subs_frame()] * 12, ignore_index=True).assign(mrr=9e11)
+    with pytest.raises(DataValidationError, match=r"column 'mrr': total mrr is too large"):
+        mrr_bridge(s, AS_OF)

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from csresearch.errors import DataValidationError
+from csresearch.survival.km_median import log_band, quantile_time, warn_open_limits
 
 COUNT_COLUMNS = ["duration", "removed", "observed", "censored"]
 KM_COLUMNS = ["timeline", "removed", "observed", "censored", "at_risk", "survival",
@@ -175,11 +176,6 @@ def km_counts(
     return pd.concat(parts, ignore_index=True)
 
 
-def _first_at_or_below(t: np.ndarray, s: np.ndarray, q: float) -> float:
-    below = np.nonzero(s <= q)[0]
-    return float(t[below[0]]) if len(below) else np.nan
-
-
 def survival_at_times(km: pd.DataFrame, times: Sequence[float]) -> np.ndarray:
     """S(t) of one curve as a step function; NaN beyond the last time unless S already hit 0."""
     t = km["timeline"].to_numpy()
@@ -197,7 +193,8 @@ def km_summary_counts(
     """Engine-side twin of :func:`csresearch.survival.curves.km_summary` (same columns/values).
 
     One row per group: ``group, n, events, median, median_lower, median_upper, S_<h>...``;
-    a median that is not reached is NaN.
+    a median that is not reached is NaN. Median and limits follow R (midpoint of a flat
+    stretch at 0.5, log band): :mod:`csresearch.survival.km_median`.
 
     Example
     -------
@@ -208,14 +205,17 @@ def km_summary_counts(
         km = km.assign(group="all")
     rows = []
     for g, c in km.groupby("group", sort=False):
-        t = c["timeline"].to_numpy()
+        t, s = c["timeline"].to_numpy(), c["survival"].to_numpy()
+        lower, upper = log_band(s, np.sqrt(c["greenwood"].to_numpy()), alpha)  # R's median rule and band
+        med, lo, hi = quantile_time(t, s), quantile_time(t, lower), quantile_time(t, upper)
+        warn_open_limits(g, med, lo, hi, alpha)
         row = {
             "group": str(g),
             "n": int(c["removed"].sum()),
             "events": int(c["observed"].sum()),
-            "median": _first_at_or_below(t, c["survival"].to_numpy(), 0.5),
-            "median_lower": _first_at_or_below(t, c["ci_lower"].to_numpy(), 0.5),
-            "median_upper": _first_at_or_below(t, c["ci_upper"].to_numpy(), 0.5),
+            "median": med,
+            "median_lower": lo,
+            "median_upper": hi,
         }
         for h, s in zip(at, survival_at_times(c, at), strict=True):
             row[f"S_{h:g}"] = s

@@ -6,7 +6,9 @@ event given as a 0/1 column or ``column=value`` (``"Churn=Yes"``); rows are chec
 ``dropna=True``). Inputs are never modified.
 
 Confidence intervals of the Kaplan-Meier curve are lifelines' exponential Greenwood
-(log(-log)) intervals; the interval of the median is where those bands cross 0.5.
+(log(-log)) intervals. The median and its interval follow R's ``quantile.survfit`` (see
+:mod:`csresearch.survival.km_median`): the midpoint of a stretch where S is exactly 0.5, and
+the interval where R's default (log) band crosses 0.5, missing where it never does.
 
 Example
 -------
@@ -24,11 +26,11 @@ import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test, multivariate_logrank_test
-from lifelines.utils import qth_survival_time
 from matplotlib.axes import Axes
 from statsmodels.stats.multitest import multipletests
 
 from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.survival.km_median import km_median, warn_open_limits
 from csresearch.survival.tables import DURATION, EVENT, survival_frame
 
 ALL = "all"
@@ -97,30 +99,27 @@ def km_summary(
     Returns
     -------
     DataFrame ``group, n, events, median, median_lower, median_upper, S_<h>...``. A median
-    not reached (S stays above 0.5) is NaN; S beyond the last observed time is NaN.
+    not reached (S stays above 0.5) is NaN; S beyond the last observed time is NaN. The
+    median is R's: where S is exactly 0.5 (within 1.5e-8) over an interval, its midpoint;
+    its limits are where R's default log band crosses 0.5, NaN (with a warning) where the
+    band never does (e.g. the upper one when S drops to 0 at the last time).
 
     Examples
     --------
     >>> d = pd.DataFrame({"t": [1, 2, 3, 4], "e": [1, 1, 0, 1]})
     >>> km_summary(d, "t", "e", at=[2])["S_2"].item()  # (3/4)(2/3)
     0.5
+    >>> km_summary(d, "t", "e")["median"].item()  # S = 0.5 on [2, 4): midpoint
+    3.0
     """
     _, groups = _groups(df, duration, event, by, dropna)
     rows = []
     for g, sub in groups:
         kmf = _fit(sub, g, alpha)
-        band = kmf.confidence_interval_survival_function_
-        med = float(kmf.median_survival_time_)
-        lo = float(qth_survival_time(0.5, band.iloc[:, 0]))
-        hi = float(qth_survival_time(0.5, band.iloc[:, 1]))
-        row = {
-            "group": g,
-            "n": len(sub),
-            "events": int(sub[EVENT].sum()),
-            "median": med if np.isfinite(med) else np.nan,
-            "median_lower": lo if np.isfinite(lo) else np.nan,
-            "median_upper": hi if np.isfinite(hi) else np.nan,
-        }
+        med, lo, hi = km_median(sub[DURATION].to_numpy(float), sub[EVENT].to_numpy(int), alpha)
+        warn_open_limits(g, med, lo, hi, alpha)
+        row = {"group": g, "n": len(sub), "events": int(sub[EVENT].sum()),
+               "median": med, "median_lower": lo, "median_upper": hi}
         for h in at:
             s, s_lo, s_hi = survival_band_at(kmf, h)
             row[_col(h)] = s
