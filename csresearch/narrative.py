@@ -98,9 +98,30 @@ def p_value(p: float | None) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+#: words whose plural is not word + "s" (a "-y" after a consonant is handled by rule)
+PLURALS: dict[str, str] = {"is": "are", "was": "were", "person": "people", "criterion": "criteria",
+                           "has": "have"}
+
+
+def plural_word(word: str) -> str:
+    """The plural of a word or of a phrase's last word: ``capability`` -> ``capabilities``,
+    ``churned account`` -> ``churned accounts``."""
+    head, _, last = word.rpartition(" ")
+    if last in PLURALS:
+        out = PLURALS[last]
+    elif last.endswith("y") and len(last) > 1 and last[-2] not in "aeiou":
+        out = last[:-1] + "ies"
+    elif last.endswith(("s", "x", "ch", "sh")):
+        out = last + "es"
+    else:
+        out = last + "s"
+    return f"{head} {out}" if head else out
+
+
 def plural(n: float, word: str, many: str | None = None) -> str:
-    """``plural(1, 'account') == '1 account'``, ``plural(1200, 'account') == '1,200 accounts'``."""
-    return f"{thousands(n)} {word if n == 1 else (many or word + 's')}"
+    """A count and its noun: ``plural(1, 'account') == '1 account'``,
+    ``plural(1200, 'account') == '1,200 accounts'``, ``plural(3, 'capability') == '3 capabilities'``."""
+    return f"{thousands(n)} {word if n == 1 else (many or plural_word(word))}"
 
 
 def months(x: float | None, digits: int = 1) -> str:

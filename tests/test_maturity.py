@@ -81,11 +81,6 @@ def test_questionnaire_has_four_levels_and_eleven_capabilities_with_criteria():
         assert cap.name_ja and cap.weight > 0
 
 
-def test_data_copy_of_the_questionnaire_equals_the_packaged_one():
-    packaged = REPO / "csresearch" / "configs" / "maturity.yaml"
-    assert (REPO / "data" / "maturity.yaml").read_text() == packaged.read_text()
-
-
 @pytest.mark.parametrize("value,expected", [
     (1, 1), ("3", 3), (4.0, 4), ("insights_actions", 2), ("Insights & Actions", 2),
     ("OUTCOMES", 3), ("transform", 4), (5, None), (0, None), ("great", None), (True, None),
@@ -96,7 +91,7 @@ def test_parse_level_spellings(value, expected):
 
 def test_bad_questionnaire_is_refused_naming_the_key(tmp_path):
     p = tmp_path / "q.yaml"
-    text = (REPO / "data" / "maturity.yaml").read_text().replace("weight: 3", "weight: -1", 1)
+    text = (REPO / "csresearch" / "configs" / "maturity.yaml").read_text().replace("weight: 3", "weight: -1", 1)
     p.write_text(text)
     with pytest.raises(ConfigError, match=r"capabilities\.product_usage\.weight"):
         load_questionnaire(p)
@@ -401,3 +396,17 @@ def test_radar_is_polar_labelled_titled():
     with pytest.raises(ValueError, match="polar"):
         radar(cur, ax=flat)
     plt.close(flat.figure)
+
+
+def test_assess_text_has_no_na_marker_nor_code_plural():
+    """`maturity assess` text: a level the data does not measure reads 'n/a', headers are words,
+    '1 capability' is singular (issue 13, item 4)."""
+    import pandas as pd
+
+    from csresearch.maturity.assess import TEXT_HEADERS, _text_table
+
+    df = pd.DataFrame({"capability": ["a", "b"], "name": ["A", "B"], "answer": [3, 2],
+                       "evidence_cap": pd.array([pd.NA, 2], dtype="Int64"), "change": [1, 0]})
+    text = _text_table(df, TEXT_HEADERS)
+    assert "<NA>" not in text and "n/a" in text and "data allows at most" in text
+    assert "+1" in text and "evidence_cap" not in text

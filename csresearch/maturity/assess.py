@@ -17,6 +17,12 @@ from typing import Any
 import pandas as pd
 
 from csresearch.maturity.model import Answers, Questionnaire, load_questionnaire, parse_answers
+from csresearch.narrative import NA, plural
+
+#: column headers of the text output, in words
+TEXT_HEADERS = {"capability": "key", "name": "capability", "answer": "answered",
+                "evidence_cap": "data allows at most", "level": "level used", "level_name": "level name",
+                "previous": "previous", "current": "current", "change": "change"}
 
 CAP_RULE = (
     "Each capability's level is its answer, capped at the highest level its data allows where "
@@ -129,19 +135,19 @@ class Assessment:
         q = self.questionnaire
         who = f" - {self.organisation}" if self.organisation else ""
         lines = [f"{q.title}{who}" + (f" (evidence as of {self.as_of})" if self.as_of else ""), ""]
-        lines.append(self.table().to_string(index=False, na_rep="-"))
+        lines.append(_text_table(self.table(), TEXT_HEADERS))
         lines += ["", f"Overall level: {self.overall} {self.overall_name}", f"Rule: {self.rule}", ""]
         if self.evidence is None:
             lines.append("Evidence: none (answers only; give --data SOURCE --as-of DATE to check them).")
         elif self.disagreements.empty:
             lines.append("Evidence: the data agrees with every answer it can check.")
         else:
-            lines.append(f"Answers and data disagree for {len(self.disagreements)} capability(ies):")
+            lines.append(f"Answers and data disagree for {plural(len(self.disagreements), 'capability')}:")
             for r in self.disagreements.itertuples():
                 lines.append(f"- {r.name}: answered {r.answer}, {r.kind} ({r.evidence})")
         if self.changes is not None:
             lines += ["", f"Change since the previous assessment (previous levels {self.previous_basis}):",
-                      self.changes.to_string(index=False)]
+                      _text_table(self.changes, TEXT_HEADERS)]
         lines.append("")
         if self.gaps.empty:
             lines.append(f"Every capability is at level {self.target}: no gap to close.")
@@ -274,3 +280,15 @@ def assess(
         previous_basis="" if previous is None else (
             "as assessed" if isinstance(previous, Assessment) else "as answered, without evidence"),
     )
+
+
+def _text_table(df: pd.DataFrame, headers: Mapping[str, str]) -> str:
+    """A frame as aligned text with headers in words; a missing value is ``n/a`` (never ``<NA>``)
+    and a change carries its sign."""
+    out = df.astype(object).where(df.notna(), NA)
+    if "change" in out.columns:
+        out["change"] = [c if c == NA else (f"{int(c):+d}" if int(c) else "0") for c in out["change"]]
+    for c in out.columns:
+        out[c] = [x if x == NA or isinstance(x, str) else str(int(x)) if float(x).is_integer() else str(x)
+                  for x in out[c]]
+    return out.rename(columns=dict(headers)).to_string(index=False)
