@@ -59,12 +59,17 @@ class Column:
     allowed: tuple[str, ...] | None = None
     integer: bool = False
     open_end: bool = False
+    limit: float | None = None
 
 
 #: earliest date accepted in any date or timestamp column
 DATE_MIN = "1800-01-01"
 #: dates on or after this are "open" in an ``open_end`` column and refused elsewhere
 OPEN_END_FROM = "2200-01-01"
+#: largest MRR of one row, and of all rows together, that the integer micro-unit sums of
+#: :mod:`csresearch.metrics.revenue` hold exactly (int64 ends at 9.22e18 micro-units)
+MRR_LIMIT = 1e12
+MRR_TOTAL_LIMIT = 9e12
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ CONTRACT: dict[str, Table] = {
                 _c("account_id", "string"),
                 _c("start_date", "date"),
                 _c("end_date", "date", nullable=True, open_end=True),
-                _c("mrr", "float", min=0),
+                _c("mrr", "float", min=0, limit=MRR_LIMIT),
                 _opt("product", "string"),
                 _opt("term_months", "int", min=1),
             ),
@@ -232,6 +237,13 @@ FIXES = {
     "not null": "fill the missing values, or drop those rows in your export if they are not real",
     "range": "values must be {bounds}; correct or remove the out-of-range rows",
     "integer": "scores must be whole numbers; round them in your export",
+    "not finite": "write a plain finite number (NaN, inf and -inf are not amounts); leave the "
+    "cell empty only where the column may be empty",
+    "too large": "one value may be at most " + f"{MRR_LIMIT:g}" + " (larger amounts cannot be "
+    "summed exactly); check the unit (cents? a placeholder such as 9.99e15?) and correct it",
+    "total too large": "all rows together may sum to at most " + f"{MRR_TOTAL_LIMIT:g}" + " "
+    "(larger totals cannot be summed exactly); express the amounts in a larger unit "
+    "(e.g. thousands)",
     "date range": "dates must lie from " + DATE_MIN + " to before " + OPEN_END_FROM + " (pandas "
     "cannot hold dates past 2262-04-11); correct placeholder dates such as 0001-01-01 or "
     "9999-12-31, or leave the cell empty (only in an end column that may be empty is a date on "
@@ -343,6 +355,23 @@ def storable(stored: dt.DataType, dtype: str) -> bool:
     return stored.is_boolean() or stored.is_integer()
 
 
+def _not_finite(typed: ir.Value, col: Column) -> ir.BooleanValue:
+    """NaN, inf or -inf in a float column (never true for other types)."""
+    if col.dtype != "float":
+        return ibis.literal(False)
+    return typed.isnan() | typed.isinf()
+
+
+def _number_preds(typed: ir.Value, col: Column) -> dict[str, ir.BooleanValue]:
+    """The rules 'not finite' and 'too large' of a number column (``Column.limit``)."""
+    preds: dict[str, ir.BooleanValue] = {}
+    if col.dtype == "float":
+        preds["not finite"] = typed.notnull() & _not_finite(typed, col)
+    if col.limit is not None:
+        preds["too large"] = typed.notnull() & ~_not_finite(typed, col) & (typed > col.limit)
+    return preds
+
+
 def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.BooleanValue]:
     """Failing-row predicates for every column rule of a table (on the raw, uncast table)."""
     preds: dict[tuple[str, str], ir.BooleanValue] = {}
@@ -374,7 +403,8 @@ def _column_preds(spec: Table, raw: ir.Table) -> dict[tuple[str, str], ir.Boolea
                 bad = bad | (num < col.min)
             if col.max is not None:
                 bad = bad | (num > col.max)
-            preds[(col.name, "range")] = typed.notnull() & bad
+            preds[(col.name, "range")] = typed.notnull() & bad & ~_not_finite(typed, col)
+        preds.update({(col.name, r): p for r, p in _number_preds(typed, col).items()})
         if col.integer and not x.type().is_integer():
             num = x.cast("float64") if not x.type().is_string() else x.try_cast("float64")
             preds[(col.name, "integer")] = num.notnull() & (num != num.round(0))
@@ -498,6 +528,7 @@ def _relational_failures(source: DataSource, spec: Table, t: ir.Table) -> list[R
                 )
     if name == "subscriptions":
         out.extend(_overlaps(t))
+        out.extend(_total_mrr(t))
     return out
 
 
@@ -533,5 +564,23 @@ def _overlaps(t: ir.Table) -> list[RuleFailure]:
         RuleFailure(
             "subscriptions", "start_date", "overlapping duplicate subscriptions", n, ex,
             FIXES["overlapping duplicate subscriptions"],
+        )
+    ]
+
+
+def _total_mrr(t: ir.Table) -> list[RuleFailure]:
+    """The rule 'total too large': the MRR of all rows that pass the row rules (finite, at
+    most ``MRR_LIMIT``) sums to more than ``MRR_TOTAL_LIMIT``."""
+    finite = t.mrr.notnull() & ~t.mrr.isnan() & ~t.mrr.isinf() & (t.mrr <= MRR_LIMIT)
+    total = t.filter(finite).mrr.sum().execute()
+    if total is None or not total > MRR_TOTAL_LIMIT:
+        return []
+    n = int(t.filter(finite).count().execute())
+    top = t.filter(finite).order_by(ibis.desc("mrr")).limit(5).execute()
+    return [
+        RuleFailure(
+            "subscriptions", "mrr", "total too large", n,
+            f"total MRR {total:g}; largest rows:\n" + top.to_string(index=False, max_colwidth=40),
+            FIXES["total too large"],
         )
     ]

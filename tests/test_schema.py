@@ -241,3 +241,38 @@ def test_date_range_rule_refuses_placeholders_but_not_an_open_end_date():
     frames["accounts"]["created_at"] = [pd.Timestamp("2024-01-01")] * 2 + [dt.datetime(1, 1, 1)]
     got = sorted((f.table, f.column, f.n_failing) for f in failures(frames) if f.rule == "date range")
     assert got == [("accounts", "created_at", 1), ("subscriptions", "start_date", 1)]
+
+
+# -- data rules: MRR that cannot be summed exactly, NaN and inf are refused by validation ----
+def test_mrr_too_large_to_sum_exactly_is_named():
+    frames = good()
+    frames["subscriptions"].loc[1, "mrr"] = 2e12  # above the 1e12 a row may hold
+    f = only_failure(frames)
+    assert (f.table, f.column, f.rule, f.n_failing) == ("subscriptions", "mrr", "too large", 1)
+    assert "s2" in f.examples and "1e+12" in f.fix
+
+
+def test_mrr_total_too_large_to_sum_exactly_is_named():
+    frames = good()
+    frames["subscriptions"]["mrr"] = 9e11  # each below the limit; total 3.6e12 < 9e12
+    assert not failures(frames)
+    frames["subscriptions"] = pd.concat([frames["subscriptions"]] * 3, ignore_index=True).assign(
+        subscription_id=lambda d: [f"s{i}" for i in range(len(d))],
+        product=lambda d: [f"p{i}" for i in range(len(d))],
+    )
+    # 12 rows * 9e11 = 1.08e13 > 9e12: the bridge's integer micro-unit sums would overflow
+    f = only_failure(frames)
+    assert (f.column, f.rule, f.n_failing) == ("mrr", "total too large", 12)
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "-inf"])
+def test_mrr_nan_or_inf_fails_validation_as_metrics_refuses_it(tmp_path, value):
+    from csresearch.sources import open_source
+
+    frames = good()
+    frames["subscriptions"]["mrr"] = frames["subscriptions"]["mrr"].astype(object)
+    frames["subscriptions"].loc[2, "mrr"] = value  # a CSV cell DuckDB reads as a DOUBLE
+    for name, df in frames.items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    f = validate(open_source(tmp_path, validate=False)).failures
+    assert [(x.table, x.column, x.rule, x.n_failing) for x in f] == [("subscriptions", "mrr", "not finite", 1)]

@@ -45,8 +45,12 @@ from csresearch.periods import (
     rule_failures,
     to_dates,
 )
+from csresearch.schema import CONTRACT, FIXES, MRR_TOTAL_LIMIT
 
 MICRO = 1_000_000
+#: the contract's mrr column: its rules (>= 0, finite, at most MRR_LIMIT) are the ones
+#: ``validate`` runs in the engine, so what validates is what the calculators accept
+MRR = CONTRACT["subscriptions"].column("mrr")
 MOVEMENTS = ("new", "expansion", "contraction", "flat", "churn", "reactivation")
 MISSING_GROUP = "(missing)"
 
@@ -80,8 +84,14 @@ def check_subscriptions(subscriptions: pd.DataFrame) -> pd.DataFrame:
         ("mrr", "mrr is not a number", mrr.isna() & raw["mrr"].notna(), "write MRR as a plain number"),
         ("mrr", "mrr is missing or negative", raw["mrr"].isna() | (mrr < 0), fix),
         ("mrr", "mrr is infinite", np.isinf(mrr), fix),
+        ("mrr", "mrr is too large", np.isfinite(mrr) & (mrr > MRR.limit), FIXES["too large"]),
         ("end_date", "end_date is before start_date",
          s["end_date"].notna() & (s["end_date"] < s["start_date"]), fix),
+    ])
+    total = float(mrr.sum())
+    rule_failures(raw, "subscriptions", [
+        ("mrr", f"total mrr is too large ({total:g})",
+         np.full(len(raw), total > MRR_TOTAL_LIMIT), FIXES["total too large"]),
     ])
     s["mrr"] = mrr
     s["mrr_micro"] = np.round(mrr.to_numpy() * MICRO).astype("int64")
