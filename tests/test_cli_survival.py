@@ -123,3 +123,32 @@ def test_km_missing_median_limit_is_empty_csv_null_json(tmp_path):
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("all,")][0]
     med, lo, hi = line.split(",")[3:6]
     assert (float(med), float(lo), hi) == (3.5, 2.0, "")  # the missing limit is an empty field
+
+
+def test_cox_numeric_reference_level_of_a_float_column(tmp_path):
+    # lung's ph.ecog has a blank, so it is read as float (levels '0.0', '1.0', ...): '1' must name '1.0'.
+    # R 4 / survival 3.5.3, coxph(Surv(time, status) ~ age + sex + factor(ph.ecog)): ecog1 0.41004801,
+    # ecog2 0.90330301 vs 0 -> with reference 1: ecog0 -0.41004801, ecog2 0.49325500;
+    # cox.zph: factor(ph.ecog) chisq 5.64986362941724 on 3 df (km)
+    from lifelines.datasets import load_lung
+
+    path = tmp_path / "lung.csv"
+    load_lung()[["time", "status", "age", "sex", "ph.ecog"]].to_csv(path, index=False)
+    base = ["survival", "cox", "--table", str(path), "--duration", "time", "--event", "status",
+            "--covariates", "age,sex,ph.ecog", "--categorical", "ph.ecog", "--reference", "ph.ecog=1",
+            "--dropna", "--format", "json"]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0, r.output
+    payload = json.loads(r.stdout)
+    coef = {row["term"]: row["coef"] for row in payload["rows"]}
+    assert list(coef) == ["age", "sex", "ph.ecog[0.0]", "ph.ecog[2.0]", "ph.ecog[3.0]"]
+    assert payload["reference"] == "ph.ecog=1.0"
+    assert coef["ph.ecog[0.0]"] == pytest.approx(-0.41004801, rel=1e-4)
+    assert coef["ph.ecog[2.0]"] == pytest.approx(0.49325500, rel=1e-4)
+    r = runner.invoke(app, [*base, "--ph-test"])
+    assert r.exit_code == 0, r.output
+    rows = {row["term"]: row for row in json.loads(r.stdout)["rows"]}
+    assert rows["ph.ecog"]["df"] == 3 and rows["ph.ecog"]["statistic"] == pytest.approx(5.64986362941724, rel=1e-4)
+    # a level that is not there, as a number either, is still refused
+    r = runner.invoke(app, [a.replace("ph.ecog=1", "ph.ecog=7") for a in base])
+    assert r.exit_code == 2 and "reference level '7' of column 'ph.ecog' does not occur" in r.stderr

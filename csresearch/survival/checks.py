@@ -84,6 +84,32 @@ def encode(
     return pd.DataFrame(parts, index=df.index)
 
 
+def _match_level(ref: str, levels: list[str], col: pd.Series) -> str:
+    """The level ``ref`` names: itself, or for a numeric column the level equal as a number
+    (``"1"`` for ``"1.0"``, a column read as float because of a blank).
+
+    Examples
+    --------
+    >>> _match_level("1", ["0.0", "1.0"], pd.Series([0.0, 1.0]))
+    '1.0'
+    """
+    if ref in levels or not pd.api.types.is_numeric_dtype(col):
+        return ref
+    try:
+        want = float(ref)
+    except ValueError:
+        return ref
+    same = [lv for lv in levels if _as_float(lv) == want]
+    return same[0] if len(same) == 1 else ref
+
+
+def _as_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return np.nan
+
+
 def levels_and_reference(
     df: pd.DataFrame, categorical: Sequence[str], reference: Mapping[str, object]
 ) -> tuple[dict[str, list[str]], dict[str, str]]:
@@ -102,7 +128,7 @@ def levels_and_reference(
                 f"covariate '{c}' is constant (every one of the {len(df):,} rows is '{lv[0]}'): it carries "
                 "no information about churn and makes the Cox model unidentifiable; drop it from the covariates"
             )
-        ref = str(reference.get(c, lv[0]))
+        ref = _match_level(str(reference.get(c, lv[0])), lv, df[c])
         if ref not in lv:
             raise DataValidationError(f"reference level '{ref}' of column '{c}' does not occur; levels: {lv}")
         levels[c], refs[c] = lv, ref
