@@ -1,4 +1,7 @@
-"""Parameterised reports: papermill templates in ``notebooks/`` rendered to HTML.
+"""Parameterised reports: papermill templates rendered to HTML.
+
+The templates are package data (``csresearch/templates/<report>.ipynb``, found with
+``importlib.resources``); a path to any notebook with a ``parameters`` cell works too.
 
 * :func:`render_report` renders one report (checked parameters, own kernel, time limit,
   atomic write, failure kept under ``_failed/``); :func:`run_config` renders a scheduled set
