@@ -364,7 +364,7 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
         out["tickets"] = np.nan
         notes.append("support_tickets absent: tickets is NaN")
     if src.has("email_events"):
-        e = monthly("email_events", "sent_at", lambda t: {"sent": t.count(), "op": t.opened.cast("int64").sum()})
+        e = monthly("email_events", "sent_at", lambda t: {"sent": t.count(), "op": t.opened.sum()})
         k = opts["email_window_months"]
         sent = grid.window_sum(e["account_id"], e["mi"], e["sent"], k)
         op = grid.window_sum(e["account_id"], e["mi"], e["op"].fillna(0), k)

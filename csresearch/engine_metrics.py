@@ -143,19 +143,19 @@ def mrr_bridge_engine(subscriptions: ir.Table, as_of: str, grain: str = "month")
     zero = ibis.literal(0, "int64")
 
     def n(kind):
-        return (mv.movement == kind).cast("int64").sum()
+        return (mv.movement == kind).sum()
 
     def amt(kind, x):
         return ibis.ifelse(mv.movement == kind, x, zero).sum()
 
     agg = mv.group_by("period_start").aggregate(
-        accounts_start=(mv.start > 0).cast("int64").sum(),
+        accounts_start=(mv.start > 0).sum(),
         accounts_new=n("new"),
         accounts_reactivated=n("reactivation"),
         accounts_expanded=n("expansion"),
         accounts_contracted=n("contraction"),
         accounts_churned=n("churn"),
-        accounts_end=(mv.end > 0).cast("int64").sum(),
+        accounts_end=(mv.end > 0).sum(),
         mrr_start=mv.start.sum(),
         mrr_new=amt("new", mv.end),
         mrr_expansion=amt("expansion", mv.end - mv.start),
@@ -220,7 +220,7 @@ def cohort_table_expr(subscriptions: ir.Table, as_of: str, max_months: int = 24)
     per = per.join(start, per.account_id == start.a0)
     return per.group_by(["cohort", "k"]).aggregate(
         accounts=per.count(),
-        active=(per.mrr > 0).cast("int64").sum(),
+        active=(per.mrr > 0).sum(),
         mrr_start=per.m0.sum(),
         mrr_k=per.mrr.sum(),
         last_day=per.day.max(),

@@ -56,7 +56,7 @@ def episode_expr(subscriptions: ir.Table, as_of: str) -> ir.Table:
     ep = j.group_by("account_id").aggregate(
         start_date=j.start_date.min(),
         end=j.end.max(where=in_first),
-        reactivated=j.gap_start.notnull().max().cast("int64"),
+        reactivated=ibis.ifelse(j.gap_start.notnull().max(), 1, 0).cast("int64"),
     )
     return ep.select(
         "account_id",
@@ -95,7 +95,7 @@ def survival_table_expr(src, as_of: str) -> ir.Table:
         "start_date",
         "episode_end",
         tenure_days=stop.delta(t.start_date, unit="day").cast("int64"),
-        churned=churned.cast("int64"),
+        churned=ibis.ifelse(churned, 1, 0).cast("int64"),
         reactivated="reactivated",
         cohort=t.start_date.strftime("%Y-%m"),
         segment="segment",

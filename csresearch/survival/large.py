@@ -135,9 +135,9 @@ class EngineCoxPH:
         stats = d.aggregate(
             n=d.count(),
             events=d.event.sum(),
-            bad_duration=(d.duration.isnull() | (d.duration < 0)).cast("int64").sum(),
-            bad_event=(d.event.isnull() | ~d.event.isin([0.0, 1.0])).cast("int64").sum(),
-            **{f"na{i}": d[c].isnull().cast("int64").sum() for i, c in enumerate(names)},
+            bad_duration=(d.duration.isnull() | (d.duration < 0)).sum(),
+            bad_event=(d.event.isnull() | ~d.event.isin([0.0, 1.0])).sum(),
+            **{f"na{i}": d[c].isnull().sum() for i, c in enumerate(names)},
             **{f"m{i}": d[c].mean() for i, c in enumerate(names)},
             **{f"s{i}": d[c].std(how="pop") for i, c in enumerate(names)},
         ).execute().iloc[0]
