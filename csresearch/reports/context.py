@@ -113,4 +113,30 @@ def open_context(report: str, params: dict[str, Any], started: float | None = No
     from csresearch.sources import open_source
 
     mapping = params.get("mapping_path") or None
-    return ReportContext(report, params, source=open_source(data, mapping=mapping), started=started)
+    ctx = ReportContext(report, params, source=open_source(data, mapping=mapping), started=started)
+    record_customers(ctx)
+    return ctx
+
+
+def record_customers(ctx: ReportContext) -> None:
+    """Record the one "active customers on as_of" figure (and the free-only accounts beside it)
+    from :mod:`csresearch.timeline`, so every report's summary JSON carries the same number."""
+    from csresearch import timeline
+
+    ctx.record(
+        active_customers=timeline.active_customers(ctx.source, ctx.as_of),
+        free_only_accounts=timeline.free_only_accounts(ctx.source, ctx.as_of),
+    )
+
+
+def customers_sentence(ctx: ReportContext) -> str:
+    """"Active customers on 2025-12-31: 7,114." (with the free-only accounts when there are any);
+    empty for a flat snapshot table, which has no dates."""
+    n = ctx.summary.get("active_customers")
+    if n is None:
+        return ""
+    text = f"Active customers on {ctx.as_of}: {n:,}"
+    free = ctx.summary.get("free_only_accounts") or 0
+    if free:
+        text += f" (not counting {free:,} free-only account{'s' if free != 1 else ''}, which never paid)"
+    return text + "."
