@@ -117,3 +117,13 @@ def test_demo_smoke(demo_small_dir, tmp_path):
     # the pure function gives the same table the CLI wrote
     direct = period_table(open_source(demo_small_dir), "2025-12-31", "month", "segment")
     np.testing.assert_allclose(direct.mrr_end, df.mrr_end)
+
+
+def test_active_customers_in_the_export(tiny):
+    out = tiny / "m.json"
+    r = _run(tiny, "--as-of", "2024-02-29", "--format", "json", "--out", out)
+    assert r.exit_code == 0, r.output
+    # on 2024-02-29: a (s2 open) and c (s4 open) pay; b ended on 2024-02-15 -> 2 customers
+    body = json.loads(out.read_text())
+    assert body["active_customers"] == 2 and body["free_only_accounts"] == 0
+    assert "active customers on 2024-02-29: 2" in r.stderr

@@ -23,10 +23,15 @@ def register(app: typer.Typer) -> None:
         mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
     ) -> None:
         """MRR bridge, logo churn, GRR, NRR, NPS, CES and CSAT: one row per period (and group)."""
+        from csresearch import timeline
         from csresearch.metrics import period_table
         from csresearch.sources import open_source
 
-        table = period_table(open_source(source, mapping=mapping), as_of, grain, by)
+        src = open_source(source, mapping=mapping)
+        table = period_table(src, as_of, grain, by)
         for note in table.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)
-        write_table(table, format, out, {"as_of": as_of, "grain": grain})
+        customers = {"active_customers": timeline.active_customers(src, as_of),
+                     "free_only_accounts": timeline.free_only_accounts(src, as_of)}
+        typer.echo(f"note: active customers on {as_of}: {customers['active_customers']:,}", err=True)
+        write_table(table, format, out, {"as_of": as_of, "grain": grain, **customers})
