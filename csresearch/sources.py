@@ -308,6 +308,32 @@ def _first_line(exc: BaseException) -> str:
     return redact((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:200]
 
 
+def _file_of(name: str, m: dict, files: list[Path]) -> Path | None:
+    """The file a contract table was read from (None for a database table)."""
+    stem = m["tables"].get(name, name)
+    return next((f for f in files if f.name in {stem + s for s in FILE_SUFFIXES}), None)
+
+
+def _renamed(name: str, t: ir.Table, m: dict, files: list[Path]) -> ir.Table:
+    """Table ``name`` with the mapping's column names applied; a mapping onto a column the
+    table does not have raises :class:`ConfigError` naming the mapping line, the file (or
+    database table) and the columns present. (A column name written twice in a CSV header is
+    refused by the loader before this step.)
+    """
+    f = _file_of(name, m, files)
+    where = f"file {f}" if f else f"table '{m['tables'].get(name, name)}'"
+    cols = m["columns"].get(name, {})
+    absent = {ours: theirs for ours, theirs in cols.items() if theirs not in t.columns}
+    if absent:
+        said = "; ".join(f"columns.{name}.{o} -> '{th}'" for o, th in absent.items())
+        raise ConfigError(
+            f"mapping: {said}: {where} (table '{name}') has no such column; present columns: "
+            f"{', '.join(t.columns)}. Correct the column name in the mapping YAML, or remove the "
+            "line if the column already has its contract name"
+        )
+    return t.rename(cols) if cols else t
+
+
 def open_source(
     location: str | Path,
     mapping: str | Path | Mapping | None = None,
@@ -372,10 +398,7 @@ def open_source(
             f"data source not found: {shown}. Give a folder of CSV/Parquet files, a .duckdb "
             "file, or an Ibis URL (run `csresearch demo-data --out data/demo` for an example)"
         )
-    raw = {}
-    for name, t in stored.items():
-        ren = {ours: theirs for ours, theirs in m["columns"].get(name, {}).items() if theirs in t.columns}
-        raw[name] = t.rename(ren) if ren else t
+    raw = {name: _renamed(name, t, m, files) for name, t in stored.items()}
     src = DataSource(con, raw, shown, files)
     src.table_files = table_files  # the validator names the file of a table it cannot read
     if validate:

@@ -97,6 +97,25 @@ def test_hostile_nan_or_inf_mrr_fails_validate_and_metrics_alike(tmp_path, value
         mrr_bridge(src.df("subscriptions"), "2024-12-31")
 
 
+def test_hostile_duplicated_csv_header_is_a_named_error(tmp_path):
+    for name, df in good().items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    text = (tmp_path / "subscriptions.csv").read_text().splitlines()
+    lines = [text[0] + ",mrr"] + [ln + ",1" for ln in text[1:]]
+    (tmp_path / "subscriptions.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match=r"(?s)subscriptions\.csv.*('mrr' appears 2 times.*rename|'mrr_1')"):
+        open_source(tmp_path)
+
+
+def test_hostile_mapping_to_missing_column_is_a_config_error(tmp_path):
+    for name, df in good().items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("columns:\n  subscriptions: {mrr: monthly_amount}\n")
+    with pytest.raises(ConfigError, match=r"(?s)columns\.subscriptions\.mrr.*'monthly_amount'.*subscriptions\.csv"):
+        open_source(tmp_path, mapping=mapping)
+
+
 # --- loading (clear errors) ---
 # Each unreadable input must raise a kit error naming the file, what is wrong and the fix;
 # before these, each printed an engine traceback (DuckDB, pyarrow, yaml) and exited 1.

@@ -132,3 +132,22 @@ def test_far_future_end_date_reads_as_open_in_table_and_df(tmp_path):
     assert src.table("subscriptions").end_date.isnull().sum().execute() == 2
     df = src.df("subscriptions")
     assert str(df.end_date.dtype) == "datetime64[ns]" and df.end_date.isna().sum() == 2
+
+
+# -- data rules: nothing renamed or ignored silently -----------------------------------------
+def test_duplicated_csv_column_name_is_named(tmp_path):
+    frames = good()
+    for name, df in frames.items():
+        df.to_csv(tmp_path / f"{name}.csv", index=False)
+    text = (tmp_path / "accounts.csv").read_text().splitlines()
+    # a second 'segment' column: DuckDB's reader would call it segment_1 without a word
+    lines = [text[0] + ",segment"] + [ln + ",vip" for ln in text[1:]]
+    (tmp_path / "accounts.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataValidationError, match=r"(?s)accounts\.csv.*(column name 'segment' appears 2 times|'segment_1')"):
+        open_source(tmp_path, validate=False)
+
+
+def test_mapping_onto_a_column_that_does_not_exist_is_named(tmp_path):
+    folder = write_folder(tmp_path / "d", good())
+    with pytest.raises(ConfigError, match=r"(?s)columns\.accounts\.segment.*'tier'.*accounts\.parquet.*present columns: account_id"):
+        open_source(folder, mapping={"columns": {"accounts": {"segment": "tier"}}})
