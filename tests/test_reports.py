@@ -73,7 +73,8 @@ def test_every_template_has_a_clean_parameters_cell():
         spec = notebook_parameters(path)
         assert {"data", "as_of"} <= set(spec), name
         nb = nbformat.read(str(path), as_version=4)
-        assert nb.metadata.kernelspec.name == "python3"
+        assert nb.metadata.kernelspec.name == "csresearch"  # the kit's kernel (python3 when absent)
+        assert spec["mapping_path"].default == "", name  # reports.yaml defaults pass a mapping
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{name} has outputs"
 
 
@@ -468,3 +469,63 @@ def test_failed_notebook_index_and_message_never_hold_a_url_password(tmp_path, m
     assert (tmp_path / "out" / "_failed" / "2025-12-31" / "tiny.ipynb").exists()
     _no_secret_under(tmp_path / "out", "S3cretPW", "Tr0ub", "dor-PW")
     assert "S3cretPW" not in str(err.value) and "Tr0ub" not in str(err.value)
+
+
+def _record_many(out: str, worker: int, start, n: int) -> None:
+    from csresearch.reports.index import record as rec
+
+    start.wait()
+    for i in range(n):
+        rec(Path(out), {"report": "r", "label": f"w{worker}_{i}", "as_of": "2025-12-31", "status": "ok",
+                        "path": None, "message": "cell 3 raised ValueError: " + "a long message " * 40})
+
+
+def test_index_records_from_several_processes_at_once_are_all_kept(tmp_path):
+    import multiprocessing as mp
+
+    from csresearch.reports import index as _  # noqa: F401 - imported once, before the fork
+
+    ctx = mp.get_context("fork")  # spawn re-imports the kit in each process (seconds)
+    workers, n = 6, 10
+    start = ctx.Barrier(workers)
+    procs = [ctx.Process(target=_record_many, args=(str(tmp_path), w, start, n)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert all(p.exitcode == 0 for p in procs)
+    labels = {e["label"] for e in json.loads((tmp_path / "_index.json").read_text())}
+    assert len(labels) == workers * n  # the per-process lock lost entries here
+    assert (tmp_path / "index.html").read_text().count("<tr>") == workers * n + 1
+
+
+def test_stale_work_folders_of_killed_runs_are_cleaned_at_the_start_of_a_run(tmp_path, monkeypatch):
+    import os
+    import socket
+    import subprocess
+    import time
+
+    from csresearch.reports import index as index_mod
+    from csresearch.reports import render as render_mod
+
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that has ended
+    owner = {"host": socket.gethostname(), "started": time.time()}
+    for name, pid in ((".work-dead-1", gone.pid), (".work-live-1", os.getpid())):
+        (out / name).mkdir()
+        (out / name / ".owner.json").write_text(json.dumps({**owner, "pid": pid}))
+    (out / ".work-old-1").mkdir()  # an old run without owner file: by age
+    os.utime(out / ".work-old-1", (time.time() - 7200, time.time() - 7200))
+    (out / ".work-new-1").mkdir()  # a run starting right now in another process
+    templates = _template(tmp_path / "t")
+
+    def killed(*a, **k):
+        raise RuntimeError("kernel died")
+
+    monkeypatch.setattr(render_mod, "execute", killed)  # a cheap failing run: no kernel
+    with pytest.raises(ReportError, match="kernel died"):
+        render_report("tiny", {}, out, templates=templates, progress=False, timeout=60)
+    assert sorted(p.name for p in out.glob(".work-*")) == [".work-live-1", ".work-new-1"]
+    assert not index_mod.is_stale(out / ".work-live-1", 60)

@@ -320,7 +320,8 @@ def render_report(
     final = out / rel
     failed = out / "_failed" / as_of / f"{label}.ipynb"
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".work-{label}-", dir=out))
+    index.clean_stale_work(out, max(timeout, DEFAULT_TIMEOUT))  # left by killed runs
+    work = index.work_dir(out, label)
     executed = work / f"{label}.ipynb"
     try:
         try:
