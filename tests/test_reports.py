@@ -529,3 +529,38 @@ def test_stale_work_folders_of_killed_runs_are_cleaned_at_the_start_of_a_run(tmp
         render_report("tiny", {}, out, templates=templates, progress=False, timeout=60)
     assert sorted(p.name for p in out.glob(".work-*")) == [".work-live-1", ".work-new-1"]
     assert not index_mod.is_stale(out / ".work-live-1", 60)
+
+
+@pytest.mark.parametrize("timeout", [0, -5, float("nan"), float("inf")])
+def test_timeout_of_zero_or_less_is_refused_before_anything_runs(tmp_path, timeout):
+    templates = _template(tmp_path / "t", body="open('ran', 'w').write('x')")
+    with pytest.raises(ConfigError, match="timeout must be a number of seconds above 0"):
+        render_report("tiny", {}, tmp_path / "out", templates=templates, progress=False, timeout=timeout)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("label", ["ret\n", "ret\nx", "../up", ".hidden", "a/b", ""])
+def test_label_that_is_not_a_plain_file_name_is_refused(tmp_path, label):
+    templates = _template(tmp_path / "t")
+    with pytest.raises(ConfigError, match="use letters, digits"):
+        render_report("tiny", {}, tmp_path / "out", label=label or " ", templates=templates, progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("line, says", [
+    ("timeout: abc", "timeout must be a number of seconds above 0"),
+    ("timeout: 0", "timeout must be a number of seconds above 0"),
+    ("jobs: two", "jobs must be a whole number"),
+    ("jobs: 0", "jobs must be a whole number"),
+    ("defaults: [a, b]", "defaults must be a mapping"),
+])
+def test_config_values_of_the_wrong_kind_are_named(tmp_path, line, says):
+    templates = _template(tmp_path / "t")
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(f"templates: {templates}\n{line}\nreports: [{{report: tiny}}]\n")
+    with pytest.raises(ConfigError, match=says):
+        load_config(cfg)
+    cfg.write_text(f"templates: {templates}\nreports:\n  - report: tiny\n    label: \"ret\\n\"\n"
+                   "  - report: tiny\n    timeout: -1\n")
+    with pytest.raises(ConfigError, match=r"reports\[1\]: label 'ret\\n'"):
+        load_config(cfg)

@@ -41,7 +41,14 @@ import yaml
 from csresearch.errors import ConfigError, ReportError
 from csresearch.reports import index
 from csresearch.reports.params import notebook_parameters
-from csresearch.reports.render import DEFAULT_TIMEOUT, RenderResult, render_report, template_path
+from csresearch.reports.render import (
+    DEFAULT_TIMEOUT,
+    RenderResult,
+    check_label,
+    check_timeout,
+    render_report,
+    template_path,
+)
 
 TOP_KEYS = {"out", "timeout", "jobs", "defaults", "reports", "templates"}
 ENTRY_KEYS = {"report", "label", "params", "each", "timeout", "skip_if_missing"}
@@ -79,6 +86,20 @@ def _relative(value: Any, base: Path) -> Any:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
+def _mapping(value: Any, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping (key: value lines), not {type(value).__name__} {value!r}")
+    return dict(value)
+
+
+def _jobs(value: Any, path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"report config {path}: jobs must be a whole number of at least 1, not {value!r}")
+    return value
+
+
 def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
     """Read and check the YAML; expand ``each``; raise :class:`ConfigError` naming a bad key."""
     p = Path(path)
@@ -96,12 +117,12 @@ def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
     entries = data.get("reports") or []
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"report config {p}: 'reports' must be a non-empty list")
-    defaults = dict(data.get("defaults") or {})
-    timeout = float(data.get("timeout", DEFAULT_TIMEOUT))
+    defaults = _mapping(data.get("defaults"), f"report config {p}: defaults")
+    timeout = check_timeout(data.get("timeout", DEFAULT_TIMEOUT), f"report config {p}: timeout")
     root = p.resolve().parent
     templates = _relative(data.get("templates"), root)
     plan = Plan(Path(out) if out else Path(_relative(data.get("out", "reports"), root)),
-                parallel=int(data.get("jobs", 1)), templates=templates, base=root)
+                parallel=_jobs(data.get("jobs", 1), p), templates=templates, base=root)
     declared_anywhere: set[str] = set()
     for i, e in enumerate(entries, 1):
         where = f"report config {p}, reports[{i}]"
@@ -115,9 +136,9 @@ def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
         spec = notebook_parameters(template_path(e["report"], templates))
         declared_anywhere |= set(spec)
         base = {k: v for k, v in defaults.items() if k in spec}
-        params = {**base, **dict(e.get("params") or {})}
+        params = {**base, **_mapping(e.get("params"), f"{where}: params")}
         label = str(e.get("label", Path(e["report"]).stem))
-        each = dict(e.get("each") or {})
+        each = _mapping(e.get("each"), f"{where}: each")
         if len(each) > 1:
             raise ConfigError(f"{where}: 'each' takes one parameter with a list of values")
         variants = [(label, params)]
@@ -127,7 +148,8 @@ def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
                 raise ConfigError(f"{where}: each.{name} must be a non-empty list")
             variants = [(f"{label}_{_slug(v)}", {**params, name: v}) for v in values]
         for lab, prm in variants:
-            plan.jobs.append(Job(e["report"], lab, prm, float(e.get("timeout", timeout)),
+            check_label(lab, f"{where}: label")
+            plan.jobs.append(Job(e["report"], lab, prm, check_timeout(e.get("timeout", timeout), f"{where}: timeout"),
                                  _relative(e.get("skip_if_missing"), root)))
     unused = set(defaults) - declared_anywhere
     if unused:

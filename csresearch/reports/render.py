@@ -21,6 +21,7 @@ timestamps in the executed notebook) and rendering (the HTML export, timed here)
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import tempfile
@@ -238,6 +239,25 @@ def execute(path: Path, output: Path, params: dict[str, Any], timeout: float, pr
         shutil.rmtree(sockets, ignore_errors=True)
 
 
+def check_label(label: str, where: str = "label") -> str:
+    """``label`` when it makes a plain file name (no newline, slash or leading dot)."""
+    if not isinstance(label, str) or not LABEL.fullmatch(label):
+        raise ConfigError(f"{where} {label!r}: use letters, digits, '_', '-' and '.' only "
+                          "(it is the report's file name)")
+    return label
+
+
+def check_timeout(value: Any, where: str = "timeout") -> float:
+    """``value`` as seconds when it is a finite number above 0 (0 would mean no limit)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{where} must be a number of seconds above 0 (for example 900), not {value!r}")
+    return seconds
+
+
 def register_env_secrets(values: dict[str, Any]) -> None:
     """Register the URL behind each ``env:VAR`` parameter so that :func:`mask_secrets` hides its
     password in what this process saves (the failed notebook, the index, messages)."""
@@ -312,9 +332,8 @@ def render_report(
             values[name] = resolve_path(par.default, path.parent)  # the provenance names real files
     register_env_secrets(values)  # the kernel resolves env:VAR in its own process; mask it here too
     as_of = str(values.get("as_of", spec["as_of"].default if "as_of" in spec else "undated"))
-    label = label or report
-    if not LABEL.match(label):
-        raise ConfigError(f"label '{label}': use letters, digits, '_', '-' and '.' only")
+    label = check_label(label or report)
+    timeout = check_timeout(timeout)
     out = Path(out_dir)
     rel = f"{as_of}/{label}.html"
     final = out / rel
