@@ -564,3 +564,41 @@ def test_config_values_of_the_wrong_kind_are_named(tmp_path, line, says):
                    "  - report: tiny\n    timeout: -1\n")
     with pytest.raises(ConfigError, match=r"reports\[1\]: label 'ret\\n'"):
         load_config(cfg)
+
+
+def _fake_execute(path, output, params, timeout, progress=True):
+    """Stand-in for the kernel run: the template itself as the 'executed' notebook."""
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.write(nb, str(output))
+
+
+@pytest.mark.parametrize("err", [OSError(28, "No space left on device"), PermissionError(13, "Permission denied")])
+def test_full_disk_or_read_only_folder_keeps_the_good_report_and_names_the_path(tmp_path, monkeypatch, err):
+    import csresearch.outputs as outputs
+    from csresearch.reports import render as render_mod
+
+    templates = _template(tmp_path / "t")
+    out = tmp_path / "out"
+    (out / "2025-12-31").mkdir(parents=True)
+    (out / "2025-12-31" / "tiny.html").write_text("good")
+    monkeypatch.setattr(render_mod, "execute", _fake_execute)
+    real_replace = outputs.os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("tiny.html"):
+            raise err
+        real_replace(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", replace)
+    with pytest.raises(ConfigError, match=r"cannot write the report folder \(--out\) .*(disk is full|permission)"):
+        render_report("tiny", {}, out, templates=templates, progress=False)
+    assert (out / "2025-12-31" / "tiny.html").read_text() == "good"
+    assert sorted(p.name for p in (out / "2025-12-31").iterdir()) == ["tiny.html"]  # no temp file left
+    assert not list(out.glob(".work-*"))
+
+
+def test_out_folder_that_cannot_be_made_is_one_paragraph(tmp_path):
+    templates = _template(tmp_path / "t")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=r"cannot write the report folder \(--out\) .*afile"):
+        render_report("tiny", {}, tmp_path / "afile" / "out", templates=templates, progress=False)

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         data: Annotated[str | None, typer.Option(help="data source: folder, .duckdb file, Ibis URL or env:VAR (or a flat CSV for churn_drivers)")] = None,
         as_of: Annotated[str | None, typer.Option("--as-of", help="snapshot date, ISO (YYYY-MM-DD)")] = None,
         param: Annotated[list[str] | None, typer.Option("--param", "-p", help="another parameter as key=value (repeatable)")] = None,
-        out: Annotated[Path | None, typer.Option(help="output folder (DIR/<as_of>/<name>.html and DIR/index.html)")] = None,
+        out: Annotated[Path | None, typer.Option(help="output folder, made if missing (DIR/<as_of>/<name>.html and DIR/index.html)")] = None,
         label: Annotated[str | None, typer.Option(help="output file name without .html (default: the report name)")] = None,
         config: Annotated[Path | None, typer.Option(help="YAML of reports to render (with 'all')")] = None,
         only: Annotated[list[str] | None, typer.Option(help="with 'all': render only these reports or labels")] = None,

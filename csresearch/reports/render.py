@@ -289,6 +289,26 @@ def _describe_failure(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
+def _output_errors(fn: Any) -> Any:
+    """An ``OSError`` while writing the output folder (a full disk, a read-only folder, a file
+    in the way) becomes a one-paragraph :class:`ConfigError` naming the path and the fix."""
+    import functools
+    import inspect
+
+    from csresearch.outputs import output_error
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OSError as e:
+            out = inspect.signature(fn).bind(*args, **kwargs).arguments.get("out_dir", "reports")
+            raise ConfigError(output_error(out, e, "report folder (--out)")) from None
+
+    return wrapper
+
+
+@_output_errors
 def render_report(
     report: str,
     params: dict[str, Any] | None = None,
