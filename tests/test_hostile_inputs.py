@@ -391,3 +391,158 @@ def test_load_fuzz_named_error_or_nothing_lost(n, ops):
         assert src.row_counts() == {"accounts": n, "subscriptions": n}
         assert len(src.df("accounts")) == n and len(src.df("subscriptions")) == n
         src.con.disconnect()
+
+
+# --- reports, CLI and exports ---
+_URLS = ["postgresql+psycopg2://analyst:S3cretPW@db.internal:5432/cs",
+         "postgresql+psycopg2://analyst:Tr0ub@dor-PW@db.internal:5432/cs"]
+
+
+def _no_password(text: str) -> bool:
+    return not any(s in text for s in ("S3cretPW", "Tr0ub", "dor-PW"))
+
+
+@pytest.mark.parametrize("url", _URLS)
+def test_cli_report_and_validate_never_show_a_url_password(tmp_path, monkeypatch, url):
+    # the kernel's failure stood in for (no kernel): its notebook holds the URL, the bare
+    # password and a traceback, as a failed `report health --data env:CS_DB` had them
+    import nbformat
+    from typer.testing import CliRunner
+
+    from csresearch.cli import app
+    from csresearch.reports import render
+
+    monkeypatch.setenv("CS_DB", url)
+    pw = url.split("analyst:")[1].rsplit("@", 1)[0]
+
+    def kernel(path, output, params, timeout, progress=True):
+        nb = nbformat.read(str(path), as_version=4)
+        nb.cells[0].outputs = [nbformat.v4.new_output(
+            "error", ename="ValueError", evalue=f"Don't know how to connect to {url!r}",
+            traceback=[f"ibis.connect({url!r})", f"password={pw}"])]
+        nbformat.write(nb, str(output))
+        raise ValueError(f"Don't know how to connect to {url!r} (user analyst, password {pw})")
+
+    monkeypatch.setattr(render, "execute", kernel)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["report", "health", "--data", "env:CS_DB", "--as-of", "2025-12-31",
+                                 "--out", str(out), "--quiet"])
+    assert r.exit_code == 1 and "analyst:***@db.internal" in r.stderr, r.output
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".ipynb" for p in files) and any(p.name == "index.html" for p in files)
+    assert all(_no_password(p.read_text(errors="replace")) for p in files)
+    assert _no_password(r.stdout + r.stderr) and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["validate", "env:CS_DB"])
+    assert r.exit_code in (2, 3) and _no_password(r.output) and "Traceback" not in r.output
+
+
+def test_cli_csv_export_neutralises_formulas_unless_raw():
+    from csresearch.cli._common import write_table
+
+    df = pd.DataFrame({"name": ["=cmd|' /C calc'!A0", "@SUM(1)", "+1", "-1", "ok"], "x": [-3.5, 1, 2, 3, 4]})
+    import io
+    import sys
+
+    buf, saved = io.StringIO(), sys.stdout
+    sys.stdout = buf
+    try:
+        write_table(df, "csv")
+        write_table(df, "csv", csv_safe=False)
+    finally:
+        sys.stdout = saved
+    safe, raw = buf.getvalue().split("name,x\n")[1:]
+    assert pd.read_csv(io.StringIO("name,x\n" + safe))["name"].str[0].tolist() == ["'"] * 4 + ["o"]
+    assert pd.read_csv(io.StringIO("name,x\n" + safe))["x"].tolist() == [-3.5, 1, 2, 3, 4]
+    assert raw.startswith("=cmd")
+
+
+def test_cli_csv_export_is_plain_csv_with_a_sidecar(tmp_path):
+    from csresearch.cli._common import write_table
+
+    write_table(pd.DataFrame({"a": [1, 2]}), "csv", tmp_path / "t.csv", {"as_of": "2025-12-31"})
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 2
+    assert '"as_of": "2025-12-31"' in (tmp_path / "t.csv.meta.json").read_text()
+
+
+def test_cli_json_and_csv_floats_round_trip(tmp_path):
+    import json
+
+    from csresearch.cli._common import write_table
+
+    df = pd.DataFrame({"p": [9.2e-12, 1 / 3, np.nan]})
+    write_table(df, "json", tmp_path / "p.json")
+    write_table(df, "csv", tmp_path / "p.csv")
+    assert [r["p"] for r in json.loads((tmp_path / "p.json").read_text())] == [9.2e-12, 1 / 3, None]
+    back = pd.read_csv(tmp_path / "p.csv", float_precision="round_trip")["p"].tolist()
+    assert back[:2] == [9.2e-12, 1 / 3] and np.isnan(back[2])
+
+
+def test_report_index_writers_in_several_processes_lose_nothing(tmp_path):
+    import json
+    import multiprocessing as mp
+
+    from csresearch.reports.index import record
+
+    def write(i: int) -> None:
+        record(tmp_path, {"report": "r", "label": f"l{i}", "as_of": "2025-12-31", "status": "ok", "path": None})
+
+    procs = [mp.get_context("fork").Process(target=write, args=(i,)) for i in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert len(json.loads((tmp_path / "_index.json").read_text())) == 6
+
+
+def test_report_killed_runs_work_folders_are_cleaned(tmp_path):
+    import os
+    import time
+
+    from csresearch.reports.index import clean_stale_work
+
+    (tmp_path / ".work-x-1").mkdir()
+    os.utime(tmp_path / ".work-x-1", (time.time() - 3600, time.time() - 3600))
+    assert [p.name for p in clean_stale_work(tmp_path, 900)] == [".work-x-1"]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--timeout", "0"], "timeout must be a number of seconds above 0"),
+    (["--timeout", "-5"], "timeout must be a number of seconds above 0"),
+    (["--label", "ret\n"], "use letters, digits"),
+])
+def test_report_cli_refuses_no_time_limit_and_odd_labels(tmp_path, argv, says):
+    from typer.testing import CliRunner
+
+    from csresearch.cli import app
+
+    r = CliRunner().invoke(app, ["report", "retention", "--out", str(tmp_path / "o"), *argv])
+    assert r.exit_code == 2 and says in r.stderr and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_config_timeout_not_a_number_is_named(tmp_path):
+    from csresearch.reports import load_config
+
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text("timeout: abc\nreports: [{report: retention}]\n")
+    with pytest.raises(ConfigError, match="timeout must be a number of seconds"):
+        load_config(cfg)
+
+
+def test_cli_out_into_a_missing_folder_or_full_disk_is_one_paragraph(tmp_path, monkeypatch):
+    import errno
+
+    from csresearch import outputs
+    from csresearch.cli._common import write_table
+
+    with pytest.raises(ConfigError, match="does not exist; create it first"):
+        write_table(pd.DataFrame({"a": [1]}), "csv", tmp_path / "missing" / "t.csv")
+    (tmp_path / "t.csv").write_text("good")
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(outputs.os, "replace", full)
+    with pytest.raises(ConfigError, match="disk is full"):
+        write_table(pd.DataFrame({"a": [1]}), "csv", tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text() == "good" and len(list(tmp_path.iterdir())) == 1
