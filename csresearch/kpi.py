@@ -182,6 +182,119 @@ def kpi_tree(src, as_of: str, grain: str = "month") -> pd.DataFrame:
     return out
 
 
+# -- goals ------------------------------------------------------------------------------------
+def _usage_share(src, moves: pd.DataFrame, period: pd.Timestamp, end: pd.Timestamp, by: str | None,
+                 accounts: pd.DataFrame | None) -> pd.Series:
+    """Share of the accounts active at ``period``'s start with a usage event in ``[period, end)``."""
+    active = moves.loc[(moves["period_start"] == period) & (moves["mrr_start"] > 0), ["account_id"]]
+    u = src.table("usage_events")
+    used = u.filter((u.occurred_at >= period.to_pydatetime()) & (u.occurred_at < end.to_pydatetime()))
+    ids = set(used.select("account_id").distinct().execute()["account_id"])
+    active = active.assign(used=active["account_id"].isin(ids).astype(float))
+    if by is None:
+        return pd.Series({"all": active["used"].mean() if len(active) else np.nan})
+    seg = accounts.drop_duplicates("account_id").set_index("account_id")[by].astype(str)
+    return active.assign(g=active["account_id"].map(seg)).groupby("g")["used"].mean()
+
+
+def _goal_frame(src, as_of: str, period: str, by: str | None, metric: str, memo: dict) -> tuple[pd.Series, object]:
+    """The metric of the last complete ``period`` per segment value (or ``'all'``), and that period."""
+    from csresearch.metrics.revenue import renewal_rates
+
+    subs = src.df("subscriptions")
+    acc = src.df("accounts") if by else None
+    kind = "renewals" if metric == "renewal_rate" else "bridge"
+    if (kind, period, by) not in memo:
+        fn = renewal_rates if kind == "renewals" else mrr_bridge
+        memo[(kind, period, by)] = fn(subs, as_of, period, by=by, accounts=acc)
+    t = memo[(kind, period, by)]
+    if t.empty:
+        return pd.Series(dtype="float64"), None
+    last = pd.Timestamp(t["period_start"].max())
+    if metric == "active_usage_share":
+        if not src.has("usage_events"):
+            return pd.Series(dtype="float64"), last
+        end = pd.Timestamp(t.loc[t["period_start"] == last, "period_end"].iloc[0])
+        return _usage_share(src, mrr_movements(subs, as_of, period), last, end, by, acc), last
+    col = {"renewal_rate": "renewal_rate", "logo_churn": "logo_churn_rate", "churned_mrr": "mrr_churned",
+           "nrr": "nrr", "grr": "grr"}[metric]
+    rows = t.loc[t["period_start"] == last]
+    if by is None:
+        return pd.Series({ALL_SEGMENTS: float(rows[col].iloc[0])}), last
+    return rows.set_index(by)[col].astype(float), last
+
+
+def _check_segment(src, goals, i: int, known: set[str] | None) -> set[str]:
+    from csresearch.errors import ConfigError
+
+    col, g = goals.segment_column, goals.goals[i]
+    if known is None:
+        acc = src.df("accounts")
+        if col not in acc.columns:
+            raise ConfigError(f"{goals.path}: segment_column '{col}' is not a column of table 'accounts'")
+        known = set(acc[col].dropna().astype(str))
+    if g.segment not in known:
+        raise ConfigError(f"{goals.path}: goal {i + 1} ({g.metric}): segment '{g.segment}' is not a value of "
+                          f"accounts.{col}; present: {', '.join(sorted(known))} (or 'all')")
+    return known
+
+
+def goal_actuals(src, as_of: str, goals) -> pd.DataFrame:
+    """Actual against goal for every goal of a :class:`csresearch.goals.Goals`.
+
+    Returns one row per goal: metric, segment, period (its start), period_label, kind,
+    direction, goal, actual, met (None when the actual is unknown), status (in words,
+    e.g. "SMB renewal rate 84.0 % in Q4 2025, 4.0 points under its 88.0 % goal: missed").
+    A segment the accounts table does not have raises :class:`~csresearch.errors.ConfigError`.
+
+    Example
+    -------
+    >>> goal_actuals(open_source("data/demo"), "2025-12-31", load_goals())  # doctest: +SKIP
+    """
+    from csresearch import narrative as nv
+
+    memo: dict = {}
+    rows = []
+    known: set[str] | None = None
+    for i, g in enumerate(goals.goals):
+        by = None if g.segment == ALL_SEGMENTS else goals.segment_column
+        if by is not None:
+            known = _check_segment(src, goals, i, known)
+        values, period = _goal_frame(src, as_of, g.period, by, g.metric, memo)
+        actual = float(values.get(g.segment, np.nan))
+        when = nv.NA if period is None else nv.period_label(period, g.period)
+        rows.append({"metric": g.metric, "segment": g.segment, "period": period, "period_label": when,
+                     "kind": g.kind, "direction": g.direction, "goal": g.target, "actual": actual,
+                     "met": None if np.isnan(actual) else bool(g.met(actual)),
+                     "status": goal_status(g, actual, when)})
+    return pd.DataFrame(rows)
+
+
+ALL_SEGMENTS = "all"
+
+
+def goal_status(goal, actual: float, when: str) -> str:
+    """The status of one goal in words: "SMB renewal rate 84.0 % in Q4 2025, 4.0 points under its
+    88.0 % goal: missed"; a ceiling (``at_most``) is a "limit"."""
+    from csresearch import labels
+    from csresearch import narrative as nv
+
+    who = "All customers:" if goal.segment == ALL_SEGMENTS else labels.value(goal.segment)
+    who = who[:1].upper() + who[1:]
+    share = goal.unit == "share"
+    shown = (lambda x: nv.pct(x)) if share else (lambda x: nv.currency(x, short=True))
+    noun = "goal" if goal.direction == "at_least" else "limit"
+    if nv.is_missing(actual):
+        return f"{who} {goal.words} in {when}: not measurable (no data); its {noun} is {shown(goal.target)}"
+    head = f"{who} {goal.words} {shown(actual)} in {when}"
+    d = float(actual) - goal.target
+    size = nv.points(d) if share else nv.currency(abs(d), short=True)
+    if size in ("0.0 points", "$0"):
+        return f"{head}, exactly at its {shown(goal.target)} {noun}: met"
+    verdict = "met" if goal.met(float(actual)) else "missed"
+    return f"{head}, {size} {'over' if d > 0 else 'under'} its {shown(goal.target)} {noun}: {verdict}"
+
+
 def render_tree(values: pd.DataFrame, period) -> str:
     """The tree of one period as indented text lines (``node [team]: value``)."""
     p = pd.Timestamp(period)

@@ -11,6 +11,7 @@ Example
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -64,17 +65,30 @@ def pct_axis(ax: Axes, axis: str = "y", decimals: int = 0) -> None:
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(f)
 
 
-RATIO_TICKS = (0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0)
-FINE_RATIO_TICKS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0)
+#: ratio ticks in order of preference: 1, then the 1-2-5 steps, then the in-betweens
+RATIO_TICKS = (1.0, 0.5, 2.0, 0.1, 10.0, 0.2, 5.0, 0.05, 20.0, 0.02, 50.0, 0.25, 4.0, 0.75, 1.5, 3.0, 0.3,
+               0.4, 0.6, 0.8, 1.25, 1.75, 0.9, 1.1, 0.7)
+FINE_RATIO_TICKS = RATIO_TICKS  # kept for callers; the spacing rule below does the thinning
+
+
+def ratio_ticks(lo: float, hi: float, max_ticks: int = 9) -> list[float]:
+    """Plain ratio ticks between ``lo`` and ``hi`` for a log axis, no two closer than a tenth of the
+    span (in log terms) so that neighbours never print on top of each other ("0.20.25")."""
+    lo, hi = max(lo, 1e-6), max(hi, lo * 1.0001)
+    span = np.log10(hi / lo)
+    gap = max(span / max_ticks, 0.04)
+    chosen: list[float] = []
+    for t in RATIO_TICKS:
+        if lo <= t <= hi and all(abs(np.log10(t / c)) >= gap for c in chosen):
+            chosen.append(t)
+    return sorted(chosen) or [1.0]
 
 
 def ratio_axis(ax: Axes, axis: str = "x") -> Axes:
-    """Plain ratio ticks (0.5, 0.75, 1, 1.5, 2) on a log-scaled axis, not ``6 x 10^-1``."""
+    """Plain ratio ticks (0.5, 1, 2) on a log-scaled axis, not ``6 x 10^-1``, spaced apart."""
     a = ax.xaxis if axis == "x" else ax.yaxis
     lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
-    candidates = RATIO_TICKS if lo <= 0 or hi / lo > 4 else FINE_RATIO_TICKS
-    ticks = [t for t in candidates if lo <= t <= hi] or [1.0]
-    a.set_major_locator(FixedLocator(ticks))
+    a.set_major_locator(FixedLocator(ratio_ticks(lo, hi)))
     a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     a.set_minor_formatter(NullFormatter())
     return ax
@@ -120,7 +134,7 @@ def bridge(row: Mapping[str, float], title: str, symbol: str = "$", ax: Axes | N
     hi = max(level, float(row["mrr_start"])) + max(s[1] for s in steps[1:4])
     ax.set_ylim(max(0.0, lo - (hi - lo) * 1.5 - 0.02 * hi), hi * 1.02 + 1)
     money_axis(ax, symbol=symbol)
-    return label(ax, title, "movement", f"MRR ({symbol} per month; axis not from 0)")
+    return label(ax, title, "", f"MRR ({symbol} per month; axis not from 0)")
 
 
 def trend(
@@ -168,9 +182,11 @@ def bar(
     ax.barh([str(i) for i in s.index], s.to_numpy(dtype=float), color=color or NEUTRAL)
     for y, v in enumerate(s.to_numpy(dtype=float)):
         ax.annotate(nv.fmt(v, kind), (v, y), va="center", ha="left" if v >= 0 else "right", fontsize=9,
-                    xytext=(3 if v >= 0 else -3, 0), textcoords="offset points")
+                    xytext=(5 if v >= 0 else -5, 0), textcoords="offset points")
     if (s < 0).any():
         ax.axvline(0, color="grey", lw=1)
+        if (s > 0).any():  # labels of short bars of either sign would sit on the zero line's other side
+            ax.margins(x=0.2)
     if kind == "pct":
         pct_axis(ax, "x")
     elif kind == "currency":
@@ -187,10 +203,11 @@ def grouped_bar(
     """Bars of ``y`` by ``x`` split by ``hue`` (long-format ``df``)."""
     ax = _ax(ax)
     sns.barplot(data=df, x=x, y=y, hue=hue, ax=ax, errorbar=None, palette=palette, hue_order=hue_order)
-    if df[x].astype(str).str.len().max() > 8:
-        ax.tick_params(axis="x", labelrotation=30)
-        for t in ax.get_xticklabels():
-            t.set_horizontalalignment("right")
+    names = [t.get_text() for t in ax.get_xticklabels()]
+    slot = ax.figure.get_figwidth() * 0.85 / max(len(names), 1)  # inches per category
+    chars = max(6, int(slot * 72 / 5.5))  # about 5.5 pt per character at 9 pt
+    if max((len(n) for n in names), default=0) > chars:  # long names: wrapped on words, never overlapping
+        ax.set_xticks(ax.get_xticks(), [textwrap.fill(n, chars, break_long_words=False) for n in names])
     if kind == "pct":
         pct_axis(ax)
     elif kind == "currency":

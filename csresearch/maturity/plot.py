@@ -66,11 +66,19 @@ def radar(
     ax.set_theta_direction(-1)
     ax.set_xticks(angles)
     ax.set_xticklabels([textwrap.fill(c.name, 16) for c in q.capabilities], fontsize=8)
+    ax.tick_params(axis="x", pad=10)  # capability names clear of the outer ring
     ax.set_ylim(0, q.max_level)
     ax.set_yticks(range(1, q.max_level + 1))
-    ax.set_yticklabels([f"{lv.level} {lv.name}" for lv in q.levels], fontsize=7, color="dimgrey")
-    ax.set_rlabel_position(180 / n)  # between the first two spokes
-    ax.set_title(title or f"CS maturity: overall level {assessment.overall} {assessment.overall_name}", pad=24)
+    # ring labels are the level numbers only, inside the rings, half-way between the first two spokes
+    # (their names go in the caption below: long names ran into the capability names)
+    ax.set_yticklabels([str(lv.level) for lv in q.levels], fontsize=7, color="dimgrey")
+    ax.set_rlabel_position(180 / n)
+    for t in ax.get_yticklabels():
+        t.set_verticalalignment("top")
+    rings = "; ".join(f"{lv.level} {lv.name}" for lv in q.levels)
+    ax.text(0.5, -0.1, f"Rings: level {rings} (centre to edge)", transform=ax.transAxes, ha="center",
+            va="top", fontsize=8, color="dimgrey")
+    ax.set_title(title or f"CS maturity: overall level {assessment.overall} {assessment.overall_name}", pad=30)
     if prev_levels is not None:
-        ax.legend(loc="upper right", bbox_to_anchor=(1.25, 1.1), fontsize=8)
+        ax.legend(loc="upper right", bbox_to_anchor=(1.3, 1.15), fontsize=8)
     return ax

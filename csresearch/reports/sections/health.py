@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from csresearch import labels, plots
 from csresearch import narrative as nv
-from csresearch import plots
-from csresearch.display import Section, cards
+from csresearch.display import Html, Section, cards, esc
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
 
@@ -72,6 +72,10 @@ def summary(ctx: ReportContext) -> Section:
     red_mrr = float(mrr.reindex(now.loc[now["band"] == "red", "account_id"]).fillna(0).sum())
     all_mrr = float(mrr.reindex(now["account_id"]).fillna(0).sum())
     red_share = f"{nv.pct(red_mrr / all_mrr)} of active MRR; " if all_mrr > 0 else ""
+    lead = (f"{labels.plural(red, 'account')} ({nv.pct(red / max(int(scored.sum()), 1))} of those scored, "
+            f"{nv.currency(red_mrr, ctx.currency, short=True)} of MRR) {'is' if red == 1 else 'are'} red in {month}, "
+            f"{nv.thousands(new_red)} of them newly: call those first, starting with the largest drops below.")
+    s.add(Html(f'<p class="cs-lead"><strong>{esc(lead)}</strong></p>'))
     s.add(cards([
         ("Accounts scored", nv.thousands(scored.sum()), f"of {nv.thousands(len(now))} active in {month}"),
         ("Mean score", nv.number(now["score"].mean(), 1), "0-100, higher is healthier"),
@@ -82,7 +86,7 @@ def summary(ctx: ReportContext) -> Section:
     items = [
         f"{nv.share_sentence(red, int(scored.sum()), 'scored accounts')} are red in {month}"
         + (f" (previous month: {nv.thousands(prev_red)})." if prev_red is not None else "."),
-        f"{nv.thousands(new_red)} accounts turned red this month: start with the movers below.",
+        f"{labels.plural(new_red, 'account')} turned red this month: start with the movers below.",
     ]
     ctas = _ctas(ctx)
     if len(ctas):
@@ -90,7 +94,8 @@ def summary(ctx: ReportContext) -> Section:
         items.append(f"The playbooks raised {nv.plural(len(ctas), 'call')} to action ({nv.thousands(high)} high "
                      "priority); the list is below.")
     if not scored.all():
-        items.append(f"{nv.thousands((~scored).sum())} accounts have too little data to score (band 'insufficient data').")
+        items.append(f"{labels.plural(int((~scored).sum()), 'account')} with too little data to score (band "
+                     "'insufficient data').")
     s.bullets(items)
     return s
 
@@ -125,14 +130,22 @@ def movers(ctx: ReportContext, n: int = 20) -> Section:
     from csresearch.health import movers as health_movers
 
     s = Section("Movers: largest drops since last month")
-    m = health_movers(history(ctx), n=n)
+    h = history(ctx)
+    active = _mrr_now(ctx)
+    active = set(active[active > 0].index)
+    gone = h.loc[~h["account_id"].isin(active), "account_id"].nunique()
+    m = health_movers(h[h["account_id"].isin(active)], n=n)
     if m.empty:
-        return s.text("No account has a score in both of the last two months.")
-    m = m.assign(name=m["account_id"].map(_names(ctx)))
+        return s.text(f"No account active on {ctx.as_of} has a score in both of the last two months.")
+    m = m.assign(name=m["account_id"].map(_names(ctx)), segment=m["segment"].map(labels.value),
+                 top_component=m["top_component"].map(lambda x: x if nv.is_missing(x) else labels.words(x)))
     s.text(
-        f"The {len(m)} largest drops. The component named is the one whose contribution to the "
-        "score fell most; that is where to look first."
+        f"The {labels.plural(len(m), 'largest drop')} among accounts still customers on {ctx.as_of}. The "
+        "component named is the one whose contribution to the score fell most; that is where to look first."
     )
+    if gone:
+        s.note(f"{labels.plural(gone, 'account')} with a score but no longer a customer on {ctx.as_of} "
+               "are left out: there is nobody to call.")
     cols = ["name", "account_id", "segment", "score_prev", "score", "change", "band", "top_component",
             "top_component_change"]
     s.table(m[cols], formats={"score_prev": "float1", "score": "float1", "change": "float1",
@@ -155,6 +168,7 @@ def components(ctx: ReportContext) -> Section:
         return s.text("No component contributed to any score.")
     avg = c.groupby(["band", "component"])["contribution"].mean().reset_index()
     avg = avg[avg["band"].isin(BAND_ORDER[:3])]
+    avg["component"] = avg["component"].map(labels.words)
     s.figure(plots.grouped_bar(avg, "component", "band", "contribution", "Average contribution to the score by band",
                                "component", "score points (0-100 scale)",
                                palette=plots.BANDS, hue_order=list(BAND_ORDER[:3])),
@@ -296,7 +310,7 @@ def playbook_ctas(ctx: ReportContext) -> Section:
         f"{nv.plural(len(ctas), 'call')} to action for {nv.plural(ctas['account_id'].nunique(), 'account')} in the "
         "last month: " + ", ".join(f"{n:,} for {o}" for o, n in by_owner.sort_values(ascending=False).items()) + "."
     )
-    t = ctas.assign(name=ctas["account_id"].map(_names(ctx)))
+    t = ctas.assign(name=ctas["account_id"].map(_names(ctx)), values=ctas["values"].map(labels.conditions))
     s.table(t[["priority", "name", "account_id", "rule", "owner", "cta", "values", "band"]],
             what="calls to action", order="most urgent first: by priority, then rule",
             labels={"cta": "call to action", "values": "triggered by"})

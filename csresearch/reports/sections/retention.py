@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from csresearch import labels, plots
 from csresearch import narrative as nv
-from csresearch import plots
-from csresearch.display import Section, cards
+from csresearch.display import Html, Section, cards, esc
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
 
-KM_TIMES = (0, 6, 12, 18, 24, 30, 36)
-RMST_MONTHS = 24
 COHORT_MONTHS = 24
 
 
@@ -68,9 +66,110 @@ def _last_two(df: pd.DataFrame) -> tuple[pd.Series, pd.Series | None]:
     return last, prev
 
 
+def monthly_bridge(ctx: ReportContext) -> pd.DataFrame:
+    """The monthly bridge, whatever the report's grain (the summary JSON's figures are monthly)."""
+    if ctx.grain == "month":
+        return bridge_table(ctx)
+    from csresearch.metrics.revenue import mrr_bridge
+
+    return ctx.memo("bridge_month", lambda: mrr_bridge(ctx.df("subscriptions"), ctx.as_of, "month"))
+
+
+def annual(ctx: ReportContext) -> pd.DataFrame:
+    """Trailing-12-month GRR/NRR and annualised logo churn per month (once per run)."""
+    from csresearch.metrics.annual import trailing_12m
+
+    return ctx.memo("annual", lambda: trailing_12m(ctx.df("subscriptions"), ctx.as_of, "month"))
+
+
+PER = {"month": "monthly", "quarter": "quarterly"}
+A = {"month": "a month", "quarter": "a quarter"}
+
+
+def _record(ctx: ReportContext, ren: float | None) -> pd.Series | None:
+    """The headline figures of the summary JSON (fractions; monthly = the last complete month)."""
+    mb, yr = monthly_bridge(ctx), annual(ctx)
+    if mb.empty:
+        return None
+    m, y = mb.iloc[-1], yr.iloc[-1]
+    def f(x):
+        return (None if nv.is_missing(x) else float(x))
+    month_ren = ren
+    if ctx.grain != "month":
+        from csresearch.metrics.revenue import renewal_rates
+
+        r = ctx.memo("renewals_month", lambda: renewal_rates(ctx.df("subscriptions"), ctx.as_of, "month"))
+        month_ren = r["renewal_rate"].iloc[-1] if len(r) else None
+    ctx.record(period=str(pd.Timestamp(m["period_start"]).date()), logo_churn_monthly=f(m["logo_churn_rate"]),
+               logo_churn_annualised=f(y["logo_churn_annualised"]), grr_monthly=f(m["grr"]), nrr_monthly=f(m["nrr"]),
+               grr_trailing_12m=f(y["grr_trailing_12m"]), nrr_trailing_12m=f(y["nrr_trailing_12m"]),
+               renewal_rate=f(month_ren))
+    return y
+
+
+def headline(ctx: ReportContext, last: pd.Series, prev: pd.Series | None, year: pd.Series | None) -> str:
+    """The report's answer in one sentence: churn now and its direction, a year's revenue kept,
+    the segment that churned most."""
+    g = ctx.grain
+    rate = last["logo_churn_rate"]
+    move = "was"
+    if prev is not None and not nv.is_missing(prev["logo_churn_rate"]) and not nv.is_missing(rate):
+        d = round(float(rate) - float(prev["logo_churn_rate"]), 3)
+        move = "rose to" if d > 0 else "fell to" if d < 0 else "held at"
+    from csresearch.metrics.annual import annualise
+
+    out = (f"In {nv.period_label(last['period_start'], g)} logo churn {move} {nv.pct(rate)} {A[g]} "
+           f"(about {nv.pct(annualise(rate, g), 0)} a year if it held)")
+    if year is not None and not nv.is_missing(year["nrr_trailing_12m"]):
+        out += (f", and customers of a year ago now pay {nv.pct(year['nrr_trailing_12m'], 0)} of what they paid "
+                "then (NRR, trailing 12 months)")
+    seg = bridge_by_segment(ctx)
+    seg = seg[seg["period_start"] == last["period_start"]].dropna(subset=["logo_churn_rate"])
+    if len(seg) > 1:
+        worst = seg.sort_values("logo_churn_rate", ascending=False).iloc[0]
+        out += f"; {labels.value(worst[ctx.segment])} churned most this {g}"
+    return out + "."
+
+
+def _sub(cur, before, kind: str) -> str:
+    if nv.is_missing(cur) or nv.is_missing(before):
+        return "no previous figure"
+    d = float(cur) - float(before)
+    size = nv.points(d) if kind == "pct" else nv.thousands(abs(d))
+    if size in ("0.0 points", "0"):
+        return "same as previous"
+    return f"{'+' if d > 0 else '-'}{size} vs previous"
+
+
+def _cards(ctx: ReportContext, last, prev, ren, ren_prev, year) -> list[tuple[str, str, str]]:
+    g, per = ctx.grain, PER[ctx.grain]
+    pv = (lambda c: prev[c]) if prev is not None else (lambda c: None)
+    from csresearch.metrics.annual import annualise
+
+    mrr_sub = "no previous figure"
+    if prev is not None:
+        d = float(last["mrr_end"]) - float(prev["mrr_end"])
+        mrr_sub = f"{'+' if d >= 0 else ''}{nv.currency(d, ctx.currency, short=True)} vs previous"
+    y = year if year is not None else pd.Series(dtype=float)
+    since = nv.period_label(y["window_start"], "month") if "window_start" in y else nv.NA
+    return [
+        ("Customers at period end", nv.thousands(last["accounts_end"]), _sub(last["accounts_end"], pv("accounts_end"), "count")),
+        (f"Logo churn ({per})", nv.pct(last["logo_churn_rate"]), _sub(last["logo_churn_rate"], pv("logo_churn_rate"), "pct")),
+        ("Logo churn, annualised", nv.pct(annualise(last["logo_churn_rate"], g)),
+         f"1 - (1 - {per} rate)^{12 if g == 'month' else 4}; observed over 12 months: "
+         f"{nv.pct(y.get('logo_churn_trailing_12m'))}"),
+        (f"GRR ({per})", nv.pct(last["grr"]), _sub(last["grr"], pv("grr"), "pct")),
+        (f"NRR ({per})", nv.pct(last["nrr"]), _sub(last["nrr"], pv("nrr"), "pct")),
+        ("GRR, trailing 12 months", nv.pct(y.get("grr_trailing_12m")), f"MRR kept from customers of {since}"),
+        ("NRR, trailing 12 months", nv.pct(y.get("nrr_trailing_12m")), f"with expansion; customers of {since}"),
+        (f"Renewal rate ({per})", nv.pct(ren), _sub(ren, ren_prev, "pct")),
+        ("MRR at period end", nv.currency(last["mrr_end"], ctx.currency, short=True), mrr_sub),
+    ]
+
+
 @section
 def summary(ctx: ReportContext) -> Section:
-    """Headline figures of the last complete period and their change, said in words."""
+    """The answer in one sentence, headline figures (per period and over 12 months) and goals."""
     b = bridge_table(ctx)
     s = Section("Summary")
     if b.empty:
@@ -85,28 +184,9 @@ def summary(ctx: ReportContext) -> Section:
     r_prev = r[r["period_start"] == (prev["period_start"] if prev is not None else None)]
     ren = float(r_last["renewal_rate"].iloc[0]) if len(r_last) else None
     ren_prev = float(r_prev["renewal_rate"].iloc[0]) if len(r_prev) else None
-
-    def sub(cur, before, kind):
-        if nv.is_missing(cur) or nv.is_missing(before):
-            return "no previous figure"
-        d = float(cur) - float(before)
-        size = nv.points(d) if kind == "pct" else nv.thousands(abs(d))
-        if size in ("0.0 points", "0"):
-            return "same as previous"
-        return f"{'+' if d > 0 else '-'}{size} vs previous"
-
-    mrr_sub = "no previous figure"
-    if prev is not None:
-        d = float(last["mrr_end"]) - float(prev["mrr_end"])
-        mrr_sub = f"{'+' if d >= 0 else ''}{nv.currency(d, ctx.currency, short=True)} vs previous"
-    s.add(cards([
-        ("Customers at period end", nv.thousands(last["accounts_end"]), sub(last["accounts_end"], pv("accounts_end"), "count")),
-        ("Logo churn", nv.pct(last["logo_churn_rate"]), sub(last["logo_churn_rate"], pv("logo_churn_rate"), "pct")),
-        ("GRR", nv.pct(last["grr"]), sub(last["grr"], pv("grr"), "pct")),
-        ("NRR", nv.pct(last["nrr"]), sub(last["nrr"], pv("nrr"), "pct")),
-        ("Renewal rate", nv.pct(ren), sub(ren, ren_prev, "pct")),
-        ("MRR at period end", nv.currency(last["mrr_end"], ctx.currency, short=True), mrr_sub),
-    ]))
+    year = _record(ctx, ren)  # trailing 12 months to the end of the last complete month
+    s.add(Html(f'<p class="cs-lead"><strong>{esc(headline(ctx, last, prev, year))}</strong></p>'))
+    s.add(cards(_cards(ctx, last, prev, ren, ren_prev, year)))
     bullets = [
         nv.change_sentence("The number of customers", last["accounts_end"], pv("accounts_end"), period, g, kind="count"),
         nv.change_sentence("Logo churn", last["logo_churn_rate"], pv("logo_churn_rate"), period, g),
@@ -119,19 +199,29 @@ def summary(ctx: ReportContext) -> Section:
     if len(seg_last) > 1:
         worst = seg_last.sort_values("logo_churn_rate", ascending=False).iloc[0]
         bullets.append(
-            f"Highest logo churn by {ctx.segment} in {when}: {worst[ctx.segment]} at "
+            f"Highest logo churn by {labels.words(ctx.segment)} in {when}: {labels.value(worst[ctx.segment])} at "
             f"{nv.pct(worst['logo_churn_rate'])} ({nv.plural(worst['accounts_churned'], 'account')} of "
             f"{nv.thousands(worst['accounts_start'])})."
         )
+    bullets.append("Goals: " + _goals_line(ctx))
     s.bullets(bullets)
     s.note(
         f"Period: {when} (the last complete {g} on or before {ctx.as_of}). Logo churn = accounts lost "
-        "in the period / accounts active at its start; GRR and NRR are on MRR of the accounts active "
-        "at the start. Renewal rate = contracts still active the day after their term ended / "
-        "contracts that reached the end of a term in the period; a cancellation before the term "
+        f"in the period / accounts active at its start; GRR and NRR are on MRR of the accounts active "
+        f"at the start. The trailing-12-month GRR and NRR compare the MRR of the customers active 12 months "
+        f"before the period end with what the same customers pay at its end (GRR caps each at what it paid "
+        f"then). Annualised logo churn = 1 - (1 - {PER[g]} rate)^{12 if g == 'month' else 4}: the share lost in "
+        "a year if this period's rate held. Renewal rate = contracts still active the day after their term "
+        "ended / contracts that reached the end of a term in the period; a cancellation before the term "
         "ends counts in logo churn, not in the renewal rate."
     )
     return s
+
+
+def _goals_line(ctx: ReportContext) -> str:
+    from csresearch.reports.sections.kpis import goal_table, goals_sentence
+
+    return goals_sentence(goal_table(ctx)) + " Details under the KPI tree."
 
 
 @section
@@ -160,12 +250,14 @@ def bridge(ctx: ReportContext) -> Section:
     )
     cols = {"period_start": "period", "accounts_start": "customers at start", "accounts_churned": "customers churned",
             "mrr_start": "MRR start", "mrr_new": "new", "mrr_expansion": "expansion",
-            "mrr_contraction": "contraction", "mrr_churned": "churned MRR", "mrr_end": "MRR end",
-            "logo_churn_rate": "logo churn", "grr": "GRR", "nrr": "NRR"}
+            "mrr_reactivation": "reactivation", "mrr_contraction": "contraction", "mrr_churned": "churned MRR",
+            "mrr_end": "MRR end", "logo_churn_rate": "logo churn", "grr": "GRR", "nrr": "NRR"}
     t = b[list(cols)].sort_values("period_start", ascending=False)
     money = {c: "currency" for c in cols if c.startswith("mrr_")}
     s.table(t, formats={"period_start": "month", "logo_churn_rate": "pct", "grr": "pct", "nrr": "pct", **money},
-            labels=cols, top=12, what="periods", order="newest first", caption="Bridge by period, newest first")
+            labels=cols, top=12, what="periods", order="newest first",
+            caption=f"Bridge by period, newest first: MRR start + new + expansion + reactivation - contraction - "
+                    f"churned MRR = MRR end; logo churn, GRR and NRR are {PER[ctx.grain]}")
     return s
 
 
@@ -193,51 +285,6 @@ def cohorts(ctx: ReportContext) -> Section:
                            "cohort (start month)", vmax=vmax),
              "Heatmap of MRR retention by cohort")
     s.note("Blank cells are not observable yet at the as-of date. MRR retention can exceed 100 % (expansion).")
-    return s
-
-
-@section
-def lifetimes(ctx: ReportContext) -> Section:
-    """Kaplan-Meier curves by segment, at-risk table, log-rank test, median lifetime and RMST."""
-    from csresearch.survival.curves import at_risk_table, km_curve, km_summary, logrank, rmst
-
-    st = survival(ctx)
-    by = ctx.segment
-    s = Section(f"Customer lifetime by {by}")
-    d, e = "tenure_months", "churned"
-    groups = st[by].nunique()
-    s.figure(plots.km(km_curve(st, d, e, by=by), f"Share of customers still active, by {by}"),
-             f"Kaplan-Meier retention curves by {by}")
-    times = [t for t in KM_TIMES if t <= st[d].max() + 1e-9]
-    ar = at_risk_table(st, d, e, times, by=by).reset_index()
-    ar = ar[ar["measure"] == "at_risk"].drop(columns="measure")
-    ar.columns = [by] + [f"{c} mo" for c in ar.columns[1:]]
-    s.table(ar, top=None, caption="Customers still at risk at each month (entered the curve and not yet churned or censored)")
-    if groups >= 2:
-        lr = logrank(st, d, e, by=by).iloc[0]
-        verdict = "differ" if lr["p"] < 0.05 else "do not differ detectably"
-        s.text(
-            f"Log-rank test: the curves {verdict} between the {groups} groups of {by} "
-            f"(chi-square {lr['statistic']:,.1f} on {int(lr['df'])} df, {nv.p_value(lr['p'])}; "
-            f"{nv.thousands(lr['n'])} customers, {nv.thousands(lr['events'])} churned)."
-        )
-    summ = km_summary(st, d, e, by=by, at=[12, 24])
-    rm = rmst(st, d, e, RMST_MONTHS, by=by)
-    tab = summ.merge(rm[["group", "rmst", "lower", "upper"]], on="group", how="left")
-    tab = tab.rename(columns={"group": by})
-    s.heading("Median lifetime and restricted mean")
-    s.text(
-        f"The restricted mean (RMST) is the average number of months a customer stays within the first "
-        f"{RMST_MONTHS} months; a median is shown only where more than half of a group has churned."
-    )
-    s.table(
-        tab[[by, "n", "events", "median", "S_12", "S_24", "rmst", "lower", "upper"]],
-        formats={"median": "float1", "S_12": "pct", "S_24": "pct", "rmst": "float1", "lower": "float1", "upper": "float1"},
-        labels={"n": "customers", "events": "churned", "median": "median lifetime (months)", "S_12": "still active at 12 mo",
-                "S_24": "still active at 24 mo", "rmst": f"RMST {RMST_MONTHS} mo (months)", "lower": "RMST 95 % low",
-                "upper": "RMST 95 % high"},
-        sort_by="rmst", ascending=False, what=f"groups of {by}",
-    )
     return s
 
 
@@ -277,71 +324,6 @@ def _owners() -> dict[str, str]:
     return dict(REASON_OWNERS)
 
 
-def _tree_rows(values: pd.DataFrame, period: pd.Timestamp, previous: pd.Timestamp | None) -> list[dict]:
-    from csresearch.kpi import KPI_TREE
-
-    now = values[values["period_start"] == period].set_index("node")
-    before = values[values["period_start"] == previous].set_index("node") if previous is not None else None
-    rows: list[dict] = []
-
-    def walk(parent: str | None, depth: int) -> None:
-        for node, par, team, unit, definition in KPI_TREE:
-            if par != parent:
-                continue
-            v = now["value"].get(node, float("nan"))
-            p = before["value"].get(node, float("nan")) if before is not None else float("nan")
-            rows.append({"KPI": ("\u00a0\u00a0\u00a0\u00a0" * depth) + ("└\u00a0" if depth else "") + _kpi_name(node),
-                         "team": team, "unit": unit, "value": v, "previous": p, "definition": definition,
-                         "note": now["note"].get(node, "")})
-            walk(node, depth + 1)
-
-    walk(None, 0)
-    return rows
-
-
-ABBREVIATIONS = {"nrr": "NRR", "grr": "GRR", "mrr": "MRR", "ces": "CES", "nps": "NPS"}
-
-
-def _kpi_name(node: str) -> str:
-    """``mrr_churn_rate`` -> ``MRR churn rate``."""
-    return " ".join(ABBREVIATIONS.get(w, w) for w in node.split("_"))
-
-
-def _kpi_value(unit: str, x: float) -> str:
-    """A KPI in its unit: shares as %, days to one decimal with 'days', scores with their scale."""
-    if nv.is_missing(x):
-        return nv.NA
-    if unit in ("share", "ratio"):
-        return nv.pct(x)
-    if unit == "days":
-        return f"{nv.number(x, 1)} days"
-    if unit.startswith("score "):  # "score 1-7"
-        return f"{nv.number(x, 2)} ({unit.removeprefix('score ')} scale)"
-    if unit == "tickets":
-        return f"{nv.number(x, 2)} per account"
-    return f"{nv.number(x, 2)} {unit}"
-
-
-@section
-def kpi_tree(ctx: ReportContext) -> Section:
-    """The KPI tree: churn and NRR broken down into the KPIs each team owns."""
-    from csresearch.kpi import kpi_tree as build
-
-    s = Section("KPI tree")
-    values = ctx.memo("kpi", lambda: build(ctx.source, ctx.as_of, ctx.grain))
-    periods = sorted(values["period_start"].unique())
-    if not periods:
-        return s.text("No complete period to show.")
-    period = pd.Timestamp(periods[-1])
-    previous = pd.Timestamp(periods[-2]) if len(periods) > 1 else None
-    rows = pd.DataFrame(_tree_rows(values, period, previous))
-    rows["this period"] = [_kpi_value(u, v) for u, v in zip(rows["unit"], rows["value"], strict=True)]
-    rows["previous period"] = [_kpi_value(u, v) for u, v in zip(rows["unit"], rows["previous"], strict=True)]
-    s.text(
-        f"{nv.period_label(period, ctx.grain)}, with the period before. Logo churn is the sum of the churn "
-        "rates by reason (each owned by the team named); NRR = 1 + expansion - contraction - churned MRR. "
-        "The team KPIs under each branch are the levers that team pulls."
-    )
-    s.table(rows[["KPI", "team", "this period", "previous period", "definition"]], top=None, what="KPIs",
-            formats={"this period": "text", "previous period": "text"})
-    return s
+# the KPI tree, the goals and the lifetimes live in their own modules; re-exported for the templates and tests
+from csresearch.reports.sections.kpis import _kpi_name, _kpi_value, kpi_tree  # noqa: E402, F401
+from csresearch.reports.sections.lifetimes import lifetimes, median_sentences  # noqa: E402, F401

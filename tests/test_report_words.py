@@ -1,0 +1,119 @@
+"""Issue 13 on the report sections (in process, no kernel): monthly and annual figures, a bridge
+that adds up, the summary JSON, words instead of code names, survival from the first paid day,
+goals, health movers active on as_of."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from csresearch import narrative as nv
+from csresearch.reports import sections
+from csresearch.reports.context import ReportContext
+
+AS_OF = "2025-12-31"
+
+
+@pytest.fixture(scope="module")
+def retention(demo_small):
+    ctx = ReportContext.from_source(demo_small, AS_OF, report="retention")
+    out = {n: getattr(sections, f"retention_{n}")(ctx) for n in ("summary", "bridge", "lifetimes", "kpi_tree")}
+    return ctx, out
+
+
+def _text(section) -> str:
+    import html
+
+    return html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<img[^>]*>", "", section.html)))
+
+
+def test_summary_cards_say_monthly_and_show_annual_figures(retention, demo_small):
+    from csresearch.metrics.annual import trailing_12m
+    from csresearch.metrics.revenue import mrr_bridge
+
+    ctx, out = retention
+    text = _text(out["summary"])
+    for label in ("Logo churn (monthly)", "GRR (monthly)", "NRR (monthly)", "Logo churn, annualised",
+                  "GRR, trailing 12 months", "NRR, trailing 12 months"):
+        assert label in text, label
+    m = mrr_bridge(demo_small.df("subscriptions"), AS_OF).iloc[-1]
+    y = trailing_12m(demo_small.df("subscriptions"), AS_OF).iloc[-1]
+    assert nv.pct(1 - (1 - m["logo_churn_rate"]) ** 12) in text
+    assert nv.pct(y["grr_trailing_12m"]) in text and nv.pct(y["nrr_trailing_12m"]) in text
+
+
+def test_summary_json_records_fractions_for_the_period(retention, demo_small):
+    from csresearch.metrics.revenue import mrr_bridge
+
+    ctx, _ = retention
+    s = ctx.summary
+    keys = {"logo_churn_monthly", "logo_churn_annualised", "grr_monthly", "nrr_monthly", "grr_trailing_12m",
+            "nrr_trailing_12m", "renewal_rate", "period"}
+    assert keys <= set(s) and "active_customers" not in s
+    m = mrr_bridge(demo_small.df("subscriptions"), AS_OF).iloc[-1]
+    assert s["period"] == "2025-12-01"
+    assert s["logo_churn_monthly"] == pytest.approx(m["logo_churn_rate"])
+    assert s["logo_churn_annualised"] == pytest.approx(1 - (1 - m["logo_churn_rate"]) ** 12)
+    assert all(0 <= s[k] <= 1.5 for k in keys - {"period"})  # fractions, not percents
+    assert {"metric", "segment", "goal", "actual", "met"} <= set(s["goals"][0])
+
+
+def test_first_screen_answers_in_one_sentence(retention):
+    _, out = retention
+    lead = re.search(r'<p class="cs-lead"><strong>(.*?)</strong></p>', out["summary"].html)
+    assert lead and out["summary"].html.index("cs-lead") < out["summary"].html.index("cs-card")
+    sentence = lead.group(1)
+    assert sentence.count(".") - sentence.count(" %") <= 2 and "a month" in sentence and "a year" in sentence
+
+
+def test_bridge_table_rows_add_up(retention):
+    _, out = retention
+    t = out["bridge"].tables[-1]
+    assert "mrr_reactivation" in t.columns and "reactivation" in _text(out["bridge"])
+    total = t["mrr_start"] + t["mrr_new"] + t["mrr_expansion"] + t["mrr_reactivation"] - t["mrr_contraction"] \
+        - t["mrr_churned"]
+    assert (total - t["mrr_end"]).abs().max() < 1e-6
+
+
+def test_lifetimes_from_first_paid_day_with_median_in_words_and_unadjusted(retention):
+    _, out = retention
+    text = _text(out["lifetimes"])
+    assert "months since the first paid day" in text or "first paid day" in text
+    assert "Customers at risk at each month since the first paid day" in text
+    assert re.search(r"Median lifetime of all customers: [\d.]+ months, the time by which half had left \(95 % "
+                     r"interval", text)
+    assert "These curves are unadjusted" in text and "churn-drivers report adjusts" in text
+    assert "mid_market" not in text and "mid-market" in text
+
+
+def test_goals_table_under_the_kpi_tree(retention):
+    _, out = retention
+    text = _text(out["kpi_tree"])
+    assert "Goals by segment: actual against goal" in text
+    assert re.search(r"SMB logo churn [\d.]+ % in December 2025, [\d.]+ points (under|over) its 3.0 % limit: "
+                     r"(met|missed)", text)
+
+
+def test_health_movers_active_on_as_of_and_words(demo_small):
+    from csresearch.metrics.revenue import mrr_snapshots
+
+    ctx = ReportContext.from_source(demo_small, AS_OF, report="health")
+    mv = sections.health_movers(ctx)
+    t = mv.tables[-1]
+    snap = mrr_snapshots(demo_small.df("subscriptions"), [AS_OF]).set_index("account_id")["mrr"]
+    assert (snap.reindex(t["account_id"]).fillna(0) > 0).all()
+    assert not t["segment"].isin(["mid_market"]).any()
+    ctas = sections.health_playbook_ctas(ctx)
+    text = _text(ctas)
+    assert "band_prev=" not in text and "band=" not in text
+    if len(ctas.tables) and len(ctas.tables[-1]):
+        assert ctas.tables[-1]["values"].str.contains("health band|NPS|usage|tickets|renewal|onboarding|CES").all()
+
+
+def test_health_components_in_words(demo_small):
+    ctx = ReportContext.from_source(demo_small, AS_OF, report="health")
+    t = sections.health_components(ctx).tables[-1]
+    assert not t["component"].astype(str).str.contains("_").any()
+    assert isinstance(t, pd.DataFrame)
