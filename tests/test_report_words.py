@@ -117,3 +117,23 @@ def test_health_components_in_words(demo_small):
     t = sections.health_components(ctx).tables[-1]
     assert not t["component"].astype(str).str.contains("_").any()
     assert isinstance(t, pd.DataFrame)
+
+
+def test_maturity_first_screen_sentence():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    ctx = ReportContext("maturity", {"as_of": AS_OF, "answers_path": str(repo / "data" / "maturity_answers.yaml"),
+                                     "previous_answers_path": str(repo / "data" / "maturity_answers_previous.yaml")})
+    html = sections.maturity_summary(ctx).html
+    lead = re.search(r'<p class="cs-lead"><strong>(.*?)</strong></p>', html).group(1)
+    assert lead.startswith("Customer Success is at level ") and "since the previous assessment" in lead
+    assert "(s)" not in lead and "(ies)" not in lead
+
+
+def test_flat_table_header_says_snapshot_not_as_of():
+    from csresearch.reports.notebook import header
+
+    ctx = ReportContext("churn_drivers", {"as_of": AS_OF}, flat=pd.DataFrame({"tenure": [1]}), flat_path="telco.csv")
+    text = header(ctx, "Churn drivers report").html
+    assert "Snapshot table, no dates" in text and "As of" not in text

@@ -7,7 +7,8 @@ evidence from the data source when one is given, and compared with the previous 
 from __future__ import annotations
 
 from csresearch import narrative as nv
-from csresearch.display import Section, cards
+from csresearch.display import Html, Section, cards, esc
+from csresearch.labels import plural
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
 
@@ -41,6 +42,7 @@ def summary(ctx: ReportContext) -> Section:
         change = "unchanged since the previous assessment" if d == 0 else (
             f"{'up' if d > 0 else 'down'} {abs(d)} level{'s' if abs(d) != 1 else ''} since the previous assessment")
     lv = a.levels
+    s.add(Html(f'<p class="cs-lead"><strong>{esc(headline(a))}</strong></p>'))
     s.add(cards([
         ("Overall level", f"{a.overall} {a.overall_name}", change or "no previous assessment"),
         ("Capabilities at or above the next level", f"{int((lv['level'] >= a.target).sum())} of {len(lv)}",
@@ -54,6 +56,21 @@ def summary(ctx: ReportContext) -> Section:
         first = a.gaps.iloc[0]
         s.text(f"First step: {first['name']} (level {int(first['level'])} to {int(first['to_level'])}): {first['step']}")
     return s
+
+
+def headline(a) -> str:
+    """The answer in one sentence: the level, the change, what stands between it and the next."""
+    q = a.questionnaire
+    out = f"Customer Success is at level {a.overall} {a.overall_name}"
+    if a.changes is not None:
+        d = int(a.changes.loc[a.changes["capability"] == "overall", "change"].iloc[0])
+        out += ", unchanged since the previous assessment" if d == 0 else \
+            f", {'up' if d > 0 else 'down'} {plural(abs(d), 'level')} since the previous assessment"
+    if a.gaps.empty:
+        return out + "."
+    behind = a.gaps.drop_duplicates("capability")
+    return (f"{out}; {plural(len(a.gaps), 'step')} in {plural(len(behind), 'capability')} lead to level {a.target} "
+            f"{q.level_name(a.target)}, starting with {behind.iloc[0]['name']}.")
 
 
 @section
@@ -113,7 +130,7 @@ def change(ctx: ReportContext) -> Section:
     c = a.changes
     up = c[(c["change"] > 0) & (c["capability"] != "overall")]
     down = c[(c["change"] < 0) & (c["capability"] != "overall")]
-    s.text(f"{nv.plural(len(up), 'capability', 'capabilities')} moved up and {nv.thousands(len(down))} moved down"
+    s.text(f"{plural(len(up), 'capability')} moved up and {nv.thousands(len(down))} moved down"
            + (f" (previous levels {a.previous_basis})." if a.previous_basis else "."))
     s.table(c[["name", "previous", "current", "change"]], labels={"name": "capability"}, top=None,
             formats={"change": _signed})
