@@ -18,7 +18,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>alert(1)</script> Testing & Co."
 REPORT_NAMES = ("retention", "health", "churn_drivers", "maturity")
-CONFIGS = ("health.yaml", "playbooks.yaml", "maturity.yaml")  # packaged defaults
+CONFIGS = ("health.yaml", "playbooks.yaml", "maturity.yaml", "goals.yaml")  # packaged defaults
 ANSWERS = ("maturity_answers.yaml", "maturity_answers_previous.yaml")  # the demo's, in data/
 TEMPLATES = REPO / "csresearch" / "templates"
 

@@ -71,7 +71,8 @@ def section(fn: Callable[..., Section]) -> Callable[..., Section]:
 def header(ctx: ReportContext, title: str, subtitle: str = "") -> Html:
     """The report's title block: title, as-of date, data source."""
     parts = [f"<h1>{esc(title)}</h1>"]
-    line = f"As of {ctx.as_of} · data: {prov.redact(ctx.location)}"
+    when = "Snapshot table, no dates" if ctx.flat is not None else f"As of {ctx.as_of}"  # a flat table has no as-of
+    line = f"{when} · data: {prov.redact(ctx.location)}"
     if subtitle:
         line = f"{subtitle} · {line}"
     parts.append(f'<p class="cs-caption">{esc(line)}</p>')
