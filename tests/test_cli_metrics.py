@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from csresearch.cli import app
+from csresearch.errors import ConfigError, DataQualityWarning
 from csresearch.metrics import period_table
 from csresearch.sources import open_source
 
@@ -127,3 +128,19 @@ def test_active_customers_in_the_export(tiny):
     body = json.loads(out.read_text())
     assert body["active_customers"] == 2 and body["free_only_accounts"] == 0
     assert "active customers on 2024-02-29: 2" in r.stderr
+
+
+def test_as_of_after_the_data_marks_the_periods_without_data(tiny):
+    # tiny's last observed date is 2024-02-20 (s2 starts): Mar..May 2024 have no data
+    with pytest.warns(DataQualityWarning, match="3 period.* after the data's last date 2024-02-20"):
+        t = period_table(open_source(tiny), "2024-05-31")
+    assert t.period_start.dt.strftime("%Y-%m").tolist() == ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05"]
+    assert t.note.str.contains("no data observed in this period").tolist() == [False, False, True, True, True]
+    assert any("2024-02-20" in n for n in t.attrs["notes"])
+
+
+def test_as_of_long_after_or_before_the_data_is_refused(tiny):
+    with pytest.raises(ConfigError, match=r"as_of 2023-06-30 is before the data starts.*2024-01-01"):
+        period_table(open_source(tiny), "2023-06-30")
+    r = _run(tiny, "--as-of", "2023-06-30")
+    assert r.exit_code == 2 and "before the data starts" in r.stderr

@@ -116,6 +116,27 @@ def test_hostile_mapping_to_missing_column_is_a_config_error(tmp_path):
         open_source(tmp_path, mapping=mapping)
 
 
+def _two_months() -> dict[str, pd.DataFrame]:
+    f = good()  # subscriptions start 2024-01-01 .. 2024-03-01; last observed date 2024-03-01
+    f["nps_responses"]["responded_at"] = pd.Timestamp("2024-02-01")
+    return f
+
+
+def test_hostile_as_of_years_after_the_data_marks_every_invented_period():
+    src = DataSource.from_frames(_two_months())
+    with pytest.warns(DataQualityWarning, match=r"81 period\(s\) from 2024-04-01 start after the data's last date 2024-03-01"):
+        t = period_table(src, "2030-12-31")
+    past = t.period_start > pd.Timestamp("2024-03-01")
+    assert past.sum() == 81  # Apr 2024 .. Dec 2030 = 9 + 6 * 12 months
+    assert t.loc[past, "note"].str.contains("no data observed").all()
+    assert not t.loc[~past, "note"].str.contains("no data observed").any()
+
+
+def test_hostile_as_of_before_the_data_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"as_of 2020-01-31 is before the data starts.*2024-01-01"):
+        period_table(DataSource.from_frames(_two_months()), "2020-01-31")
+
+
 # --- loading (clear errors) ---
 # Each unreadable input must raise a kit error naming the file, what is wrong and the fix;
 # before these, each printed an engine traceback (DuckDB, pyarrow, yaml) and exited 1.

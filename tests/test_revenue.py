@@ -415,3 +415,11 @@ def test_mrr_too_large_for_micro_units_is_named_not_dropped():
     s = pd.concat([subs_frame()] * 12, ignore_index=True).assign(mrr=9e11)
     with pytest.raises(DataValidationError, match=r"column 'mrr': total mrr is too large"):
         mrr_bridge(s, AS_OF)
+
+
+def test_as_of_before_the_data_is_a_config_error_naming_the_range():
+    # used to return an empty table with no note
+    with pytest.raises(ConfigError, match=r"as_of 2023-06-30 is before the data starts.*2024-01-01 to 2024-04-15"):
+        mrr_bridge(subs_frame(), "2023-06-30")
+    with pytest.raises(ConfigError, match="before the data starts"):
+        renewal_rates(subs_frame(), "2023-12-31")

@@ -12,11 +12,13 @@ Example
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from csresearch.errors import ConfigError, DataQualityWarning
 from csresearch.metrics.cohorts import cohort_retention, cohort_table
 from csresearch.metrics.onboarding import (
     onboarding_completion,
@@ -123,5 +125,55 @@ def period_table(
     out["note"] = out[note_cols].agg(lambda r: "; ".join(x for x in r if x), axis=1)
     out = out.drop(columns=note_cols[1:]).sort_values(keys, ignore_index=True)
     out = out[[c for c in out.columns if c != "note"] + ["note"]]
-    out.attrs["notes"] = notes
+    out.attrs["notes"] = notes + _mark_after_data(out, source, as_of)
     return out
+
+
+#: date columns that hold what is scheduled rather than what happened
+_SCHEDULED = {("subscriptions", "end_date"), ("onboarding_milestones", "due_at")}
+
+
+def observed_range(source: DataSource) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """First and last date observed anywhere in ``source``: every contract date and timestamp
+    column of every table, except scheduled ones (``subscriptions.end_date``,
+    ``onboarding_milestones.due_at``), one engine aggregate per table."""
+    from csresearch.schema import CONTRACT
+
+    lows, highs = [], []
+    for name in source.names:
+        t = source.table(name)
+        cols = [c.name for c in CONTRACT[name].columns if c.dtype in ("date", "timestamp")
+                and (name, c.name) not in _SCHEDULED and c.name in t.columns]
+        if cols:
+            row = t.aggregate(**{f"lo{i}": t[c].min() for i, c in enumerate(cols)},
+                              **{f"hi{i}": t[c].max() for i, c in enumerate(cols)}).execute()
+            vals = pd.to_datetime(row.iloc[0], errors="coerce")
+            lows += [v for k, v in vals.items() if k.startswith("lo") and pd.notna(v)]
+            highs += [v for k, v in vals.items() if k.startswith("hi") and pd.notna(v)]
+    return min(lows).normalize(), max(highs).normalize()
+
+
+def _mark_after_data(out: pd.DataFrame, source: DataSource, as_of: str) -> list[str]:
+    """Note the periods that start after the last observed date (nothing was seen in them:
+    their figures only carry open subscriptions forward), with a DataQualityWarning; refuse
+    an ``as_of`` whose every period is past the data. Returns the source-level notes."""
+    if out.empty:
+        return []
+    first, last = observed_range(source)
+    past = out["period_start"] > last
+    if not past.any():
+        return []
+    if past.all():
+        raise ConfigError(
+            f"as_of {as_of}: every period starts after the data's last date {last.date()} (the "
+            f"data runs from {first.date()} to {last.date()}); pick an as_of within that range"
+        )
+    n = int(out.loc[past, "period_start"].nunique())
+    since = out.loc[past, "period_start"].min().date()
+    text = (f"{n} period(s) from {since} start after the data's last date {last.date()} (data "
+            f"from {first.date()}): nothing was observed in them, their figures only carry the "
+            "open subscriptions forward; pick an as_of on or before the last date")
+    warnings.warn(text, DataQualityWarning, stacklevel=3)
+    mark = f"no data observed in this period (the data ends {last.date()})"
+    out.loc[past, "note"] = [f"{mark}; {x}" if x else mark for x in out.loc[past, "note"]]
+    return [text]

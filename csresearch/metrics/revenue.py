@@ -34,11 +34,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
 from csresearch.periods import (
     add_months,
     months_between,
     next_start,
+    parse_as_of,
     period_floor,
     period_starts,
     require_columns,
@@ -161,7 +162,17 @@ def mrr_snapshots(subscriptions: pd.DataFrame, dates: Sequence) -> pd.DataFrame:
 
 # -- movements ------------------------------------------------------------------------------
 def _periods_for(s: pd.DataFrame, as_of: str, grain: str) -> pd.DatetimeIndex:
-    return period_starts(s["start_date"].min(), as_of, grain)
+    """Full periods from the first start date to ``as_of``; an ``as_of`` before the first
+    start date is a :class:`ConfigError` naming the data's date range (not an empty table)."""
+    first = s["start_date"].min()
+    if parse_as_of(as_of) < first:
+        last = max(s["start_date"].max(), s["end_date"].max() if s["end_date"].notna().any() else first)
+        raise ConfigError(
+            f"as_of {parse_as_of(as_of).date()} is before the data starts: subscriptions run from "
+            f"{first.date()} to {last.date()}; pick an as_of on or after the end of the first "
+            "full period"
+        )
+    return period_starts(first, as_of, grain)
 
 
 def _movements_micro(s: pd.DataFrame, periods: pd.DatetimeIndex, grain: str) -> pd.DataFrame:
