@@ -30,7 +30,9 @@ QUERY_SECRET = re.compile(
     r"([?&;](?:password|passwd|pwd|secret|token|api_?key|access_?key)=)[^&;#\s'\"]*", re.I
 )
 # A URL in free text: scheme://, then everything up to white space or a quote/bracket.
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+# The lookbehind anchors the scheme at a word start: without it a long run of letters is
+# tried from every position (quadratic time).
+_URL_IN_TEXT = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
 
 _SECRETS: set[str] = set()
 

@@ -334,6 +334,28 @@ def _renamed(name: str, t: ir.Table, m: dict, files: list[Path]) -> ir.Table:
     return t.rename(cols) if cols else t
 
 
+def _connect_url(loc: str, shown: str) -> tuple[Any, set[str]]:
+    """An Ibis connection to ``loc`` and its table names; a failure is a :class:`ConfigError`
+    naming the (masked) URL, the cause and the fix (never the password)."""
+    from csresearch.redaction import mask_secrets
+
+    scheme = loc.split("://", 1)[0]
+    try:
+        con = ibis.connect(loc)
+        return con, set(con.list_tables())
+    except ImportError as e:
+        raise ConfigError(
+            f"data source {shown}: the Ibis backend for '{scheme}' is not installed "
+            f"({mask_secrets(str(e))}); install it, e.g. pip install 'ibis-framework[{scheme.split('+')[0]}]'"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - drivers raise their own types; all mean "cannot connect"
+        raise ConfigError(
+            f"data source {shown}: cannot connect ({type(e).__name__}: {mask_secrets(str(e)).strip()}). "
+            "Check the URL's scheme (duckdb://, postgres://, pyspark://...), host, port, database "
+            "and credentials; keep the URL in an environment variable and pass env:VARIABLE"
+        ) from None
+
+
 def open_source(
     location: str | Path,
     mapping: str | Path | Mapping | None = None,
@@ -387,8 +409,7 @@ def open_source(
                 stored[name] = con.table(stem)
         files.append(path)
     elif "://" in loc:
-        con = ibis.connect(loc)
-        present = set(con.list_tables())
+        con, present = _connect_url(loc, shown)
         for name in CONTRACT:
             stem = m["tables"].get(name, name)
             if stem in present:

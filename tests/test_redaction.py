@@ -37,3 +37,9 @@ def test_mask_secrets_in_free_text_and_registered_values(monkeypatch):
     text = "password=Tr0ub%40dor-PW host=db.internal; raw Tr0ub@dor-PW"
     assert "Tr0ub" not in mask_secrets(text)
     assert has_password(url) and not has_password("duckdb:///x.db")
+
+
+def test_mask_secrets_on_long_text_finds_urls_after_letters():
+    # a URL right after a long run of letters is still found (the scheme absorbs them)
+    text = "x" * 5000 + "postgres://u:pw12@h/db " + "y" * 5000
+    assert "pw12" not in mask_secrets(text)

@@ -151,3 +151,14 @@ def test_mapping_onto_a_column_that_does_not_exist_is_named(tmp_path):
     folder = write_folder(tmp_path / "d", good())
     with pytest.raises(ConfigError, match=r"(?s)columns\.accounts\.segment.*'tier'.*accounts\.parquet.*present columns: account_id"):
         open_source(folder, mapping={"columns": {"accounts": {"segment": "tier"}}})
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg2://analyst:S3cretPW@db.internal:5432/cs",
+    "nosuchengine://analyst:Tr0ub@dor-PW@db.internal:5432/cs",
+])
+def test_unreachable_url_is_a_named_error_without_the_password(url):
+    with pytest.raises(ConfigError, match=r"cannot connect|not installed") as e:
+        open_source(url)
+    assert "S3cretPW" not in str(e.value) and "Tr0ub" not in str(e.value)
+    assert "analyst:***@db.internal" in str(e.value)
