@@ -48,7 +48,12 @@ def goals_sentence(t: pd.DataFrame) -> str:
         head += f" ({len(t) - len(known)} not measurable)"
     if missed.empty:
         return head + "."
-    return head + "; missed: " + "; ".join(missed["status"].str.replace(": missed", "", regex=False)) + "."
+    from csresearch.goals import METRICS
+
+    names = [(f"{METRICS[m][0]} of all customers" if g == "all" else f"{labels.value(g)} {METRICS[m][0]}")
+             + (" (the KGI)" if k == "kgi" else "") for m, g, k in zip(missed["metric"], missed["segment"],
+                                                                        missed["kind"], strict=True)]
+    return head + "; missed: " + nv.join_words(names) + "."
 
 
 def _tree_rows(values: pd.DataFrame, period: pd.Timestamp, previous: pd.Timestamp | None) -> list[dict]:
@@ -127,15 +132,18 @@ def _goals_part(ctx: ReportContext, s: Section) -> None:
     t = goal_table(ctx)
     s.heading("Goals by segment: actual against goal")
     s.text(goals_sentence(t))
+    from csresearch.goals import METRICS
+
     kpis = t.assign(
         who=[("all customers" if x == "all" else labels.value(x)) for x in t["segment"]],
-        what=[("KGI: " if k == "kgi" else "") + m for k, m in zip(t["kind"], t["status"], strict=True)],
+        measure=[METRICS[m][0] + (" (KGI)" if k == "kgi" else "") for m, k in zip(t["metric"], t["kind"], strict=True)],
+        what=t["status"],
         shown_goal=[_goal_value(r.metric, r.direction, r.goal) for r in t.itertuples()],
         shown_actual=[_goal_value(r.metric, "", r.actual) for r in t.itertuples()],
         verdict=t["met"].map({True: "met", False: "missed"}).fillna("not measurable"),
     )
-    s.table(kpis[["who", "period_label", "shown_goal", "shown_actual", "verdict", "what"]], top=None, what="goals",
-            labels={"who": "segment", "period_label": "period", "shown_goal": "goal", "shown_actual": "actual",
+    s.table(kpis[["measure", "who", "period_label", "shown_goal", "shown_actual", "verdict", "what"]], top=None,
+            what="goals", labels={"who": "segment", "period_label": "period", "shown_goal": "goal", "shown_actual": "actual",
                     "verdict": "status", "what": "in words"},
             formats={c: "text" for c in ("shown_goal", "shown_actual")})
     s.note(f"Goals from {t.attrs.get('path', 'goals.yaml')}; each is measured over the last complete month or "

@@ -203,7 +203,7 @@ def summary(ctx: ReportContext) -> Section:
             f"{nv.pct(worst['logo_churn_rate'])} ({nv.plural(worst['accounts_churned'], 'account')} of "
             f"{nv.thousands(worst['accounts_start'])})."
         )
-    bullets.append("Goals: " + _goals_line(ctx))
+    bullets.append("Goals: " + _goals_line(ctx))  # e.g. "5 of 11 goals met; missed: ..."
     s.bullets(bullets)
     s.note(
         f"Period: {when} (the last complete {g} on or before {ctx.as_of}). Logo churn = accounts lost "
@@ -248,8 +248,7 @@ def bridge(ctx: ReportContext) -> Section:
                     "share of starting MRR (%)"),
         "GRR and NRR over the last periods",
     )
-    cols = {"period_start": "period", "accounts_start": "customers at start", "accounts_churned": "customers churned",
-            "mrr_start": "MRR start", "mrr_new": "new", "mrr_expansion": "expansion",
+    cols = {"period_start": "period", "mrr_start": "MRR start", "mrr_new": "new", "mrr_expansion": "expansion",
             "mrr_reactivation": "reactivation", "mrr_contraction": "contraction", "mrr_churned": "churned MRR",
             "mrr_end": "MRR end", "logo_churn_rate": "logo churn", "grr": "GRR", "nrr": "NRR"}
     t = b[list(cols)].sort_values("period_start", ascending=False)
@@ -257,7 +256,8 @@ def bridge(ctx: ReportContext) -> Section:
     s.table(t, formats={"period_start": "month", "logo_churn_rate": "pct", "grr": "pct", "nrr": "pct", **money},
             labels=cols, top=12, what="periods", order="newest first",
             caption=f"Bridge by period, newest first: MRR start + new + expansion + reactivation - contraction - "
-                    f"churned MRR = MRR end; logo churn, GRR and NRR are {PER[ctx.grain]}")
+                    f"churned MRR = MRR end; logo churn, GRR and NRR are {PER[ctx.grain]} (customer counts: "
+                    "the summary above)")
     return s
 
 
