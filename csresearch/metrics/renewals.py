@@ -1,0 +1,134 @@
+"""Renewal events and renewal rates per period (and group), from the subscriptions table.
+
+See :func:`renewal_events` for the definitions; periods, grouping and MRR at a date come from
+:mod:`csresearch.metrics.revenue`.
+
+Example
+-------
+>>> renewal_rates(subs, as_of="2025-12-31", by="segment", accounts=accounts)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.metrics.revenue import (
+    _grid,
+    _mrr_at,
+    _periods_for,
+    _ratio,
+    attach_group,
+    check_subscriptions,
+)
+from csresearch.periods import (
+    add_months,
+    months_between,
+    next_start,
+    period_floor,
+    require_columns,
+    rule_failures,
+)
+
+
+def renewal_events(
+    subscriptions: pd.DataFrame, as_of: str, grain: str = "month", level: str = "account"
+) -> pd.DataFrame:
+    """Every term anniversary that falls in a reported period while its subscription is active.
+
+    Subscription with ``term_months`` T has anniversaries ``start_date + k*T`` months (k >= 1).
+    It is *up for renewal* at anniversary ``a`` when it was active on the term's last day
+    (``a - 1``, i.e. ``end_date`` is missing or >= a). It is *renewed* when, on ``a`` (the day
+    after the term), the account still has MRR > 0 (``level='account'``: a renewal written as a
+    new subscription row counts) or the subscription itself is still running
+    (``level='subscription'``).
+
+    Returns period_start, account_id, subscription_id, anniversary, mrr, renewed.
+    Subscriptions without ``term_months`` are left out, with a :class:`DataQualityWarning`.
+    """
+    if level not in ("account", "subscription"):
+        raise DataValidationError(f"level must be 'account' or 'subscription', not '{level}'")
+    require_columns(subscriptions, "subscriptions", ["subscription_id", "term_months"])
+    s = check_subscriptions(subscriptions)
+    cols = ["period_start", "account_id", "subscription_id", "anniversary", "mrr", "renewed"]
+    periods = _periods_for(s, as_of, grain)
+    no_term = s["term_months"].isna()
+    if no_term.any():
+        warnings.warn(
+            f"{int(no_term.sum()):,} of {len(s):,} subscriptions have no term_months; they are "
+            "left out of renewal rates",
+            DataQualityWarning,
+            stacklevel=2,
+        )
+    term = pd.to_numeric(s["term_months"], errors="coerce")
+    rule_failures(s.drop(columns="mrr_micro"), "subscriptions", [
+        ("term_months", "term_months is not a whole number of months >= 1",
+         ~no_term & ~((term >= 1) & (term == np.floor(term))),
+         "write the contract term in whole months (1 = monthly, 12 = annual) or leave it empty"),
+    ])
+    t = s.loc[~no_term].copy()
+    if len(periods) == 0 or t.empty:
+        return pd.DataFrame(columns=cols)
+    t["term_months"] = term[~no_term].astype("int64")
+    horizon_end = next_start(periods[-1:], grain)[0]
+    last_day = pd.Series(horizon_end - pd.Timedelta(days=1), index=t.index)
+    n = np.maximum(months_between(t["start_date"], last_day) // t["term_months"], 0).astype("int64")
+    rep = t.loc[t.index.repeat(n)].copy()
+    rep["k"] = rep.groupby(level=0).cumcount() + 1
+    rep["anniversary"] = add_months(rep["start_date"], (rep["k"] * rep["term_months"]).to_numpy())
+    keep = (rep["anniversary"] >= periods[0]) & (rep["anniversary"] < horizon_end)
+    keep &= rep["end_date"].isna() | (rep["anniversary"] <= rep["end_date"])
+    rep = rep.loc[keep].reset_index(drop=True)
+    if level == "subscription":
+        rep["renewed"] = rep["end_date"].isna() | (rep["end_date"] > rep["anniversary"])
+    else:
+        rep["renewed"] = _mrr_at(s, rep["account_id"], rep["anniversary"]) > 0
+    rep["period_start"] = period_floor(rep["anniversary"], grain)
+    return rep[cols].sort_values(["period_start", "account_id", "subscription_id"], ignore_index=True)
+
+
+def renewal_rates(
+    subscriptions: pd.DataFrame,
+    as_of: str,
+    grain: str = "month",
+    by: str | None = None,
+    accounts: pd.DataFrame | None = None,
+    level: str = "account",
+) -> pd.DataFrame:
+    """Renewal rate per period (and group), by count and by MRR (see :func:`renewal_events`).
+
+    Columns: period_start, [by], up_for_renewal, renewed, renewal_rate, mrr_up_for_renewal,
+    mrr_renewed, renewal_rate_mrr, note (NaN rates are explained there).
+    """
+    s = check_subscriptions(subscriptions)
+    periods = _periods_for(s, as_of, grain)
+    ev = renewal_events(subscriptions, as_of, grain, level)
+    ev, keys, groups = attach_group(ev, by, accounts)
+    ev = ev.assign(
+        up=1,
+        ren=ev["renewed"].astype("int64"),
+        mrr_up=ev["mrr"].astype("float64"),
+        mrr_ren=ev["mrr"].where(ev["renewed"].astype(bool), 0.0).astype("float64"),
+    )
+    agg = ev.groupby(["period_start", *keys])[["up", "ren", "mrr_up", "mrr_ren"]].sum().reset_index()
+    out = _grid(periods, keys, groups).merge(agg, on=["period_start", *keys], how="left")
+    out = out.rename(
+        columns={"up": "up_for_renewal", "ren": "renewed", "mrr_up": "mrr_up_for_renewal",
+                 "mrr_ren": "mrr_renewed"}
+    )
+    for c in ["up_for_renewal", "renewed"]:
+        out[c] = out[c].fillna(0).astype("int64")
+    for c in ["mrr_up_for_renewal", "mrr_renewed"]:
+        out[c] = out[c].fillna(0.0)
+    out["renewal_rate"] = _ratio(out["renewed"], out["up_for_renewal"])
+    out["renewal_rate_mrr"] = _ratio(out["mrr_renewed"], out["mrr_up_for_renewal"])
+    known = s["term_months"].notna().any() if "term_months" in s else False
+    out["note"] = np.where(
+        out["up_for_renewal"] > 0, "",
+        "no term anniversary in period" if known else "term_months unknown for every subscription",
+    )
+    return out[["period_start", *keys, "up_for_renewal", "renewed", "renewal_rate",
+                "mrr_up_for_renewal", "mrr_renewed", "renewal_rate_mrr", "note"]]
