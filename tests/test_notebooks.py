@@ -118,3 +118,30 @@ def test_churn_drivers_on_the_telco_table(shared_dir, tmp_path):
                         tmp_path, label="telco", progress=False)
     html = (tmp_path / res.path).read_text()
     assert "Contract" in html and "hazard ratio" in html and "Telco-Customer-Churn.csv" in html
+
+
+def test_summary_json_beside_every_report_with_one_active_customers_figure(out, project):
+    """Every report on the data source writes <label>.json; the active customers agree with each
+    other, with the timeline and with the metrics export (one number, one definition)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from csresearch import timeline
+    from csresearch.cli import app
+    from csresearch.sources import open_source
+
+    data = project / "data" / "demo"
+    expected = timeline.active_customers(open_source(data), "2025-12-31")
+    index = (out / "index.html").read_text()
+    for name in REPORT_NAMES:
+        body = json.loads((out / "2025-12-31" / f"{name}.json").read_text())
+        assert body["report"] == name and body["as_of"] == "2025-12-31" and body["label"] == name
+        assert body["active_customers"] == expected, name
+        assert body["provenance"]["fingerprint"] and body["parameters"]["as_of"] == "2025-12-31"
+        assert f'href="2025-12-31/{name}.json"' in index
+        html = (out / "2025-12-31" / f"{name}.html").read_text()
+        assert f"Active customers on 2025-12-31: {expected:,}" in html
+        assert "vnd.csresearch.summary" not in html
+    export = CliRunner().invoke(app, ["metrics", str(data), "--as-of", "2025-12-31", "--format", "json"])
+    assert json.loads(export.stdout)["active_customers"] == expected

@@ -15,14 +15,9 @@ Example
 """
 
 from csresearch.reports.config import load_config, run_config
+from csresearch.reports.html import export_html
 from csresearch.reports.params import Parameter, check_parameters, notebook_parameters
-from csresearch.reports.render import (
-    REPORTS,
-    RenderResult,
-    export_html,
-    render_report,
-    template_path,
-)
+from csresearch.reports.render import REPORTS, RenderResult, render_report, template_path
 
 __all__ = [
     "REPORTS",

@@ -92,6 +92,8 @@ def render_index(entries: list[Mapping[str, Any]], out_dir: Path) -> str:
         if status == "failed":
             shown = "failed" + (" (previous good report kept)" if exists else "")
         extra = ""
+        if exists and e.get("summary_path") and (Path(out_dir) / e["summary_path"]).exists():
+            link += f' <a class="json" href="{esc(e["summary_path"])}">(figures, JSON)</a>'
         if e.get("failed_notebook"):
             extra = f' <a href="{esc(e["failed_notebook"])}">executed notebook</a>'
         rows.append(

@@ -1,7 +1,8 @@
 """Helpers the report templates call inside their kernel: setup, start, header, provenance.
 
 A template is: a hidden setup cell (``rn.setup()``), the ``parameters`` cell, one
-``ctx = rn.start(...)`` line, one line per section, and ``rn.provenance(ctx)`` at the end.
+``ctx = rn.start(...)`` line, one line per section, and ``rn.provenance(ctx)`` at the end (the provenance block, and the summary figures the
+renderer writes beside the HTML as ``<label>.json``).
 
 Example
 -------
@@ -22,7 +23,8 @@ from typing import Any
 from csresearch import provenance as prov
 from csresearch.display import Html, Section, esc
 from csresearch.errors import DataQualityWarning
-from csresearch.reports.context import ReportContext, open_context
+from csresearch.reports import summary
+from csresearch.reports.context import ReportContext, customers_sentence, open_context
 
 _STARTED: list[float] = []
 
@@ -76,6 +78,9 @@ def header(ctx: ReportContext, title: str, subtitle: str = "") -> Html:
     if subtitle:
         line = f"{subtitle} · {line}"
     parts.append(f'<p class="cs-caption">{esc(line)}</p>')
+    customers = customers_sentence(ctx)  # the one number, the same in every report
+    if customers:
+        parts.append(f'<p class="cs-customers">{esc(customers)}</p>')
     return Html("".join(parts))
 
 
@@ -96,4 +101,5 @@ def provenance(ctx: ReportContext) -> Html:
         table = (ctx.flat_path, len(ctx.flat))
     info = prov.collect(ctx.params, source=ctx.source, as_of=ctx.as_of, started=ctx.started, table=table,
                         files=input_files(ctx.params))
+    summary.emit(summary.build({"report": ctx.report, "as_of": ctx.as_of}, ctx.summary, info))
     return prov.to_html(info)
