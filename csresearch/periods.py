@@ -49,6 +49,13 @@ def parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
         raise ConfigError(f"as_of must be an ISO date such as '2025-12-31', not {as_of!r}") from e
     if ts is pd.NaT:
         raise ConfigError(f"as_of must be an ISO date such as '2025-12-31', not {as_of!r}")
+    from csresearch.schema import DATE_MIN, OPEN_END_FROM
+
+    if not pd.Timestamp(DATE_MIN) <= ts < pd.Timestamp(OPEN_END_FROM):
+        raise ConfigError(
+            f"as_of {ts.date()} is outside the supported dates [{DATE_MIN}, {OPEN_END_FROM}); "
+            "give the last day of the period you want to report, such as '2025-12-31'"
+        )
     return ts.normalize()
 
 

@@ -137,6 +137,11 @@ def test_hostile_as_of_before_the_data_is_a_config_error():
         period_table(DataSource.from_frames(_two_months()), "2020-01-31")
 
 
+def test_hostile_as_of_9999_is_a_config_error_not_an_overflow():
+    with pytest.raises(ConfigError, match=r"as_of 9999-12-31 is outside the supported dates"):
+        period_table(DataSource.from_frames(_two_months()), "9999-12-31")
+
+
 # --- loading (clear errors) ---
 # Each unreadable input must raise a kit error naming the file, what is wrong and the fix;
 # before these, each printed an engine traceback (DuckDB, pyarrow, yaml) and exited 1.

@@ -423,3 +423,9 @@ def test_as_of_before_the_data_is_a_config_error_naming_the_range():
         mrr_bridge(subs_frame(), "2023-06-30")
     with pytest.raises(ConfigError, match="before the data starts"):
         renewal_rates(subs_frame(), "2023-12-31")
+
+
+@pytest.mark.parametrize("as_of", ["9999-12-31", "2300-01-01"])
+def test_as_of_past_the_date_range_is_a_config_error_not_an_overflow(as_of):
+    with pytest.raises(ConfigError, match=rf"as_of {as_of} is outside the supported dates.*2200-01-01"):
+        mrr_bridge(subs_frame(), as_of)
