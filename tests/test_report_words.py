@@ -112,10 +112,12 @@ def test_health_movers_active_on_as_of_and_words(demo_small):
         assert ctas.tables[-1]["values"].str.contains("health band|NPS|usage|tickets|renewal|onboarding|CES").all()
 
 
-def test_health_components_in_words(demo_small):
+def test_health_components_and_segments_in_words(demo_small):
     ctx = ReportContext.from_source(demo_small, AS_OF, report="health")
     t = sections.health_components(ctx).tables[-1]
     assert not t["component"].astype(str).str.contains("_").any()
+    seg = sections.health_distribution(ctx).tables[-1]["segment"]
+    assert "mid-market" in set(seg) and "mid_market" not in set(seg)
     assert isinstance(t, pd.DataFrame)
 
 

@@ -107,6 +107,7 @@ def distribution(ctx: ReportContext) -> Section:
     s = Section("Score distribution and bands by segment")
     if now.empty:
         return s.text("No scores.")
+    now = now.assign(segment=now["segment"].map(labels.value))
     s.figure(plots.histogram(now["score"].dropna(), f"Health score, {nv.period_label(now['period_start'].iloc[0])}",
                              "health score (0-100)", hue=now.loc[now["score"].notna(), "segment"], bins=20,
                              hue_label="segment"),
