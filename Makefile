@@ -36,6 +36,9 @@ test: $(STAMP) ## run the whole test suite (unit, notebooks with nbval, end-to-e
 	@if command -v java >/dev/null 2>&1; then \
 	  $(BIN)/python -c "import pyspark" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,spark]'; \
 	else echo "note: no java found; the Spark tests will be skipped (install openjdk-17-jre-headless)"; fi
+	@$(BIN)/python -c "import psycopg" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[test,postgres]'
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || \
+	  echo "note: no PostgreSQL server found; the PostgreSQL tests will be skipped (apt-get install postgresql)"
 	$(BIN)/python -m pytest -q
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 

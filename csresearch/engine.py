@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 
 from csresearch.errors import ConfigError
 from csresearch.schema import CONTRACT
@@ -189,6 +190,23 @@ def connect(engine: str = "duckdb", **kwargs: Any):
     if url.startswith("pyspark://"):
         _patch_pyspark_compiler()
     return ibis.connect(url, **kwargs)
+
+
+def as_float(x: ir.Value) -> ir.FloatingValue:
+    """``x`` as DOUBLE in SQL every engine accepts; a boolean as 1.0/0.0, NULL kept.
+
+    PostgreSQL has no cast from boolean to a number other than ``integer``, so a boolean
+    goes through ``CASE`` (DuckDB and Spark give the same values).
+
+    Example
+    -------
+    >>> t = ibis.memtable({"b": [True, False, None]})
+    >>> as_float(t.b).name("x").to_pandas().tolist()
+    [1.0, 0.0, nan]
+    """
+    if x.type().is_boolean():
+        return ibis.cases((x, 1.0), (~x, 0.0), else_=ibis.null("float64"))
+    return x.cast("float64")
 
 
 def engine_name(con: Any) -> str:

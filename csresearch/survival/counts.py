@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from csresearch.engine import as_float
 from csresearch.errors import DataValidationError
 from csresearch.survival.km_median import log_band, quantile_time, warn_open_limits
 
@@ -52,7 +53,7 @@ def event_counts_expr(table: ir.Table, duration: str, event: str, by: str | None
             raise DataValidationError(
                 f"column '{col}' not found; present columns: {', '.join(table.columns)}"
             )
-    keys = {"duration": table[duration].cast("float64"), "event": table[event].cast("float64")}
+    keys = {"duration": as_float(table[duration]), "event": as_float(table[event])}
     if by:
         keys = {"group": table[by].cast("string"), **keys}
     t = table.select(**keys)

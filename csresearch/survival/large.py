@@ -42,6 +42,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from scipy.stats import norm
 
+from csresearch.engine import as_float
 from csresearch.errors import DataValidationError, ModelError
 
 CHUNK_EVENTS = 5_000_000  # Efron terms are evaluated for this many events at a time
@@ -62,18 +63,18 @@ def design_expr(
         raise DataValidationError(
             f"column(s) {missing} not found; present columns: {', '.join(table.columns)}"
         )
-    cols: dict[str, ir.Value] = {c: table[c].cast("float64") for c in covariates}
+    cols: dict[str, ir.Value] = {c: as_float(table[c]) for c in covariates}
     for c in categorical:
         # group_by, not distinct(): ibis 12 on PySpark drops a distinct() taken over an
         # ordered table (its split_select_distinct_with_order_by rewrite)
         lv = table.select(v=table[c].cast("string"))
         levels = sorted(lv.group_by("v").aggregate(n=lv.count()).v.execute().dropna())
         for lev in levels[1:]:
-            cols[f"{c}[{lev}]"] = (table[c].cast("string") == lev).cast("float64")
+            cols[f"{c}[{lev}]"] = as_float(table[c].cast("string") == lev)
     if not cols:
         raise ModelError("a Cox model needs at least one covariate")
     d = table.select(
-        duration=table[duration].cast("float64"), event=table[event].cast("float64"), **cols
+        duration=as_float(table[duration]), event=as_float(table[event]), **cols
     )
     return d, list(cols)
 
