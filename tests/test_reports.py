@@ -375,7 +375,7 @@ def test_at_risk_card_and_whole_durations(demo_small):
                                     covariates=[], duration="", event="", time_unit="months", id_column="",
                                     value_column="")
     html = sections.drivers_at_risk(ctx).html
-    assert "every active customer" in html or "left out: a model input is missing" in html
+    assert " of the " in html and "active customers on 2025-12-31 have a churn probability" in html
     assert "without covariates left out" not in html
     days = re.findall(r'<td class="num">(\d[\d,.]*)</td>', html)
     assert days and not any(d.endswith(".0") for d in days)  # days since day 90 are whole numbers

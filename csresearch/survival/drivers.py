@@ -76,6 +76,9 @@ class CoxModel:
         lifelines' elastic-net penalty (``penalizer > 0`` helps separation and collinearity).
     dropna
         Drop rows with missing values (with a warning stating how many) instead of raising.
+    checks
+        Run the pre-fit checks (default). Refits of an already checked model on parts of the
+        same data (cross-validation folds, tenure bands) may skip them: they are the slow part.
 
     Attributes (after ``fit``)
     --------------------------
@@ -105,6 +108,7 @@ class CoxModel:
         alpha: float = 0.05,
         dropna: bool = False,
         min_epv: float = MIN_EPV,
+        checks: bool = True,
     ) -> None:
         if (covariates is None) == (formula is None):
             raise DataValidationError("give either covariates (a column list) or a formula, not both/neither")
@@ -118,6 +122,7 @@ class CoxModel:
         self.alpha = alpha
         self.dropna = dropna
         self.min_epv = min_epv
+        self.checks = checks
 
     # -- preparation ----------------------------------------------------------------------
     def _columns(self, df: pd.DataFrame) -> list[str]:
@@ -169,7 +174,7 @@ class CoxModel:
             X, sv[DURATION], sv[EVENT],
             numeric=[c for c in X.columns if c in self._num or (self.formula and "[" not in c)],
             duration_name=duration, min_epv=self.min_epv,
-        )
+        ) if self.checks else []
         data = pd.concat([X, sv[[DURATION, EVENT, *self.strata]]], axis=1)
         self.model_ = self._fit_lifelines(data)
         self._data = data

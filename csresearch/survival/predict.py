@@ -53,6 +53,7 @@ from csresearch.survival.parametric import (  # noqa: F401  (importable from her
 from csresearch.survival.tables import DURATION
 
 HORIZONS = (30, 90, 180, 365)
+MIN_AT_RISK = 50  # fewest customers observed until t + h for a conditional prediction to be given
 EXACT_KNOTS = 256
 SIMPSON_NODES = 129
 
@@ -109,7 +110,8 @@ def _cox_parts(model) -> tuple[dict, list[str], callable]:
     """(curves by stratum, strata columns, log-risk function) of a Cox model."""
     cph = model.model_ if isinstance(model, CoxModel) else model
     base = cph.baseline_cumulative_hazard_
-    strata = list(cph.strata or []) if getattr(cph, "strata", None) is not None else []
+    raw = getattr(cph, "strata", None)  # lifelines keeps a single stratum column as a bare string
+    strata = [] if raw is None else [raw] if isinstance(raw, str) else list(raw)
     # lifelines puts every stratum's baseline on the union of all strata's times, carried flat
     # past the stratum's own last time: keep each stratum's last observed time (CoxModel keeps
     # its data; for a bare CoxPHFitter, the stratum's last event time, a conservative bound)
@@ -214,16 +216,41 @@ def _warn_beyond(n_unknown: int, n_beyond: int, longest: float, last_seen: list[
     if n_unknown:
         warnings.warn(
             f"{n_unknown} account(s) have a tenure beyond {where}: the model has no data from there "
-            "on, so their predictions are NaN. Use ParametricSurvival (AFT) to extrapolate",
+            "on, so their predictions are NaN (a parametric model can extrapolate, with that caveat)",
             DataQualityWarning, stacklevel=4,
         )
     if n_beyond:
         warnings.warn(
             f"{n_beyond} account(s) have tenure + {longest:g} beyond {where}; the baseline is flat "
             "there, so their churn probability is understated (a lower bound) and their remaining "
-            "lifetime overstated. Use ParametricSurvival (AFT) to extrapolate",
+            "lifetime overstated (a parametric model can extrapolate, with that caveat)",
             DataQualityWarning, stacklevel=4,
         )
+
+
+def horizon_support(durations: np.ndarray, t0: np.ndarray, horizon: float,
+                    min_at_risk: int = MIN_AT_RISK) -> pd.DataFrame:
+    """Can the data support ``P(churn in (t0, t0 + horizon] | alive at t0)``?
+
+    ``S(t0 + h) / S(t0)`` is estimated from the customers observed at least until ``t0 + h``:
+    with none (``t0 + h`` beyond the longest observed duration) there is no number, and with
+    fewer than ``min_at_risk`` the number rests on too few customers. Returns ``at_risk`` (the
+    customers with a duration >= t0 + h), ``ok`` and ``reason`` ('' when ok), one row per t0.
+
+    Examples
+    --------
+    >>> horizon_support(np.array([5.0, 10, 10]), np.array([0.0, 6]), 4, min_at_risk=3)["ok"].tolist()
+    [True, False]
+    """
+    d = np.sort(np.asarray(durations, float))
+    t0 = np.asarray(t0, float)
+    end = t0 + horizon
+    n = len(d) - np.searchsorted(d, end, side="left")
+    last = float(d[-1]) if len(d) else 0.0
+    beyond, thin = end > last, n < min_at_risk
+    reason = np.where(beyond, f"beyond the data (longest observed {last:g})",
+                      np.where(thin, f"fewer than {min_at_risk} customers observed that long", ""))
+    return pd.DataFrame({"at_risk": n, "ok": ~(beyond | thin), "reason": reason})
 
 
 def conditional_churn_probability(

@@ -27,6 +27,7 @@ drivers_ph_check = drivers.ph_check
 drivers_concordance = drivers.concordance
 drivers_partial_effects = drivers.partial_effects
 drivers_at_risk = drivers.at_risk
+drivers_calibration = drivers.calibration
 drivers_extrapolation = drivers.extrapolation
 
 maturity_summary = maturity.summary

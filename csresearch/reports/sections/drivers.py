@@ -1,17 +1,21 @@
 """Sections of the churn-drivers report: hazard ratios, the proportional-hazards check,
-cross-validated concordance, partial effects, churn risk of active accounts, extrapolation.
+cross-validated concordance, partial effects, extrapolation; the churn risk of active accounts
+and its calibration by tenure band are in :mod:`csresearch.reports.sections.drivers_predict`.
 
 Works on a data source (the survival table as of ``as_of``) or on a flat one-row-per-customer
 table (``duration`` and ``event`` parameters, e.g. the Telco table: ``tenure``, ``Churn=Yes``).
-The model is :class:`csresearch.survival.drivers.CoxModel`.
+The hazard ratios come from :class:`csresearch.survival.drivers.CoxModel`; model terms are shown
+in words through :mod:`csresearch.labels` (``tickets_90d`` -> "support tickets in the first 90
+days (per extra ticket in the first 90 days)").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
+from csresearch import labels as lb
 from csresearch import narrative as nv
 from csresearch import plots
 from csresearch.display import Section, cards
@@ -36,6 +40,8 @@ class DriverData:
     id_column: str | None
     value_column: str | None
     group: str | None
+    #: active customers of the survival table (first stays) and those left out for a short history
+    counts: dict = field(default_factory=dict)
 
 
 def data(ctx: ReportContext) -> DriverData:
@@ -50,11 +56,15 @@ def data(ctx: ReportContext) -> DriverData:
             df = ctx.flat
             if not cov:
                 raise ConfigError("a flat table needs the parameter covariates (e.g. Contract,MonthlyCharges)")
-            return DriverData(df, p["duration"], p["event"], str(p.get("time_unit") or "months"), cov,
+            ctx.params["time_unit"] = unit = str(p.get("time_unit") or "months")  # provenance: the unit used
+            return DriverData(df, p["duration"], p["event"], unit, cov,
                               p.get("id_column") or None, p.get("value_column") or None, p.get("segment") or None)
         from csresearch.survival import tables
 
         st = tables.survival_table(ctx.source, ctx.as_of)
+        active = st["churned"] == 0
+        counts = {"active_first_stay": int(active.sum()),
+                  "short_history": int((active & (st["tenure_days"] < WINDOW_DAYS)).sum())}
         duration, covariates = "tenure_days", cov or SOURCE_COVARIATES
         window = getattr(tables, "start_window_covariates", None)
         if window is not None and not cov:
@@ -63,6 +73,8 @@ def data(ctx: ReportContext) -> DriverData:
             st = w.merge(st[["account_id", *[c for c in st.columns if c not in w.columns]]],
                          on="account_id", how="left")
             duration, covariates = "days_after_window", WINDOW_COVARIATES
+        else:
+            counts["short_history"] = 0
         seg = ctx.segment
         if seg not in st.columns:
             acc = ctx.df("accounts")
@@ -71,7 +83,8 @@ def data(ctx: ReportContext) -> DriverData:
             st = st.merge(acc[["account_id", seg]], on="account_id", how="left")
         if seg not in covariates and not cov:
             covariates = [seg, *[c for c in covariates if c != "segment"]]
-        return DriverData(st, duration, "churned", "days", list(covariates), "account_id", "mrr_as_of", seg)
+        ctx.params["time_unit"] = "days"  # a data source counts days, whatever the template's default says
+        return DriverData(st, duration, "churned", "days", list(covariates), "account_id", "mrr_as_of", seg, counts)
 
     return ctx.memo("driver_data", build)
 
@@ -90,11 +103,20 @@ def _significant(summary: pd.DataFrame) -> pd.DataFrame:
     return s.sort_values("strength", ascending=False)
 
 
-def _effect(row: pd.Series) -> str:
+def term_words(name: str, reference: dict | None = None) -> str:
+    """A model term in words with what one step of it is, from the label registry:
+    ``'SMB segment (against enterprise)'``, ``'support tickets in the first 90 days (per extra
+    ticket in the first 90 days)'``."""
+    col = name.split("[", 1)[0]
+    return lb.term(name, (reference or {}).get(col))
+
+
+def _effect(row: pd.Series, reference: dict | None = None) -> str:
     hr = float(row["hr"])
+    text = lb.title(term_words(str(row["term"]), reference))
     if hr >= 1:
-        return f"{row['term']}: churn hazard x{hr:.2f} ({nv.pct(hr - 1)} higher)"
-    return f"{row['term']}: churn hazard x{hr:.2f} ({nv.pct(1 - hr)} lower)"
+        return f"{text}: churn hazard x{hr:.2f} ({nv.pct(hr - 1)} higher)"
+    return f"{text}: churn hazard x{hr:.2f} ({nv.pct(1 - hr)} lower)"
 
 
 @section
@@ -112,11 +134,11 @@ def summary(ctx: ReportContext) -> Section:
     ]))
     if len(sig):
         s.text("Strongest drivers (a hazard ratio above 1 means customers churn sooner):")
-        s.bullets([_effect(r) for _, r in sig.head(5).iterrows()])
+        s.bullets([_effect(r, m.reference_) for _, r in sig.head(5).iterrows()])
     else:
         s.text("No covariate has a clear effect on churn (every p >= 0.05).")
-    s.note(f"Model: Cox proportional hazards on {nv.join_words(d.covariates)}; duration {d.duration} ({d.unit}), "
-           f"event {d.event}."
+    s.note(f"Model: Cox proportional hazards on {nv.join_words([lb.words(c) for c in d.covariates])}; "
+           f"time: {_duration_label(d)}; event: {_event_words(d.event)}."
            + (f" Covariates are measured in each account's first {WINDOW_DAYS} days; accounts that left "
               f"before day {WINDOW_DAYS} are not in the model and time is counted from day {WINDOW_DAYS}."
               if d.duration == "days_after_window" else ""))
@@ -130,16 +152,20 @@ def hazard_ratios(ctx: ReportContext) -> Section:
     s = Section("Hazard ratios")
     ax = m.plot()
     ax.set_title("")
+    ax.set_yticks(ax.get_yticks(), [lb.title(lb.words(t.get_text())) for t in ax.get_yticklabels()])
     ax.set_title("Hazard ratio of each term (95 % interval)", loc="left")
     ax.set_xlabel("hazard ratio (log scale; > 1 = churns sooner)")
     plots.ratio_axis(ax, "x")
     s.figure(ax, "Forest plot of hazard ratios")
     ref = getattr(m, "reference_", {}) or {}
     if ref:
-        s.note("Reference levels: " + "; ".join(f"{k} = {v}" for k, v in ref.items()) + ".")
-    s.table(m.summary[["term", "hr", "hr_lower", "hr_upper", "p"]],
+        s.note("Reference levels: " + "; ".join(f"{lb.words(k)} = {lb.value(v)}" for k, v in ref.items()) + ".")
+    rows = m.summary[["term", "hr", "hr_lower", "hr_upper", "p"]].copy()
+    rows["term"] = [lb.title(term_words(t, ref)) for t in rows["term"]]
+    s.table(rows,
             formats={"hr": "float3", "hr_lower": "float3", "hr_upper": "float3", "p": "p"},
-            labels={"hr": "hazard ratio", "hr_lower": "95 % low", "hr_upper": "95 % high"},
+            labels={"term": "driver (per what)", "hr": "hazard ratio", "hr_lower": "95 % low",
+                    "hr_upper": "95 % high"},
             sort_by="p", ascending=True, what="terms")
     return s
 
@@ -163,12 +189,14 @@ def ph_check(ctx: ReportContext, transform: str = "km") -> Section:
         s.text("No term shows evidence that its hazard ratio changes over time (every p >= 0.05).")
     else:
         s.text(f"{nv.plural(len(bad), 'term')} may have a hazard ratio that changes over time: "
-               f"{nv.join_words(bad['term'].tolist())}. Read their hazard ratios as averages over time; "
-               "a stratified or landmark model is the remedy.")
+               f"{nv.join_words([lb.words(t) for t in bad['term']])}. Read their hazard ratios as averages "
+               "over time. The churn probabilities of active customers therefore come from the model that is "
+               "best calibrated at each tenure (see the calibration section).")
     s.note(f"Test: the Grambsch-Therneau score test as R's survival::cox.zph (version 3 or later) computes it, "
            f"with the time transform '{transform}': residuals tested against {TRANSFORM_WORDS[transform]}. "
            "A categorical covariate is tested as a whole (df = its number of levels - 1); "
            "GLOBAL tests every term together.")
+    t = t.assign(term=[x if x == "GLOBAL" else lb.title(lb.words(x)) for x in t["term"]])
     s.table(t, formats={"statistic": "float2", "df": "int", "p": "p"}, labels={"ph_ok": "assumption holds"},
             sort_by="p", ascending=True, what="terms")
     return s
@@ -222,91 +250,15 @@ def partial_effects(ctx: ReportContext, top: int = 2) -> Section:
     return s
 
 
+def _event_words(event: str) -> str:
+    col, _, val = event.partition("=")
+    return f"{lb.words(col)} is {lb.value(val)}" if val else lb.words(col)
+
+
 def _duration_label(d: DriverData) -> str:
     if d.duration == "days_after_window":
         return f"days after the first {WINDOW_DAYS} days"
     return f"{d.duration} ({d.unit})"
-
-
-def horizons(d: DriverData) -> tuple[float, float]:
-    """90 and 365 days in the model's time unit (3 and 12 for months)."""
-    return (3.0, 12.0) if d.unit.startswith("month") else (90.0, 365.0)
-
-
-def _h(x: float) -> str:
-    return f"{x:g}"
-
-
-def predictions(ctx: ReportContext) -> tuple[pd.DataFrame, int]:
-    """Churn probability within both horizons for active customers, with revenue at stake."""
-    from csresearch.survival.predict import predict_accounts
-
-    def build():
-        d = data(ctx)
-        m = model(ctx)
-        from csresearch.survival.tables import event_indicator
-
-        ev = event_indicator(d.df, d.event)
-        active = d.df.loc[ev == 0]
-        usable = active.dropna(subset=[c for c in d.covariates if c in active.columns])
-        mrr = d.value_column if d.value_column and d.value_column in usable.columns else None
-        ids = d.id_column if d.id_column and d.id_column in usable.columns else None
-        out = predict_accounts(m, usable, tenure=d.duration, mrr=mrr, horizons=horizons(d),
-                               remaining_horizon=None, id_col=ids)
-        return out, len(active) - len(usable)
-
-    return ctx.memo("predictions", build)
-
-
-@section
-def at_risk(ctx: ReportContext, top: int = 20) -> Section:
-    """Churn probability at 90 and 365 days for active accounts, top at-risk list, MRR at stake."""
-    d = data(ctx)
-    s = Section("Active customers at risk")
-    pred, dropped = predictions(ctx)
-    if pred.empty:
-        return s.text("No active customer to score.")
-    short, long = horizons(d)
-    unit = d.unit
-    p1, p2 = f"p_churn_{_h(short)}", f"p_churn_{_h(long)}"
-    expected1, expected2 = float(pred[p1].sum()), float(pred[p2].sum())
-    items = [("Active customers scored", nv.thousands(len(pred)), "every active customer" if not dropped
-              else f"{nv.plural(dropped, 'customer')} left out: a model input is missing"),
-             (f"Expected churns within {_h(short)} {unit}", nv.thousands(expected1), nv.pct(expected1 / len(pred))),
-             (f"Expected churns within {_h(long)} {unit}", nv.thousands(expected2), nv.pct(expected2 / len(pred)))]
-    r2 = f"revenue_at_stake_{_h(long)}"
-    if r2 in pred.columns:
-        items.append((f"Revenue at stake within {_h(long)} {unit}", nv.currency(pred[r2].sum(), ctx.currency, short=True),
-                      "P(churn) x MRR x 12 months"))
-    s.add(cards(items))
-    rank = r2 if r2 in pred.columns else p2
-    s.text(f"Probabilities are conditional on each customer having stayed so far ({d.duration} = time survived). "
-           + (f"The list starts with the customers with the most revenue at stake within {_h(long)} {unit} "
-              "(probability of churn x MRR x 12 months): the calls to make first."
-              if rank == r2 else f"The list starts with the customers most likely to churn within {_h(long)} {unit}."))
-    t = pred.copy()
-    if d.id_column and d.id_column in t.columns and ctx.source is not None:
-        names = ctx.df("accounts").drop_duplicates("account_id").set_index("account_id")["name"]
-        t.insert(0, "name", t[d.id_column].map(names))
-    longest = float(pd.to_numeric(d.df[d.duration], errors="coerce").max())
-    t["beyond"] = t[d.duration] + long > longest
-    cols = [c for c in ["name", d.id_column, d.duration, d.value_column, p1, p2,
-                        f"revenue_at_stake_{_h(short)}", r2, "beyond"] if c and c in t.columns]
-    money = {c: "currency" for c in cols if c.startswith("revenue_at_stake") or c == d.value_column}
-    dur = pd.to_numeric(t[d.duration], errors="coerce").dropna()
-    whole = bool(len(dur)) and bool((dur == dur.round()).all())  # 60 months, 507 days: no ".0"
-    s.table(t[cols], formats={p1: "pct", p2: "pct", d.duration: "int" if whole else "float1", **money},
-            labels={p1: f"P(churn within {_h(short)} {unit})", p2: f"P(churn within {_h(long)} {unit})",
-                    f"revenue_at_stake_{_h(short)}": f"at stake, {_h(short)} {unit}",
-                    r2: f"at stake, {_h(long)} {unit}", d.duration: _duration_label(d),
-                    d.value_column or "": "MRR", "beyond": "past observed data"},
-            sort_by=rank, ascending=False, top=top, what="active customers")
-    n_beyond = int(t["beyond"].sum())
-    if n_beyond:
-        s.note(f"Column 'past observed data': for {nv.plural(n_beyond, 'customer')} the "
-               f"{_h(long)}-{unit.rstrip('s')} horizon reaches past the longest observed {d.duration} "
-               f"({longest:g} {unit}), where the model has no data; read their probabilities with the caveat below.")
-    return s
 
 
 @section
@@ -327,3 +279,7 @@ def extrapolation(ctx: ReportContext) -> Section:
                                     "n_params": "int"},
             labels={"delta_aic": "AIC above the best", "n_params": "parameters"}, top=None)
     return s
+
+
+# the at-risk list and its calibration live in drivers_predict (they need data() and model() above)
+from csresearch.reports.sections.drivers_predict import at_risk, calibration, horizons  # noqa: E402, F401
