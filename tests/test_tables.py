@@ -63,8 +63,8 @@ def test_telco_blanks_reported_not_dropped():
     pd.testing.assert_frame_equal(raw, before)
 
 
-def _source(subs: list[tuple], n_accounts: int = 6) -> DataSource:
-    ids = [f"a{i}" for i in range(1, n_accounts + 1)]
+def _source(subs: list[tuple], n_accounts: int = 6, ids: list[str] | None = None) -> DataSource:
+    ids = ids or [f"a{i}" for i in range(1, n_accounts + 1)]
     accounts = pd.DataFrame(
         {
             "account_id": ids,
@@ -109,15 +109,40 @@ def test_survival_table_episodes_by_hand():
     # a2: 2024-02-01 .. 2024-12-31 = 334 days, censored; MRR on as_of = 500
     assert st.loc["a2", ["tenure_days", "churned", "reactivated"]].tolist() == [334, 0, 0]
     assert st.loc["a2", "mrr_as_of"] == 500.0 and st.loc["a2", "segment"] == "enterprise"
-    # a4: 2024-06-01 .. 2024-12-31 = 213 days, censored though an end date is scheduled
+    # a4: 2024-06-01 .. 2024-12-31 = 213 days, censored though an end date is scheduled: the
+    # timeline reads everything as of as_of, so the end after it is not known yet (open)
     assert st.loc["a4", ["tenure_days", "churned"]].tolist() == [213, 0]
-    assert pd.Timestamp(st.loc["a4", "episode_end"]) == pd.Timestamp("2025-06-01")
+    assert pd.isna(st.loc["a4", "episode_end"])
     # a5: 30 days, churned on as_of
     assert st.loc["a5", ["tenure_days", "churned"]].tolist() == [30, 1]
     # a6: 60 days (2024 is a leap year), churned, reactivated the next day
     assert st.loc["a6", ["tenure_days", "churned", "reactivated"]].tolist() == [60, 1, 1]
     assert st.loc["a1", "cohort"] == "2024-01"
     assert st.loc["a2", "tenure_months"] == pytest.approx(334 / 30.4375)
+
+
+def test_survival_table_reads_the_timeline_paid_to_free_and_free_then_paid():
+    src = _source(
+        [
+            # p1: paid, then a free plan from 2024-04-01 -> churned on 2024-04-01 (91 days)
+            ("p1", "2024-01-01", "2024-04-01", 100.0, "core"),
+            ("p1", "2024-04-01", None, 0.0, "free"),
+            # p2: free trial, paid from 2024-03-01 -> tenure from the paid day: 305 days to as_of
+            ("p2", "2024-01-01", "2024-03-01", 0.0, "free"),
+            ("p2", "2024-03-01", None, 50.0, "core"),
+            # p3: free only -> not a customer, not in the table, counted
+            ("p3", "2024-01-01", None, 0.0, "free"),
+        ],
+        n_accounts=3,
+        ids=["p1", "p2", "p3"],
+    )
+    st = survival_table(src, as_of="2024-12-31").set_index("account_id")
+    # 2024-01-01 .. 2024-04-01 = 31 + 29 + 31 = 91 days
+    assert st.loc["p1", ["tenure_days", "churned"]].tolist() == [91, 1]
+    # 2024-03-01 .. 2024-12-31 = 366 - 31 - 29 = 305 days
+    assert st.loc["p2", ["tenure_days", "churned"]].tolist() == [305, 0]
+    assert pd.Timestamp(st.loc["p2", "start_date"]) == pd.Timestamp("2024-03-01")
+    assert "p3" not in st.index and st.attrs["free_only"] == 1 and st.attrs["not_started"] == 0
 
 
 def test_survival_table_as_of_earlier_hides_future():

@@ -1,11 +1,11 @@
 """Survival tables from a data source as of a date, built in the engine (Ibis).
 
-Tenure is the **first continuous active episode**: from the account's first subscription
-``start_date`` to the first day on which no subscription is active (an account is active on
-day ``d`` when one of its subscriptions has ``start_date <= d < end_date``; an empty
-``end_date`` is open). ``churned = 1`` when that day is on or before ``as_of``; otherwise the
-account is censored at ``as_of``. A later return is a *reactivation* (``reactivated = 1``): it
-shows in the MRR bridge, not as a longer lifetime here. Also the covariates of a window after
+Tenure is the **first paid episode** as :mod:`csresearch.timeline` defines it (the kit's one
+definition): from the first paid day (MRR > 0) to the churn day, the first day without paid
+MRR (a paid-to-free downgrade churns); ``churned = 1`` when that day is on or before
+``as_of``, otherwise the account is censored at ``as_of``. A later paid episode is a
+*reactivation* (``reactivated = 1``): it shows in the MRR bridge, not as a longer lifetime
+here. Free-only accounts are not customers and not in the table. Also the covariates of a window after
 the start (:func:`start_window_covariates`, the demo data's truth).
 
 Importable from :mod:`csresearch.survival.tables` as well.
@@ -30,86 +30,42 @@ DAYS_PER_MONTH = 365.25 / 12
 
 
 # -- data sources ------------------------------------------------------------------------
-def episode_expr(subscriptions: ir.Table, as_of: str) -> ir.Table:
-    """Engine-side: the first continuous active episode of every account, as of a date.
-
-    Subscriptions starting after ``as_of`` are ignored (not known yet) and empty ones
-    (``end_date <= start_date``) never make an account active. Returns one row per account:
-    ``account_id, start_date, episode_end`` (first inactive day, may lie after ``as_of`` or be
-    null = open), ``reactivated`` (a subscription starts after ``episode_end``, on or before
-    ``as_of``).
-    """
-    asof = ibis.date(as_of)
-    far = ibis.date(9999, 12, 31)
-    s = subscriptions.filter(
-        (subscriptions.start_date <= asof)
-        & (subscriptions.end_date.isnull() | (subscriptions.end_date > subscriptions.start_date))
-    ).select("account_id", "start_date", end=subscriptions.end_date.fill_null(far))
-    w = ibis.window(group_by=s.account_id, order_by=[s.start_date, s.end], rows=(None, -1))
-    s = s.mutate(prev_end=s.end.max().over(w))
-    s = s.mutate(gap=s.prev_end.notnull() & (s.start_date > s.prev_end))
-    first_gap = (
-        s.filter(s.gap).group_by("account_id").aggregate(gap_start=s.start_date.min())
-    )
-    j = s.left_join(first_gap, "account_id").select(s.account_id, s.start_date, s.end, "gap_start")
-    in_first = j.gap_start.isnull() | (j.start_date < j.gap_start)
-    ep = j.group_by("account_id").aggregate(
-        start_date=j.start_date.min(),
-        end=j.end.max(where=in_first),
-        reactivated=ibis.ifelse(j.gap_start.notnull().max(), 1, 0).cast("int64"),
-    )
-    return ep.select(
-        "account_id",
-        "start_date",
-        episode_end=ibis.ifelse(ep.end == far, ibis.null("date"), ep.end),
-        reactivated="reactivated",
-    )
-
-
 def survival_table_expr(src, as_of: str) -> ir.Table:
-    """Engine-side :func:`survival_table` (an Ibis table; see there for the columns)."""
-    asof = ibis.date(as_of)
-    ep = episode_expr(src.table("subscriptions"), as_of)
+    """Engine-side :func:`survival_table` (an Ibis table; see there for the columns).
+
+    Read from :mod:`csresearch.timeline` (the kit's one definition of customers, churn and
+    tenure): the first paid episode of every account that ever paid by ``as_of``.
+    """
+    from csresearch import timeline
+
+    t = timeline.account_timeline(src, as_of)
+    t = t.filter(t.free_only == 0)
+    e = timeline.episodes(src, as_of)
+    e1 = e.filter(e.episode == 1).select(e1_id="account_id", mrr_start="mrr_start")
     acc = src.table("accounts")
     extra = [c for c in ("plan", "industry", "region") if c in acc.columns]
-    subs = src.table("subscriptions")
-    # MRR on the first day (covariate measured at start) and on as_of (for revenue at stake)
-    j0 = subs.join(ep.select("account_id", ep_start="start_date"), "account_id")
-    mrr = j0.group_by("account_id").aggregate(
-        mrr_start=j0.mrr.sum(
-            where=(j0.start_date <= j0.ep_start)
-            & (j0.end_date.isnull() | (j0.end_date > j0.ep_start))
-        ),
-        mrr_as_of=j0.mrr.sum(
-            where=(j0.start_date <= asof) & (j0.end_date.isnull() | (j0.end_date > asof))
-        ),
-    )
     a = acc.select(acc_id="account_id", segment="segment", **{c: c for c in extra})
-    m = mrr.rename(mrr_id="account_id")
-    t = ep.left_join(a, ep.account_id == a.acc_id).left_join(m, ep.account_id == m.mrr_id)
-    t = t.drop("acc_id", "mrr_id")
-    churned = t.episode_end.notnull() & (t.episode_end <= asof)
-    stop = ibis.ifelse(churned, t.episode_end, asof)
-    return t.select(
+    j = t.left_join(e1, t.account_id == e1.e1_id).left_join(a, t.account_id == a.acc_id)
+    return j.select(
         "account_id",
-        "start_date",
-        "episode_end",
-        tenure_days=stop.delta(t.start_date, unit="day").cast("int64"),
-        churned=ibis.ifelse(churned, 1, 0).cast("int64"),
-        reactivated="reactivated",
-        cohort=t.start_date.strftime("%Y-%m"),
-        segment="segment",
-        **{c: c for c in extra},
-        mrr_start=t.mrr_start.fill_null(0.0),
-        mrr_as_of=ibis.ifelse(churned, 0.0, t.mrr_as_of.fill_null(0.0)),
+        start_date=j.first_paid_day,
+        episode_end=j.first_churn_day,
+        tenure_days=j.tenure_days.cast("int64"),
+        churned=j.churned,
+        reactivated=j.reactivated,
+        cohort=j.first_paid_day.strftime("%Y-%m"),
+        segment=j.segment,
+        **{c: j[c] for c in extra},
+        mrr_start=j.mrr_start.fill_null(0.0),
+        mrr_as_of=ibis.ifelse(j.churned == 1, 0.0, j.mrr_as_of),
     ).order_by("account_id")
 
 
 def survival_table(src, as_of: str) -> pd.DataFrame:
-    """One row per account with its first active episode as of ``as_of`` (computed in the engine).
+    """One row per customer (ever paid) with its first paid episode as of ``as_of`` (in the engine).
 
-    Columns: ``account_id, start_date, episode_end`` (first day without an active
-    subscription; NaT if open), ``tenure_days`` (to churn, else to ``as_of``), ``tenure_months``
+    Columns: ``account_id, start_date`` (first paid day), ``episode_end`` (churn day: first
+    day without paid MRR; NaT if open on ``as_of``), ``tenure_days`` (to churn, else to ``as_of``), ``tenure_months``
     (days / 30.4375), ``churned`` (1 if ``episode_end <= as_of``), ``reactivated`` (1 if the
     account returned after churning, on or before ``as_of``: a reactivation, not a longer
     lifetime), ``cohort`` (start month ``YYYY-MM``), ``segment`` and the optional ``plan,
@@ -118,7 +74,8 @@ def survival_table(src, as_of: str) -> pd.DataFrame:
     revenue at stake, never a covariate - it is measured at the end).
 
     Accounts with no subscription started by ``as_of`` are not customers yet and are not
-    in the table; their number is in ``attrs['not_started']``.
+    in the table; their number is in ``attrs['not_started']``. Free-only accounts (never MRR
+    > 0) are not customers either; their number is in ``attrs['free_only']``.
 
     Examples
     --------
@@ -135,15 +92,19 @@ def survival_table(src, as_of: str) -> pd.DataFrame:
     for c in ("start_date", "episode_end"):
         df[c] = pd.to_datetime(df[c])
     df["tenure_months"] = df["tenure_days"] / DAYS_PER_MONTH
+    from csresearch import timeline
+
     n_acc = int(src.table("accounts").count().execute())
+    free_only = timeline.free_only_accounts(src, as_of)
     df.attrs.update(
         {
             "as_of": as_of,
             "duration": "tenure_days",
             "event": "churned",
-            "not_started": n_acc - len(df),
-            "definition": "tenure = first continuous active episode; churned if it ended on or "
-            "before as_of; a later return is a reactivation",
+            "not_started": n_acc - len(df) - free_only,
+            "free_only": free_only,
+            "definition": "tenure = first paid episode (csresearch.timeline), from the first paid "
+            "day; churned if it ended on or before as_of; a later paid episode is a reactivation",
         }
     )
     cols = [c for c in df.columns if c != "tenure_months"]
@@ -159,7 +120,7 @@ def _day(ts: ir.Value, start: ir.Value) -> ir.Value:
 def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFrame:
     """Covariates measured in the first ``window_days`` after the first subscription start.
 
-    Day 0 is the account's first subscription ``start_date``; the window is days
+    Day 0 is the account's first paid day (:mod:`csresearch.timeline`); the window is days
     ``0 .. window_days - 1`` (dates of the timestamps). The population is the accounts still
     active at the end of the window (``tenure_days >= window_days``, not churned on that day)
     whose window has closed by ``as_of``; others are counted in ``attrs['excluded']``.
@@ -213,7 +174,9 @@ def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFr
     if src.has("onboarding_milestones"):
         m = joined("onboarding_milestones")
         done = m.completed_at.notnull() & (_day(m.completed_at, m.s0) < w)
-        parts.append(m.group_by(aid="sid").aggregate(onboarding_complete=done.min().cast("float64")))
+        # BOOL_AND as 1.0/0.0 through CASE: PostgreSQL has no boolean-to-double cast
+        parts.append(m.group_by(aid="sid").aggregate(
+            onboarding_complete=ibis.ifelse(done.min(), 1.0, 0.0)))
     t = pop
     for p in parts:
         t = t.left_join(p, t.account_id == p.aid).drop("aid")
