@@ -317,11 +317,26 @@ def _file_of(name: str, m: dict, files: list[Path]) -> Path | None:
 def _renamed(name: str, t: ir.Table, m: dict, files: list[Path]) -> ir.Table:
     """Table ``name`` with the mapping's column names applied; a mapping onto a column the
     table does not have raises :class:`ConfigError` naming the mapping line, the file (or
-    database table) and the columns present. (A column name written twice in a CSV header is
-    refused by the loader before this step.)
+    database table) and the columns present. A column name written twice in a Parquet file
+    (DuckDB would quietly call the second ``segment_1``) raises :class:`DataValidationError`;
+    a CSV header's twice-written name is refused by the loader before this step.
     """
     f = _file_of(name, m, files)
     where = f"file {f}" if f else f"table '{m['tables'].get(name, name)}'"
+    if f is not None and f.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(f).names
+        except Exception:  # noqa: BLE001 - an unreadable file is the loader's to report
+            names = []
+        dups = sorted({c for c in names if names.count(c) > 1})
+        if dups:
+            said = "; ".join(f"column name '{c}' appears {names.count(c)} times" for c in dups)
+            raise DataValidationError(
+                f"{where} (table '{name}'): {said}. Rename or remove the duplicate columns in "
+                "your export so that every column name is unique"
+            )
     cols = m["columns"].get(name, {})
     absent = {ours: theirs for ours, theirs in cols.items() if theirs not in t.columns}
     if absent:

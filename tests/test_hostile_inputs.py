@@ -142,6 +142,19 @@ def test_hostile_as_of_9999_is_a_config_error_not_an_overflow():
         period_table(DataSource.from_frames(_two_months()), "9999-12-31")
 
 
+def test_hostile_duplicated_parquet_column_is_a_named_error(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, df in good().items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    s = good()["subscriptions"]
+    cols = [pa.array(s[c].astype(str)) for c in s.columns] + [pa.array(["1"] * len(s))]
+    pq.write_table(pa.Table.from_arrays(cols, names=[*s.columns, "mrr"]), tmp_path / "subscriptions.parquet")
+    with pytest.raises(DataValidationError, match=r"(?s)subscriptions\.parquet.*'mrr' appears 2 times"):
+        open_source(tmp_path)
+
+
 # --- loading (clear errors) ---
 # Each unreadable input must raise a kit error naming the file, what is wrong and the fix;
 # before these, each printed an engine traceback (DuckDB, pyarrow, yaml) and exited 1.

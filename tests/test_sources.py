@@ -162,3 +162,16 @@ def test_unreachable_url_is_a_named_error_without_the_password(url):
         open_source(url)
     assert "S3cretPW" not in str(e.value) and "Tr0ub" not in str(e.value)
     assert "analyst:***@db.internal" in str(e.value)
+
+
+def test_duplicated_parquet_column_name_is_named(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = write_folder(tmp_path / "d", good())
+    a = good()["accounts"]
+    cols = [pa.array(a[c].astype(str)) for c in a.columns] + [pa.array(["x", "y", "z"])]
+    pq.write_table(pa.Table.from_arrays(cols, names=[*a.columns, "segment"]), folder / "accounts.parquet")
+    # DuckDB's reader would call the second one segment_1 without a word
+    with pytest.raises(DataValidationError, match=r"(?s)accounts\.parquet.*column name 'segment' appears 2 times.*unique"):
+        open_source(folder, validate=False)
