@@ -252,3 +252,32 @@ def test_report_ph_check_says_which_transform(demo_small):
     assert "cox.zph" in html and ("time transform &#x27;km&#x27;" in html or "time transform 'km'" in html)
     assert "GLOBAL" in html
     assert "rank of the event times" in sections.drivers_ph_check(ctx, transform="rank").html
+
+
+def test_report_words_and_time_unit_on_a_data_source(demo_small):
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+
+    ctx = ReportContext.from_source(demo_small, "2025-12-31", report="churn_drivers", segment="segment",
+                                    covariates=[], duration="", event="", time_unit="months", id_column="",
+                                    value_column="")
+    html = sections.drivers_hazard_ratios(ctx).html + sections.drivers_summary(ctx).html
+    assert "SMB segment (against enterprise)" in html
+    assert "Support tickets in the first 90 days (per extra ticket in the first 90 days)" in html
+    for code in ("segment[smb]", "tickets_90d", "usage_trend", "nps_first", "days_after_window"):
+        assert code not in html
+    assert ctx.params["time_unit"] == "days"  # provenance shows the unit the durations are in
+    at_risk = sections.drivers_at_risk(ctx).html
+    total = ctx.summary["active_customers"]
+    assert f"of the {total:,} active customers on 2025-12-31 have a churn probability" in at_risk
+    assert "fewer than 90 days of history" in at_risk
+
+
+def test_flat_table_time_unit_defaults_to_months():
+    from csresearch.reports.context import ReportContext
+    from csresearch.reports.sections.drivers import data
+
+    flat = pd.DataFrame({"tenure": [1, 2, 3], "Churn": ["Yes", "No", "Yes"], "x": [0.1, 0.2, 0.3]})
+    ctx = ReportContext("churn_drivers", {"as_of": "2025-12-31", "duration": "tenure", "event": "Churn=Yes",
+                                          "covariates": ["x"], "time_unit": ""}, flat=flat)
+    assert data(ctx).unit == "months" and ctx.params["time_unit"] == "months"

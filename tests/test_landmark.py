@@ -154,3 +154,66 @@ def test_static_model_drops_are_counted_and_use_no_later_month(synthetic):
     late_f = pd.PeriodIndex(pd.to_datetime(f.month), freq="M") >= pd.Period(T, "M")
     b = compare_static_landmark(surv, f.assign(usage=np.where(late_f, 1e6, f.usage)), *args, horizon_days=180)
     pd.testing.assert_frame_equal(a, b)
+
+
+# -- a Cox model per band of current tenure ------------------------------------------------------
+def _non_ph(n: int = 4000, seed: int = 2) -> pd.DataFrame:
+    """x = 1 multiplies the hazard by 6 in the first 12 months and not at all afterwards:
+    hazard 0.02 a month for everyone from month 12 on, censoring uniform on 0..60."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, n)
+    early = rng.exponential(1 / (0.02 * np.where(x == 1, 6.0, 1.0)))
+    t = np.where(early < 12, early, 12 + rng.exponential(1 / 0.02, n))
+    c = rng.uniform(0, 60, n)
+    return pd.DataFrame({"t": np.minimum(t, c), "e": (t <= c).astype(int), "x": x.astype(float)})
+
+
+def test_tenure_landmark_cox_fits_where_the_hazard_ratio_changes():
+    from csresearch.survival.horizon import TenureLandmarkCox
+
+    df = _non_ph()
+    before = df.copy()
+    lm = TenureLandmarkCox(["x"], horizon=12).fit(df, "t", "e")
+    pd.testing.assert_frame_equal(df, before)
+    assert lm.bands_["start"].tolist() == [0, 12, 24, 36, 48]
+    assert lm.bands_["fitted"].all()
+    # band from 0: log HR of x near log 6 = 1.79; bands from 24 on: near 0
+    assert abs(lm.models_[0.0].params_["x"] - np.log(6)) < 0.4
+    assert abs(lm.models_[24.0].params_["x"]) < 0.35
+    new = pd.DataFrame({"x": [1.0, 1.0, 0.0]})
+    p = lm.probability(new, np.array([0.0, 24.0, 24.0]), 12)
+    # truth: from 0, 1 - exp(-0.12 * 12) = 0.763; from 24, 1 - exp(-0.02 * 12) = 0.213 for both
+    assert p[0] == pytest.approx(1 - np.exp(-0.12 * 12), abs=0.07)
+    assert p[1] == pytest.approx(1 - np.exp(-0.24), abs=0.07) and p[2] == pytest.approx(1 - np.exp(-0.24), abs=0.07)
+    # one Cox model over all tenures averages the hazard ratio and overstates x = 1 late on
+    from csresearch.survival.calibration import horizon_probability
+    from csresearch.survival.drivers import CoxModel
+
+    pooled = horizon_probability(CoxModel(["x"]).fit(df, "t", "e"), new.iloc[[1]], np.array([24.0]), 12)[0]
+    assert pooled > p[1] + 0.1
+
+
+def test_tenure_landmark_cox_gives_no_number_past_the_data():
+    from csresearch.survival.horizon import TenureLandmarkCox
+
+    df = _non_ph(n=1500)
+    lm = TenureLandmarkCox(["x"], horizon=12, min_at_risk=50).fit(df, "t", "e")
+    last = df["t"].max()
+    at_risk_end = (df["t"] >= last - 2).sum()  # a handful observed until the very end
+    p = lm.probability(pd.DataFrame({"x": [0.0, 0.0, 0.0]}), np.array([10.0, last - 11, last - 14]), 12)
+    assert np.isfinite(p[0])
+    assert np.isnan(p[1])  # last - 11 + 12 is past the longest duration
+    assert at_risk_end < 50 and np.isnan(p[2])  # last - 2: fewer than 50 observed that long
+
+
+def test_tenure_landmark_cox_bad_input():
+    from csresearch.errors import ModelError
+    from csresearch.survival.horizon import TenureLandmarkCox
+
+    with pytest.raises(DataValidationError, match="must be > 0"):
+        TenureLandmarkCox(["x"], horizon=0)
+    tiny = pd.DataFrame({"t": [1.0, 2, 3], "e": [1, 0, 1], "x": [0.0, 1, 0]})
+    with pytest.raises(ModelError, match="no tenure band has enough customers and churns"):
+        TenureLandmarkCox(["x"], horizon=12).fit(tiny, "t", "e")
+    with pytest.raises(DataValidationError, match="1 duration"):
+        TenureLandmarkCox(["x"], horizon=12).fit(tiny.assign(t=[1.0, -2, 3]), "t", "e")

@@ -247,3 +247,27 @@ def test_conditional_invariants(rows, t0, horizons):
         return
     assert ((p >= -1e-12) & (p <= 1 + 1e-12)).all() and (np.diff(p) >= -1e-12).all()
     assert -1e-9 <= rem <= hs[-1] + 1e-9
+
+
+def test_horizon_support_by_hand():
+    from csresearch.survival.predict import horizon_support
+
+    d = np.array([2.0, 5, 8, 8, 10, 12])
+    out = horizon_support(d, np.array([0.0, 3, 6, 9]), 4, min_at_risk=2)
+    # t0 + 4 = 4, 7, 10, 13: durations >= those: 5 (5, 8, 8, 10, 12), 4, 2 (10, 12), none (past 12)
+    assert out["at_risk"].tolist() == [5, 4, 2, 0]
+    assert out["ok"].tolist() == [True, True, True, False]
+    assert out["reason"].iloc[3] == "beyond the data (longest observed 12)"
+    thin = horizon_support(d, np.array([6.0]), 4, min_at_risk=3)
+    assert not thin["ok"].iloc[0] and thin["reason"].iloc[0] == "fewer than 3 customers observed that long"
+
+
+def test_a_single_stratum_column_predicts():
+    # lifelines keeps strata=["plan"] as the string "plan"; it used to be read as the columns
+    # "p", "l", "a", "n" (KeyError)
+    df = _data(400, seed=3).assign(plan=lambda x: np.where(x["s"] == 1, "b", "a"))
+    m = CoxModel(["x"], strata=["plan"]).fit(df, "t", "e")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        p = conditional_churn_probability(m, NEW.assign(plan=["a", "b", "b"]), "t0", [1.0])
+    assert p["p_churn_1"].between(0, 1).all()
