@@ -85,6 +85,19 @@ LABELS: dict[str, Label] = {
     "plan": Label("plan"),
 }
 
+#: health-score components (csresearch/configs/health.yaml): a component's name can mean something
+#: else as a model term (``usage_trend`` of the churn-drivers model is the first-90-day trend)
+COMPONENTS: dict[str, str] = {
+    "usage_level": "usage level (events per day)",
+    "usage_trend": "usage trend against the previous months",
+    "nps": "NPS answer",
+    "ces": "customer effort score (CES)",
+    "tickets": "support tickets (recent months)",
+    "email_engagement": "email engagement (opened / sent)",
+    "onboarding": "onboarding on time",
+    "csm_sentiment": "CSM sentiment",
+}
+
 #: category values as words (segments, tiers)
 VALUES: dict[str, str] = {
     "smb": "SMB", "mid_market": "mid-market", "enterprise": "enterprise",
@@ -116,6 +129,11 @@ def words(name: str) -> str:
             return f"{value(val)} segment"
         return f"{words(col)}: {value(val)}"
     return _humanise(name)
+
+
+def component(name: str) -> str:
+    """A health-score component in words: ``component('usage_trend')`` is the recent trend."""
+    return COMPONENTS.get(name, words(name))
 
 
 def title(name: str) -> str:

@@ -25,6 +25,12 @@ def test_names_read_as_words():
         assert "_" not in w and "[" not in w and w != name, name
 
 
+def test_health_components_have_their_own_words():
+    assert L.component("usage_trend") == "usage trend against the previous months"  # not the first 90 days
+    assert "first 90 days" in L.words("usage_trend")  # the churn-drivers model term
+    assert L.component("usage_level") == "usage level (events per day)"
+
+
 def test_unknown_names_fall_back_to_words():
     assert L.words("monthly_charges") == "monthly charges"
     assert L.words("Contract[One year]") == "Contract: One year"

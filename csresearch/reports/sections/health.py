@@ -134,19 +134,19 @@ def movers(ctx: ReportContext, n: int = 20) -> Section:
     h = history(ctx)
     active = _mrr_now(ctx)
     active = set(active[active > 0].index)
-    gone = h.loc[~h["account_id"].isin(active), "account_id"].nunique()
+    gone = latest(ctx).loc[lambda x: ~x["account_id"].isin(active), "account_id"].nunique()
     m = health_movers(h[h["account_id"].isin(active)], n=n)
     if m.empty:
         return s.text(f"No account active on {ctx.as_of} has a score in both of the last two months.")
     m = m.assign(name=m["account_id"].map(_names(ctx)), segment=m["segment"].map(labels.value),
-                 top_component=m["top_component"].map(lambda x: x if nv.is_missing(x) else labels.words(x)))
+                 top_component=m["top_component"].map(lambda x: x if nv.is_missing(x) else labels.component(x)))
     s.text(
         f"The {labels.plural(len(m), 'largest drop')} among accounts still customers on {ctx.as_of}. The "
         "component named is the one whose contribution to the score fell most; that is where to look first."
     )
     if gone:
-        s.note(f"{labels.plural(gone, 'account')} with a score but no longer a customer on {ctx.as_of} "
-               "are left out: there is nobody to call.")
+        s.note(f"{labels.plural(gone, 'account')} scored in the last month but no longer a customer on "
+               f"{ctx.as_of} {'is' if gone == 1 else 'are'} left out: there is nobody to call.")
     cols = ["name", "account_id", "segment", "score_prev", "score", "change", "band", "top_component",
             "top_component_change"]
     s.table(m[cols], formats={"score_prev": "float1", "score": "float1", "change": "float1",
@@ -169,7 +169,7 @@ def components(ctx: ReportContext) -> Section:
         return s.text("No component contributed to any score.")
     avg = c.groupby(["band", "component"])["contribution"].mean().reset_index()
     avg = avg[avg["band"].isin(BAND_ORDER[:3])]
-    avg["component"] = avg["component"].map(labels.words)
+    avg["component"] = avg["component"].map(labels.component)
     s.figure(plots.grouped_bar(avg, "component", "band", "contribution", "Average contribution to the score by band",
                                "component", "score points (0-100 scale)",
                                palette=plots.BANDS, hue_order=list(BAND_ORDER[:3])),
@@ -311,7 +311,8 @@ def playbook_ctas(ctx: ReportContext) -> Section:
         f"{nv.plural(len(ctas), 'call')} to action for {nv.plural(ctas['account_id'].nunique(), 'account')} in the "
         "last month: " + ", ".join(f"{n:,} for {o}" for o, n in by_owner.sort_values(ascending=False).items()) + "."
     )
-    t = ctas.assign(name=ctas["account_id"].map(_names(ctx)), values=ctas["values"].map(labels.conditions))
+    t = ctas.assign(name=ctas["account_id"].map(_names(ctx)), values=ctas["values"].map(labels.conditions),
+                    rule=ctas["rule"].map(labels.words))
     s.table(t[["priority", "name", "account_id", "rule", "owner", "cta", "values", "band"]],
             what="calls to action", order="most urgent first: by priority, then rule",
             labels={"cta": "call to action", "values": "triggered by"})
