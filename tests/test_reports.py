@@ -566,7 +566,7 @@ def test_config_values_of_the_wrong_kind_are_named(tmp_path, line, says):
         load_config(cfg)
 
 
-def _fake_execute(path, output, params, timeout, progress=True):
+def _fake_execute(path, output, params, timeout, progress=True, kernel=None):
     """Stand-in for the kernel run: the template itself as the 'executed' notebook."""
     nb = nbformat.read(str(path), as_version=4)
     nbformat.write(nb, str(output))

@@ -40,6 +40,7 @@ import yaml
 
 from csresearch.errors import ConfigError, ReportError
 from csresearch.reports import index
+from csresearch.reports.kernel import ReadyKernel, start_ahead
 from csresearch.reports.params import notebook_parameters
 from csresearch.reports.render import (
     DEFAULT_TIMEOUT,
@@ -161,6 +162,38 @@ def load_config(path: str | Path, out: str | Path | None = None) -> Plan:
     return plan
 
 
+def _renderable(job: Job, templates: Path | None) -> Path | None:
+    """The template of ``job`` when it will render (not skipped, template found), else None."""
+    if job.skip_if_missing and not Path(job.skip_if_missing).exists():
+        return None
+    try:
+        return template_path(job.report, templates)
+    except ConfigError:
+        return None
+
+
+def run_in_turn(todo: list[Job], run: Callable[..., RenderResult], templates: Path | None) -> list[RenderResult]:
+    """Render ``todo`` one after another, each next report's kernel started (and its imports
+    made) while the one before renders, so only the first report waits for a kernel."""
+    results: list[RenderResult] = []
+    ahead: ReadyKernel | None = None
+    try:
+        for i, job in enumerate(todo):
+            kernel, ahead = ahead, None
+            nxt = _renderable(todo[i + 1], templates) if i + 1 < len(todo) else None
+            if nxt is not None:
+                ahead = start_ahead(nxt)
+            try:
+                results.append(run(job, kernel))
+            finally:
+                if kernel is not None:
+                    kernel.close()  # a no-op when the report used it (closed there); else not leaked
+    finally:
+        if ahead is not None:
+            ahead.close()
+    return results
+
+
 def run_config(
     path: str | Path,
     out: str | Path | None = None,
@@ -179,7 +212,7 @@ def run_config(
     if only and not todo:
         raise ConfigError(f"--only {only}: no such report or label in {path}")
 
-    def run(job: Job) -> RenderResult:
+    def run(job: Job, kernel: ReadyKernel | None = None) -> RenderResult:
         if on_start:
             on_start(job)
         if job.skip_if_missing and not Path(job.skip_if_missing).exists():
@@ -189,7 +222,8 @@ def run_config(
         else:
             try:
                 res = render_report(job.report, job.params, plan.out, job.label, job.timeout,
-                                    progress=progress, templates=plan.templates, base=plan.base)
+                                    progress=progress, templates=plan.templates, base=plan.base,
+                                    kernel=kernel)
             except (ReportError, ConfigError) as e:
                 res = getattr(e, "result", None) or RenderResult(
                     job.report, job.label, str(job.params.get("as_of", "")), "failed", None, 0.0, str(e))
@@ -200,6 +234,6 @@ def run_config(
 
     n = max(1, jobs or plan.parallel)
     if n == 1:
-        return [run(j) for j in todo]
+        return run_in_turn(todo, run, plan.templates)
     with ThreadPoolExecutor(max_workers=n) as pool:
         return list(pool.map(run, todo))

@@ -24,8 +24,6 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -39,6 +37,7 @@ from csresearch.errors import ConfigError, ReportError
 from csresearch.redaction import mask_secrets, register_url
 from csresearch.reports import index, summary
 from csresearch.reports.html import cell_timings, export_html
+from csresearch.reports.kernel import ReadyKernel, execute
 from csresearch.reports.params import (
     check_parameters,
     is_path_param,
@@ -95,44 +94,6 @@ def template_path(report: str, templates: str | Path | None = None) -> Path:
         known = sorted(p.stem for p in folder.glob("*.ipynb")) if folder.exists() else []
         raise ConfigError(f"no report named '{report}' (no {path}); reports: {', '.join(known) or 'none'}")
     return path
-
-
-def execute(path: Path, output: Path, params: dict[str, Any], timeout: float, progress: bool = True) -> None:
-    """Run the template with papermill in a fresh kernel; interrupt it after ``timeout`` s."""
-    import papermill as pm
-
-    from csresearch.reports.kernel import kernel_manager
-
-    # IPC transport (Unix sockets in a private folder): no TCP port, no "unencrypted TCP" warning.
-    sockets = tempfile.mkdtemp(prefix="cs-kernel-")
-    km = kernel_manager(path, transport="ipc", ip=str(Path(sockets) / "k"))  # declared, else python3
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        try:
-            km.interrupt_kernel()
-        except Exception:  # noqa: BLE001 - the kernel may already be gone
-            pass
-
-    timer = threading.Timer(timeout, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        pm.execute_notebook(
-            str(path), str(output), parameters=params, kernel_name=km.kernel_name,
-            progress_bar=progress, execution_timeout=timeout, start_timeout=120, km=km,
-            resources={"metadata": {"path": str(path.parent)}},
-        )
-    except Exception as e:
-        if expired.is_set():
-            raise TimeoutError(f"timed out after {timeout:g} s (the report's time limit)") from e
-        raise
-    finally:
-        timer.cancel()
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
-        shutil.rmtree(sockets, ignore_errors=True)
 
 
 def write_summary(final: Path, payload: dict | None, label: str) -> str | None:
@@ -227,6 +188,7 @@ def render_report(
     progress: bool = True,
     templates: str | Path | None = None,
     base: str | Path | None = None,
+    kernel: ReadyKernel | None = None,
 ) -> RenderResult:
     """Render one report to ``out_dir/<as_of>/<label>.html`` (see the module docstring).
 
@@ -243,6 +205,10 @@ def render_report(
         Seconds for the whole report.
     base
         Folder that relative paths in ``params`` are relative to (default: the current one).
+    kernel
+        A kernel started ahead for this template (:func:`~csresearch.reports.kernel.start_ahead`,
+        as :func:`~csresearch.reports.config.run_config` does for the next report); it is used
+        once and shut down. Default: a fresh kernel started here.
 
     Raises
     ------
@@ -273,7 +239,7 @@ def render_report(
     executed = work / f"{label}.ipynb"
     try:
         try:
-            execute(path, executed, values, timeout, progress)
+            execute(path, executed, values, timeout, progress, kernel=kernel)
             title = f"{TITLES.get(report, report)} report, {as_of}"
             t_export = time.perf_counter()
             nb = nbformat.read(str(executed), as_version=4)
