@@ -58,7 +58,11 @@ class TenureLandmarkCox:
         (Telco: no two-year contract leaves in its first year), which would make the plain fit
         run away.
     min_at_risk
-        Fewest customers observed until ``t + h`` for a number to be given.
+        Fewest customers observed until ``t + h`` for a number to be given (and fewest
+        customers at a band's start for the band to have a model of its own).
+
+    The band models skip :class:`CoxModel`'s pre-fit checks (``checks=False``): fit the
+    whole-table :class:`CoxModel` on the same covariates first for those.
 
     Attributes (after ``fit``)
     --------------------------

@@ -241,12 +241,19 @@ def partial_effects(ctx: ReportContext, top: int = 2) -> Section:
         else:
             continue
         ax = m.model_.plot_partial_effects_on_outcome(covariates=term, values=values, plot_baseline=False)
+        name = lb.words(term)
+        shown = [f"not {name}", name] if values == [0, 1] else [f"{name} = {v:,.3g}" for v in values]
+        ax.legend(ax.get_lines()[:len(values)], shown, frameon=False)
         plots.pct_axis(ax)
-        plots.label(ax, f"Survival by {term}, other terms at their mean", _duration_label(d),
+        plots.label(ax, f"Survival by {name}, other terms at their mean", _duration_label(d),
                     "still a customer (%)")
-        s.figure(ax, f"Partial effect of {term} on survival")
+        s.figure(ax, f"Partial effect of {name} on survival")
     if not s.figures:
-        s.text("The strongest terms cannot be drawn one at a time (none is a single column of the model).")
+        return s.text("The strongest terms cannot be drawn one at a time (none is a single column of the model).")
+    s.note("These curves come from the single Cox model behind the hazard ratios: for a term whose hazard ratio "
+           "changes over time (see the proportional-hazards check) they show an average effect, and near the "
+           "longest tenure they rest on few churns. The churn probabilities of active customers come from the "
+           "model that is best calibrated at each tenure (see the calibration section).")
     return s
 
 
@@ -277,7 +284,8 @@ def extrapolation(ctx: ReportContext) -> Section:
     s.figure(ax, "Kaplan-Meier curve with Weibull, log-normal and log-logistic fits")
     s.table(ps.aic_table_, formats={"aic": "float1", "delta_aic": "float1", "log_likelihood": "float1",
                                     "n_params": "int"},
-            labels={"delta_aic": "AIC above the best", "n_params": "parameters"}, top=None)
+            labels={"distribution": "distribution", "aic": "AIC", "delta_aic": "AIC above the best",
+                    "log_likelihood": "log-likelihood", "n_params": "parameters"}, top=None)
     return s
 
 

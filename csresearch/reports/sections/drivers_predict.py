@@ -205,7 +205,7 @@ def _no_number_note(s: Section, pred: pd.DataFrame, d: DriverData, long: float) 
     parts = []
     if why.any():
         parts.append(f"for {nv.thousands(int(why.sum()))}, {_h(long)} more {d.unit} would go past the longest "
-                     f"tenure in the data ({longest:g} {d.unit}), where nothing has been observed")
+                     f"tenure in the data ({longest:,g} {d.unit}), where nothing has been observed")
     if (~why).any():
         parts.append(f"for {nv.thousands(int((~why).sum()))}, too few customers have been observed for that long")
     s.note(f"No {_h(long)}-{d.unit.rstrip('s')} churn probability for {nv.plural(len(none), 'customer')}: "
@@ -246,15 +246,16 @@ def calibration(ctx: ReportContext) -> Section:
            f"current tenure). In bands of at least {MIN_BAND} customers, predictions are within "
            f"{nv.number(100 * worst, 1)} percentage points of what was observed." if len(big) else
            "No band has enough customers for a check.")
-    ax = _calibration_plot(bands, h, unit)
+    ax = _calibration_plot(bands, h, unit, f"band of {_duration_label(d)}")
     s.figure(ax, "Predicted and observed churn by band of tenure")
     s.table(bands[["band", "n", "predicted", "observed", "difference"]],
-            formats={"n": "int", "predicted": "pct", "observed": "pct", "difference": "pct"},
+            formats={"n": "int", "predicted": "pct", "observed": "pct",
+                     "difference": lambda x: f"{100 * x:+.1f} points"},
             labels={"band": f"band of {_duration_label(d)}", "n": "customers at its start",
                     "predicted": f"predicted churn within {h} {unit}",
-                    "observed": f"observed (Kaplan-Meier) within {h} {unit}", "difference": "predicted - observed"},
+                    "observed": f"observed (Kaplan-Meier) within {h} {unit}", "difference": "predicted minus observed"},
             top=None)
-    _riskiest(s, pm, h, unit)
+    _riskiest(s, pm, h, unit, f"band of {_duration_label(d)}")
     err = ["band_max", "group_max", "group_mean"]
     t = pm["table"].assign(**{c: pm["table"][c] * 100 for c in err})
     s.text("How the prediction model was chosen: both candidates were checked the same way, also within fifths "
@@ -268,7 +269,7 @@ def calibration(ctx: ReportContext) -> Section:
     return s
 
 
-def _riskiest(s: Section, pm: dict, h: str, unit: str) -> None:
+def _riskiest(s: Section, pm: dict, h: str, unit: str, band_label: str) -> None:
     """The riskiest fifth of each band: the customers the list of calls is drawn from."""
     g = pm["results"][pm["name"]]["groups"]
     bands = pm["results"][pm["name"]]["bands"].set_index("start")["band"]
@@ -279,11 +280,11 @@ def _riskiest(s: Section, pm: dict, h: str, unit: str) -> None:
            f"come from), against their own Kaplan-Meier churn within {h} {unit}:")
     s.table(top.assign(band=top["start"].map(bands))[["band", "n", "predicted", "observed"]],
             formats={"n": "int", "predicted": "pct", "observed": "pct"},
-            labels={"band": f"tenure band ({unit})", "n": "customers in the riskiest fifth",
+            labels={"band": band_label, "n": "customers in the riskiest fifth",
                     "predicted": "predicted (out of sample)", "observed": "observed (Kaplan-Meier)"}, top=None)
 
 
-def _calibration_plot(bands: pd.DataFrame, h: str, unit: str):
+def _calibration_plot(bands: pd.DataFrame, h: str, unit: str, band_label: str):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -292,7 +293,8 @@ def _calibration_plot(bands: pd.DataFrame, h: str, unit: str):
     ax.bar(x + 0.2, bands["observed"], 0.4, label="observed (Kaplan-Meier)", color="C7")
     ax.set_xticks(x, bands["band"].str.replace(f" {unit}", "", regex=False))
     plots.pct_axis(ax)
-    plots.label(ax, f"Churn within {h} {unit} by band of tenure", f"tenure band ({unit})",
-                f"churn within {h} {unit} (%)")
-    ax.legend(loc="upper right", frameon=False)
+    plots.label(ax, f"Churn within {h} {unit} by band", band_label, f"churn within {h} {unit} (%)")
+    top = float(np.nanmax(bands[["predicted", "observed"]].to_numpy())) if len(bands) else 0.0
+    ax.set_ylim(0, max(top, 0.01) * 1.3)  # room for the legend above the bars
+    ax.legend(loc="upper center", ncol=2, frameon=False)
     return ax
