@@ -1,0 +1,214 @@
+"""The account x month grid behind :func:`csresearch.account_features.account_month_features`.
+
+Who is a customer, and when, is read from :mod:`csresearch.timeline` (no other definition):
+
+* the grid holds one row per account and complete month, from the month of the account's
+  **first paid day** (the timeline's ``first_paid_day``: a free trial before it does not
+  count; free-only accounts are not on the grid) to the last month ending by the cut-off;
+* ``active``: a paid interval (:func:`csresearch.timeline.paid_intervals`, ``mrr > 0``, end
+  exclusive) overlaps the month;
+* ``mrr`` / ``active_at_snapshot``: paid MRR on the snapshot day (the month's last day)
+  and whether it is > 0 (the account is a customer on that day: ``active_on``);
+* ``tenure_days``: snapshot - first paid day;
+* ``days_to_renewal``: days to the next term anniversary of a paid subscription covering
+  the snapshot.
+
+The timeline is read as of the cut-off (the last snapshot), so nothing later is seen. The
+rest of this module is the numpy machinery that fills the grid (cumulative and rolling sums
+within each account's block, "latest answer" look-ups) without looping over accounts.
+
+Example
+-------
+>>> grid, out = customer_months(src, pd.Timestamp("2025-11-30"))  # doctest: +SKIP
+>>> out[["account_id", "period_start", "active", "mrr"]].head(2)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from csresearch import timeline
+from csresearch.errors import DataValidationError
+from csresearch.periods import add_months, month_from_index, month_index, months_between
+
+MICRO = 1_000_000  # MRR is summed in integer micro-units, as in the MRR bridge
+
+
+@dataclass
+class Grid:
+    """Account x month cells, one contiguous block of months per account."""
+
+    accounts: pd.Index  # account ids, block order
+    first_m: np.ndarray  # first month index per account
+    offset: np.ndarray  # first row of each account's block
+    size: np.ndarray
+    last_m: int
+    first_day: np.ndarray  # first paid day per account (datetime64[ns])
+
+    @property
+    def n(self) -> int:
+        """Number of cells."""
+        return int(self.size.sum())
+
+    def rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(account code, month index, block start row) of every cell."""
+        acc = np.repeat(np.arange(len(self.accounts)), self.size)
+        within = np.arange(self.n) - self.offset[acc]
+        return acc, self.first_m[acc] + within, self.offset[acc]
+
+    def pos(self, account_id, month: np.ndarray, clip_early: bool = False) -> np.ndarray:
+        """Row of each (account, month); -1 outside the grid (early months clipped if asked)."""
+        code = self.accounts.get_indexer(pd.Index(account_id))
+        month = np.asarray(month, dtype="int64")
+        ok = code >= 0
+        first = np.where(ok, self.first_m[np.maximum(code, 0)], 0)
+        if clip_early:
+            month = np.maximum(month, first)
+        ok &= (month >= first) & (month <= self.last_m)
+        return np.where(ok, self.offset[np.maximum(code, 0)] + month - first, -1)
+
+    def scatter(self, account_id, month, values, clip_early: bool = False) -> np.ndarray:
+        """Per cell, the sum of ``values`` of the (account, month) pairs falling in it."""
+        out = np.zeros(self.n, dtype="float64")
+        p = self.pos(account_id, month, clip_early)
+        keep = p >= 0
+        np.add.at(out, p[keep], np.asarray(values, dtype="float64")[keep])
+        return out
+
+    def window_sum(self, account_id, month, values, k: int) -> np.ndarray:
+        """Per cell, the sum of ``values`` dated in the ``k`` months up to the cell's month.
+
+        Data dated before an account's first month counts in the cells whose window reaches
+        back to it: +value from its month (clipped to the first), -value ``k`` months later,
+        cumulated within each account's block.
+        """
+        account_id = np.asarray(account_id)
+        month = np.asarray(month, dtype="int64")
+        values = np.asarray(values, dtype="float64")
+        code = self.accounts.get_indexer(pd.Index(account_id))
+        reach = month + k > np.where(code >= 0, self.first_m[np.maximum(code, 0)], 0)
+        a, m, v = account_id[reach], month[reach], values[reach]
+        diff = self.scatter(a, m, v, clip_early=True) - self.scatter(a, m + k, v)
+        return cum_in_block(diff, self.rows()[2])
+
+
+def rolling_sum(x: np.ndarray, k: int, block: np.ndarray) -> np.ndarray:
+    """Sum of x over the last k rows of the same block (including the row)."""
+    cs = np.concatenate([[0.0], np.cumsum(x)])
+    i = np.arange(len(x))
+    lo = np.maximum(i - k + 1, block)
+    return cs[i + 1] - cs[lo]
+
+
+def cum_in_block(x: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Cumulative sum of x within each block (``block`` = the block's first row per row)."""
+    cs = np.concatenate([[0.0], np.cumsum(x)])
+    return cs[np.arange(len(x)) + 1] - cs[block]
+
+
+def latest_in_block(has: np.ndarray, values: np.ndarray, when: np.ndarray, m: np.ndarray,
+                    block: np.ndarray, window: int) -> np.ndarray:
+    """Latest value of rows with ``has`` in the same block, dated (month ``when``) within
+    ``window`` months of the row's month ``m``."""
+    i = np.arange(len(has))
+    idx = np.maximum.accumulate(np.where(has, i, -1))
+    ok = (idx >= block) & (idx >= 0)
+    ok &= m - when[np.maximum(idx, 0)] < window
+    return np.where(ok, values[np.maximum(idx, 0)], np.nan)
+
+
+# -- customer months from the timeline ---------------------------------------------------------
+def _paid(src, day: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The timeline's paid intervals as of ``day`` (dates as datetime64[ns]) and the first paid
+    day per account (sorted by account)."""
+    p = timeline.paid_intervals(src, day).execute()
+    for c in ("start_date", "end_date"):
+        p[c] = pd.to_datetime(p[c]).astype("datetime64[ns]")
+    t = timeline.account_timeline(src, day)
+    t = t.filter(t.first_paid_day.notnull()).select("account_id", "first_paid_day").execute()
+    first = pd.Series(pd.to_datetime(t["first_paid_day"]).astype("datetime64[ns]").to_numpy(),
+                      index=pd.Index(t["account_id"], name="account_id")).sort_index()
+    return p, first
+
+
+def customer_months(src, cut: pd.Timestamp) -> tuple[Grid, pd.DataFrame, pd.DataFrame]:
+    """The grid up to the month ending on ``cut`` and its customer columns (module docstring).
+
+    Returns the :class:`Grid`, the frame (account_id, period_start, snapshot_date, active,
+    mrr, arr, active_at_snapshot, tenure_days, segment) and the paid intervals as of ``cut``.
+    :class:`DataValidationError` when no paid subscription starts by ``cut``.
+    """
+    p, first = _paid(src, str(cut.date()))
+    if p.empty:
+        raise DataValidationError(
+            f"table 'subscriptions': no subscription with MRR > 0 starts on or before {cut.date()} "
+            "(the end of the last complete month by as_of); there is no customer month to measure"
+        )
+    last_m = int(month_index([cut])[0])
+    first_m = month_index(first)
+    size = last_m - first_m + 1
+    grid = Grid(first.index, first_m, np.concatenate([[0], np.cumsum(size)[:-1]]), size, last_m,
+                first.to_numpy())
+    acc, m, _ = grid.rows()
+    snap = month_from_index(m + 1) - pd.Timedelta(days=1)
+    out = pd.DataFrame({"account_id": grid.accounts.to_numpy()[acc], "period_start": month_from_index(m),
+                        "snapshot_date": snap})
+    # months each paid interval overlaps (m0..m1) and covers on the snapshot (m < end's month)
+    m0 = month_index(p["start_date"])
+    is_open = p["end_date"].isna().to_numpy()
+    end_m = np.where(is_open, last_m + 1, month_index(p["end_date"].fillna(cut)))
+    m1 = np.where(is_open, last_m, month_index((p["end_date"] - pd.Timedelta(days=1)).fillna(cut)))
+    n_m = np.maximum(np.minimum(m1, last_m) - m0 + 1, 0)
+    rep = np.repeat(np.arange(len(p)), n_m)
+    ex_m = m0[rep] + (np.arange(n_m.sum()) - np.repeat(np.cumsum(n_m) - n_m, n_m))
+    ex_acc = p["account_id"].to_numpy()[rep]
+    out["active"] = grid.scatter(ex_acc, ex_m, np.ones(len(ex_m))) > 0
+    covers = ex_m < end_m[rep]
+    micro = np.zeros(grid.n, dtype="int64")
+    pos = grid.pos(ex_acc[covers], ex_m[covers])
+    np.add.at(micro, pos, np.round(p["mrr"].to_numpy() * MICRO).astype("int64")[rep][covers])
+    out["mrr"] = micro / MICRO
+    out["arr"] = 12 * out["mrr"]
+    out["active_at_snapshot"] = out["mrr"] > 0
+    days = (snap.to_numpy() - grid.first_day[acc]) // np.timedelta64(1, "D")
+    out["tenure_days"] = days.astype("int64")
+    if src.has("accounts"):
+        seg = src.df("accounts", ["account_id", "segment"]).drop_duplicates("account_id")
+        out["segment"] = out["account_id"].map(seg.set_index("account_id")["segment"])
+    out["segment"] = out.get("segment", pd.Series(index=out.index, dtype=object)).fillna("(missing)")
+    return grid, out, p
+
+
+def days_to_renewal(src, paid: pd.DataFrame, out: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """Days from each snapshot to the next term anniversary of a paid subscription covering it.
+
+    ``paid`` are the timeline's paid intervals (:func:`customer_months`); their
+    ``term_months`` come from ``subscriptions`` through ``subscription_id``. Returns the
+    values (NaN where no covering subscription has a term) and a note when they cannot be
+    known (no ``term_months`` or no ``subscription_id`` column).
+    """
+    res = np.full(len(out), np.nan)
+    cols = src.table("subscriptions").columns
+    if "term_months" not in cols:
+        return res, None
+    if "subscription_id" not in paid.columns:
+        return res, "subscriptions without subscription_id: days_to_renewal is NaN"
+    terms = src.df("subscriptions", ["subscription_id", "term_months"]).drop_duplicates("subscription_id")
+    s = paid.merge(terms, on="subscription_id")
+    s = s.loc[s["term_months"].notna(), ["account_id", "start_date", "end_date", "term_months"]]
+    rows = out.loc[out["active_at_snapshot"], ["account_id", "snapshot_date"]]
+    j = rows.reset_index().merge(s, on="account_id")
+    j = j.loc[(j["start_date"] <= j["snapshot_date"])
+              & (j["end_date"].isna() | (j["end_date"] > j["snapshot_date"]))]
+    if j.empty:
+        return res, None
+    term = j["term_months"].to_numpy(dtype="int64")
+    k = months_between(j["start_date"], j["snapshot_date"]) // term + 1
+    ann = add_months(j["start_date"].reset_index(drop=True), (k * term).astype("int64"))
+    days = (ann.to_numpy() - j["snapshot_date"].to_numpy()) // np.timedelta64(1, "D")
+    best = pd.Series(days, index=j["index"].to_numpy()).groupby(level=0).min()
+    res[best.index.to_numpy()] = best.to_numpy()
+    return res, None
