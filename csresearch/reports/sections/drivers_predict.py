@@ -286,6 +286,7 @@ def _riskiest(s: Section, pm: dict, h: str, unit: str, band_label: str) -> None:
 
 def _calibration_plot(bands: pd.DataFrame, h: str, unit: str, band_label: str):
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
     x = np.arange(len(bands))
@@ -296,5 +297,6 @@ def _calibration_plot(bands: pd.DataFrame, h: str, unit: str, band_label: str):
     plots.label(ax, f"Churn within {h} {unit} by band", band_label, f"churn within {h} {unit} (%)")
     top = float(np.nanmax(bands[["predicted", "observed"]].to_numpy())) if len(bands) else 0.0
     ax.set_ylim(0, max(top, 0.01) * 1.3)  # room for the legend above the bars
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))  # whole percents: 4 %, not 2.5 %
     ax.legend(loc="upper center", ncol=2, frameon=False)
     return ax
