@@ -10,7 +10,8 @@ development, ``adoption`` -> customer success, ``expectation`` -> sales; ``price
   is matched with a reason whose ``churned_at`` day lies in ``(p, next]``.
 * NRR = 1 + expansion_rate - contraction_rate - mrr_churn_rate (rates of the start MRR).
 
-Team KPIs under them (see :data:`KPI_TREE` for definitions): onboarding days and on-time
+Accounts "active at the period start" are the customers on its first day by
+:mod:`csresearch.timeline` (a paid subscription covers the day). Team KPIs under them (see :data:`KPI_TREE` for definitions): onboarding days and on-time
 score (customer success), CES and tickets per account (support), adoption breadth
 (product development), expansion rate (sales).
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from csresearch import timeline
 from csresearch.features import monthly_aggregate
 from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
 from csresearch.metrics.revenue import mrr_bridge, mrr_movements
@@ -108,7 +110,19 @@ def _per_period_counts(src, table: str, ts: str, as_of: str, grain: str, periods
     return s.reindex(periods).fillna(0).to_numpy(dtype="float64")
 
 
-def _adoption(src, as_of: str, grain: str, periods, moves: pd.DataFrame) -> np.ndarray:
+def _customers_at_starts(src, as_of: str, periods: pd.DatetimeIndex) -> pd.DataFrame:
+    """(account_id, period_start) of the customers on each period's first day (the timeline's
+    paid intervals as of ``as_of``: ``start_date <= p < end_date``)."""
+    p = timeline.paid_intervals(src, as_of).select("account_id", "start_date", "end_date").execute()
+    d = periods.to_numpy()[None, :]
+    start = pd.to_datetime(p["start_date"]).to_numpy(dtype="datetime64[ns]")[:, None]
+    end = pd.to_datetime(p["end_date"]).to_numpy(dtype="datetime64[ns]")[:, None]
+    i, j = np.nonzero((start <= d) & (pd.isna(end) | (d < end)))
+    out = pd.DataFrame({"account_id": p["account_id"].to_numpy()[i], "period_start": periods[j]})
+    return out.drop_duplicates(ignore_index=True)
+
+
+def _adoption(src, as_of: str, grain: str, periods) -> np.ndarray:
     from csresearch.features import usage_features
 
     u = usage_features(src, as_of)
@@ -117,7 +131,7 @@ def _adoption(src, as_of: str, grain: str, periods, moves: pd.DataFrame) -> np.n
         return np.full(len(periods), np.nan)
     u["p"] = period_floor(u["month"], grain).to_numpy()
     breadth = u.assign(b=u["event_types"] / n_types).groupby(["account_id", "p"])["b"].mean()
-    active = moves.loc[moves["mrr_start"] > 0, ["account_id", "period_start"]]
+    active = _customers_at_starts(src, as_of, pd.DatetimeIndex(periods))
     idx = pd.MultiIndex.from_arrays([active["account_id"], active["period_start"]])
     vals = pd.Series(breadth.reindex(idx).fillna(0.0).to_numpy(), index=active["period_start"].to_numpy())
     return vals.groupby(level=0).mean().reindex(periods).to_numpy()
@@ -162,7 +176,7 @@ def kpi_tree(src, as_of: str, grain: str = "month") -> pd.DataFrame:
         "support_tickets": (("tickets_per_account",), lambda: {"tickets_per_account": _ratio(
             _per_period_counts(src, "support_tickets", "opened_at", as_of, grain, periods), start)}),
         "usage_events": (("adoption_breadth",), lambda: {"adoption_breadth": _adoption(
-            src, as_of, grain, periods, moves)}),
+            src, as_of, grain, periods)}),
     }
     for table, (nodes, compute) in optional.items():
         if src.has(table):
@@ -183,10 +197,11 @@ def kpi_tree(src, as_of: str, grain: str = "month") -> pd.DataFrame:
 
 
 # -- goals ------------------------------------------------------------------------------------
-def _usage_share(src, moves: pd.DataFrame, period: pd.Timestamp, end: pd.Timestamp, by: str | None,
+def _usage_share(src, period: pd.Timestamp, end: pd.Timestamp, by: str | None,
                  accounts: pd.DataFrame | None) -> pd.Series:
-    """Share of the accounts active at ``period``'s start with a usage event in ``[period, end)``."""
-    active = moves.loc[(moves["period_start"] == period) & (moves["mrr_start"] > 0), ["account_id"]]
+    """Share of the customers on ``period``'s first day (the timeline's ``active_on``) with a
+    usage event in ``[period, end)``."""
+    active = timeline.active_on(src, str(period.date())).select("account_id").execute()
     u = src.table("usage_events")
     used = u.filter((u.occurred_at >= period.to_pydatetime()) & (u.occurred_at < end.to_pydatetime()))
     ids = set(used.select("account_id").distinct().execute()["account_id"])
@@ -215,7 +230,7 @@ def _goal_frame(src, as_of: str, period: str, by: str | None, metric: str, memo:
         if not src.has("usage_events"):
             return pd.Series(dtype="float64"), last
         end = pd.Timestamp(t.loc[t["period_start"] == last, "period_end"].iloc[0])
-        return _usage_share(src, mrr_movements(subs, as_of, period), last, end, by, acc), last
+        return _usage_share(src, last, end, by, acc), last
     col = {"renewal_rate": "renewal_rate", "logo_churn": "logo_churn_rate", "churned_mrr": "mrr_churned",
            "nrr": "nrr", "grr": "grr"}[metric]
     rows = t.loc[t["period_start"] == last]

@@ -1,17 +1,19 @@
 """Segments: touch tiers by ARR, the 9-segment map of customers and moves between snapshots.
 
-* **Touch tier** (ARR = 12 x MRR on ``as_of``): ``high-touch`` when ARR >= ``high_touch_min``,
-  ``low-touch`` when ARR >= ``low_touch_min``, ``tech-touch`` below; ``inactive`` when the
-  account has no MRR on ``as_of`` (not a current customer).
+* **Touch tier** (ARR = 12 x paid MRR on ``as_of``): ``high-touch`` when ARR >=
+  ``high_touch_min``, ``low-touch`` when ARR >= ``low_touch_min``, ``tech-touch`` below;
+  ``inactive`` when the account is not a customer on ``as_of`` (:mod:`csresearch.timeline`).
 * **9-segment map** (Nishiguchi's customer-centric map): the state of a customer at a monthly
   snapshot - ``loyal`` (active and heavy use), ``general`` (active and light use),
-  ``lapsed`` (was a customer, no MRR at the snapshot) - split by preference from the latest
+  ``lapsed`` (was a customer, not one at the snapshot) - split by preference from the latest
   NPS answer: ``prefers`` (promoter or passive, 7-10), ``does not prefer`` (detractor, 0-6)
   or ``unknown`` (no answer in the window). Heavy use = usage percentile (mid-rank, within
   month and ``within`` group, among active accounts) >= ``heavy_percentile``; an active account
   without a usage value counts as general, with a :class:`~csresearch.errors.DataQualityWarning`. The map's other
   states, ``aware (never bought)`` and ``unaware``, are people who never bought: they are
-  absent from customer data and are listed with no count and a note.
+  absent from customer data and are listed with no count and a note. "Active" is the
+  features' ``active_at_snapshot``: a customer on the snapshot day by the timeline
+  (:mod:`csresearch.account_grid`); no other rule decides it here.
 
 Example
 -------
@@ -23,12 +25,13 @@ from __future__ import annotations
 
 import warnings
 
+import ibis
 import numpy as np
 import pandas as pd
 
+from csresearch import timeline
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
-from csresearch.metrics.revenue import mrr_snapshots
-from csresearch.periods import parse_as_of, require_columns
+from csresearch.periods import require_columns
 
 TIERS = ("high-touch", "low-touch", "tech-touch", "inactive")
 STATES = ("loyal", "general", "lapsed")
@@ -49,16 +52,24 @@ def touch_tier(arr: pd.Series, high_touch_min: float = 50_000, low_touch_min: fl
     return pd.Series(tier, index=pd.Series(arr).index, name="tier")
 
 
-def touch_tiers(subscriptions: pd.DataFrame, as_of: str, high_touch_min: float = 50_000,
+def touch_tiers(subscriptions, as_of: str, high_touch_min: float = 50_000,
                 low_touch_min: float = 10_000) -> pd.DataFrame:
-    """Per account with a subscription: mrr and arr on ``as_of`` and the touch tier.
+    """Per account with a subscription started by ``as_of``: paid mrr and arr on ``as_of`` (the
+    timeline's ``mrr_as_of``; 0 when not a customer) and the touch tier.
+
+    Parameters
+    ----------
+    subscriptions
+        A :class:`~csresearch.sources.DataSource`, an Ibis table or a pandas frame of
+        subscriptions.
 
     Example
     -------
     >>> touch_tiers(subs, "2025-12-31").tier.value_counts()  # doctest: +SKIP
     """
-    day = parse_as_of(as_of)
-    snap = mrr_snapshots(subscriptions, [day])
+    subs = ibis.memtable(subscriptions) if isinstance(subscriptions, pd.DataFrame) else subscriptions
+    t = timeline.account_timeline(subs, as_of)
+    snap = t.select("account_id", mrr=t.mrr_as_of).execute()
     out = snap[["account_id", "mrr"]].assign(arr=12 * snap["mrr"])
     out["tier"] = touch_tier(out["arr"], high_touch_min, low_touch_min).to_numpy()
     return out.sort_values("account_id", ignore_index=True)

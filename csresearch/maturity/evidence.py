@@ -7,8 +7,9 @@ For each capability the data can speak to, :func:`gather_evidence` returns two l
   or fails its threshold caps the capability below the level that needs it.
 
 Capabilities the contract holds no data for (ROI, community, knowledge base) are "not
-measured": both levels are missing and the text says so. Aggregates run in the engine
-(Ibis); only counts come back. The thresholds are module constants, named in the text.
+measured": both levels are missing and the text says so. Active, new and churned accounts
+come from :mod:`csresearch.timeline` (customers on as_of, first paid day, end of the last
+episode). Aggregates run in the engine (Ibis); only counts come back. Thresholds: constants.
 
 Example
 -------
@@ -26,6 +27,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from csresearch import timeline
 from csresearch.errors import ConfigError
 from csresearch.maturity.model import Questionnaire, load_questionnaire
 from csresearch.sources import DataSource
@@ -83,17 +85,15 @@ def _parse_date(as_of: str) -> dt.date:
 
 
 class _Ctx:
-    """The source, the date window helpers and the active accounts at as_of (engine-side)."""
+    """The source, date windows and the customers on as_of (from the timeline; engine-side)."""
 
     def __init__(self, source: DataSource, as_of: str) -> None:
         self.src = source
         self.as_of = str(as_of)
         self.day = _parse_date(as_of)
-        subs = source.table("subscriptions")
-        d = ibis.date(self.day)
-        live = (subs.start_date <= d) & (subs.end_date.isnull() | (subs.end_date > d))
-        self.active = subs.filter(live).select("account_id").distinct()
+        self.active = timeline.active_on(source, self.as_of).select("account_id")
         self.n_active = int(self.active.count().execute())
+        self.timeline = timeline.account_timeline(source, self.as_of)
 
     def window(self, t: ir.Table, col: str, days: int | None) -> ir.Table:
         """Rows of ``t`` with ``col`` in the ``days`` days up to and including as_of (None: all before)."""
@@ -128,11 +128,8 @@ class _Ctx:
 def _customer_master(c: _Ctx) -> _Item:
     it = _Item(shows=2)
     acc = c.active.join(c.src.table("accounts"), "account_id")
-    row = acc.aggregate(
-        n=acc.count(),
-        owner=acc.csm_owner.notnull().ifelse(1, 0).sum(),
-        plan=acc.plan.notnull().ifelse(1, 0).sum(),
-    ).execute().iloc[0]
+    row = acc.aggregate(n=acc.count(), owner=acc.csm_owner.notnull().ifelse(1, 0).sum(),
+                        plan=acc.plan.notnull().ifelse(1, 0).sum()).execute().iloc[0]
     n = int(row["n"])
     if not n:
         return _Item(facts=[f"no active accounts at {c.as_of}: not measured"])
@@ -284,10 +281,9 @@ def _csm_workflow(c: _Ctx, cta_closed: float | None, cta_count: int | None) -> _
         it.limit(2)
         it.facts.append("no onboarding_milestones table: onboarding is not tracked")
     else:
-        subs = c.src.table("subscriptions")
-        first = subs.group_by("account_id").aggregate(first=subs.start_date.min())
+        t = c.timeline  # accounts whose first paid day is in the window
         lo = ibis.date(c.day - dt.timedelta(days=ONBOARDING_WINDOW_DAYS - 1))
-        new = first.filter((first["first"] >= lo) & (first["first"] <= ibis.date(c.day))).select("account_id")
+        new = t.filter((t.first_paid_day >= lo) & (t.first_paid_day <= ibis.date(c.day))).select("account_id")
         n_new = int(new.count().execute())
         if n_new:
             share = c.covered(c.src.table("onboarding_milestones"), new) / n_new
@@ -315,14 +311,10 @@ def _csm_workflow(c: _Ctx, cta_closed: float | None, cta_count: int | None) -> _
 
 def _cs_management(c: _Ctx) -> _Item:
     it = _Item()
-    subs = c.src.table("subscriptions")
-    d = ibis.date(c.day)
-    per = subs.group_by("account_id").aggregate(
-        last_end=subs.end_date.max(),
-        open=(subs.end_date.isnull() | (subs.end_date > d)).ifelse(1, 0).sum(),
-    )
+    t = c.timeline  # not a customer on as_of, the last episode's churn day in the window
     lo = ibis.date(c.day - dt.timedelta(days=CHURN_WINDOW_DAYS - 1))
-    churned = per.filter((per.open == 0) & (per.last_end >= lo) & (per.last_end <= d)).select("account_id")
+    end = t.last_episode_end
+    churned = t.filter((t.active_on_as_of == 0) & (end >= lo) & (end <= ibis.date(c.day))).select("account_id")
     n = int(churned.count().execute())
     if not n:
         it.facts.append(f"no accounts churned in the {CHURN_WINDOW_DAYS} days to {c.as_of}: not measured")
