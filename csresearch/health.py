@@ -1,6 +1,7 @@
 """Customer health score: a YAML-configured engine over per account-month inputs.
 
-For every account and every month it was active the score is
+For every account and every month it was active (a paid interval of
+:mod:`csresearch.timeline` overlaps the month) the score is
 
     score = sum_c weight_c * points_c,      weight_c = w_c / sum(w of the components used)
 
@@ -22,6 +23,12 @@ no score (NaN) and the band ``'insufficient data'``. Bands are half-open ``[lo, 
 intervals covering 0..100 (the top one includes 100); ``trend`` = score - score
 ``trend.periods`` months earlier. The configuration rules are in :func:`load_health_config`
 (:mod:`csresearch.health_config`, re-exported here).
+
+The history keeps every month an account was active, including the month it churned. The
+current view (:func:`latest`, :func:`movers` and :func:`contributions` of :func:`latest`)
+takes ``customers``: the accounts that are customers on ``as_of``
+(:func:`customers_on`, the timeline's ``active_on``), so an account that churned during the
+last month is scored in its history but is neither in the current view nor counted as active.
 
 Example
 -------
@@ -53,8 +60,8 @@ from csresearch.health_config import (
 
 __all__ = [
     "COMPONENTS", "COMP_KEYS", "DIRECTIONS", "METHODS", "NO_SCORE", "POLICIES", "TOP_KEYS",
-    "Component", "HealthConfig", "contributions", "default_config_path", "health_features",
-    "health_history", "load_health_config", "movers", "score_health",
+    "Component", "HealthConfig", "contributions", "customers_on", "default_config_path",
+    "health_features", "health_history", "latest", "load_health_config", "movers", "score_health",
 ]
 
 # -- scoring ------------------------------------------------------------------------------
@@ -220,6 +227,40 @@ def health_history(src, as_of: str, config: HealthConfig | str | Path | dict | N
     return out
 
 
+# -- the current view ---------------------------------------------------------------------
+def customers_on(src, as_of: str) -> pd.Index:
+    """The accounts that are customers on ``as_of`` (:func:`csresearch.timeline.active_on`).
+
+    Example
+    -------
+    >>> ids = customers_on(src, "2025-12-31")  # doctest: +SKIP
+    >>> len(ids) == timeline.active_customers(src, "2025-12-31")  # doctest: +SKIP
+    True
+    """
+    from csresearch import timeline
+
+    ids = timeline.active_on(src, as_of).select("account_id").execute()["account_id"]
+    return pd.Index(ids.astype(str), name="account_id").sort_values()
+
+
+def _among(health: pd.DataFrame, customers) -> pd.DataFrame:
+    if customers is None:
+        return health
+    return health.loc[health["account_id"].astype(str).isin(pd.Index(customers).astype(str))]
+
+
+def latest(health: pd.DataFrame, customers=None) -> pd.DataFrame:
+    """The rows of the last month in ``health``; with ``customers`` (e.g. :func:`customers_on`),
+    only those accounts' rows.
+
+    Example
+    -------
+    >>> now = latest(hist, customers_on(src, "2025-12-31"))  # doctest: +SKIP
+    """
+    last = health.loc[health["period_start"] == health["period_start"].max()]
+    return _among(last, customers)
+
+
 # -- reporting helpers --------------------------------------------------------------------
 def _names(health: pd.DataFrame) -> list[str]:
     return health.attrs.get("components") or [c[7:] for c in health.columns if c.startswith("points_")]
@@ -243,8 +284,11 @@ def contributions(health: pd.DataFrame) -> pd.DataFrame:
                                                            ignore_index=True)
 
 
-def movers(health: pd.DataFrame, period: str | None = None, n: int = 20) -> pd.DataFrame:
+def movers(health: pd.DataFrame, period: str | None = None, n: int = 20, customers=None) -> pd.DataFrame:
     """The ``n`` largest score drops from the previous month to ``period`` (default: the last).
+
+    With ``customers`` (e.g. :func:`customers_on` of ``as_of``) only those accounts are ranked:
+    an account that churned during the month has nobody to call.
 
     Columns: account_id, period_start, segment, score_prev, score, change, band_prev, band,
     top_component (the component whose contribution fell most), top_component_change (its
@@ -253,6 +297,7 @@ def movers(health: pd.DataFrame, period: str | None = None, n: int = 20) -> pd.D
     """
     per = pd.Timestamp(period) if period is not None else health["period_start"].max()
     per = per.to_period("M").to_timestamp()
+    health = _among(health, customers)
     prev = per - pd.DateOffset(months=1)
     names = _names(health)
     cols = ["account_id", "score", "band"] + [f"{k}_{c}" for c in names for k in ("points", "weight")]

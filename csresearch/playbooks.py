@@ -189,11 +189,13 @@ def _fmt(v: Any) -> str:
 
 
 def run_playbook(features: pd.DataFrame, playbook: Playbook | str | Path | dict | None = None,
-                 months: int = 1) -> pd.DataFrame:
+                 months: int = 1, customers=None) -> pd.DataFrame:
     """CTAs from the rules over the last ``months`` months of ``features`` (pure function).
 
-    Only rows of current customers (``active_at_snapshot``, when the column exists) are
-    evaluated. Returns account_id, period_start (latest firing), rule, priority, owner, cta,
+    Only rows of customers on their snapshot day (``active_at_snapshot``, from the timeline,
+    when the column exists) are evaluated and, with ``customers`` (the accounts that are
+    customers on ``as_of``: :func:`csresearch.health.customers_on`), only those accounts: an
+    account that churned since its last snapshot gets no call. Returns account_id, period_start (latest firing), rule, priority, owner, cta,
     values (``feature=value; ...`` that triggered it), first_fired, times_fired, segment,
     score, band - sorted by priority, rule and account.
     """
@@ -209,6 +211,8 @@ def run_playbook(features: pd.DataFrame, playbook: Playbook | str | Path | dict 
     f = features.loc[features["period_start"] > last - pd.DateOffset(months=months)]
     if "active_at_snapshot" in f.columns:
         f = f.loc[f["active_at_snapshot"].astype(bool)]
+    if customers is not None:
+        f = f.loc[f["account_id"].astype(str).isin(pd.Index(customers).astype(str))]
     parts = []
     for r in pb.rules:
         m = np.ones(len(f), dtype=bool)
@@ -258,8 +262,20 @@ def playbook_features(src, as_of: str, health_config=None, playbook: Playbook | 
 
 
 def playbook_ctas(src, as_of: str, playbook=None, health_config=None, months: int = 1) -> pd.DataFrame:
-    """:func:`playbook_features` then :func:`run_playbook`: the CTA list as of ``as_of``."""
+    """:func:`playbook_features` then :func:`run_playbook` for the customers on ``as_of``
+    (the timeline's ``active_on``): the CTA list as of ``as_of``.
+
+    ``attrs['active_customers']`` is their number (the timeline's "active customers on as_of").
+
+    Example
+    -------
+    >>> ctas = playbook_ctas(src, "2025-12-31")  # doctest: +SKIP
+    """
+    from csresearch.health import customers_on
+
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
-    out = run_playbook(playbook_features(src, as_of, health_config, pb), pb, months)
-    out.attrs.update({"as_of": as_of, "playbook": pb.source, "months": months})
+    ids = customers_on(src, as_of)
+    out = run_playbook(playbook_features(src, as_of, health_config, pb), pb, months, customers=ids)
+    out.attrs.update({"as_of": as_of, "playbook": pb.source, "months": months,
+                      "active_customers": len(ids)})
     return out

@@ -9,6 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from csresearch import timeline
 from csresearch.cli import app
 from csresearch.health import health_history
 
@@ -35,13 +36,19 @@ def test_health_csv_matches_library(demo_small_dir, history, tmp_path):
     assert json.loads((tmp_path / "h.csv.meta.json").read_text())["as_of"] == "2025-12-31"
 
 
-def test_health_json_parquet_and_views(demo_small_dir, history, tmp_path):
+def test_health_json_parquet_and_views(demo_small, demo_small_dir, history, tmp_path):
     r = runner.invoke(app, ["health", str(demo_small_dir), "--as-of", AS_OF, "--view", "latest",
                             "--format", "json"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout[r.stdout.index("{"):])
+    # the latest view: December's rows of the customers on 2025-12-31 only (the timeline's
+    # active_on), so an account that churned during December is in the history, not here
+    ids = set(timeline.active_on(demo_small, AS_OF).execute()["account_id"])
     last = history.loc[history.period_start == history.period_start.max()]
-    assert len(doc["rows"]) == len(last) and doc["view"] == "latest"
+    assert len(last) > len(ids)  # some accounts churned during December: the test can fail
+    assert {row["account_id"] for row in doc["rows"]} == ids and doc["view"] == "latest"
+    assert doc["active_customers"] == len(ids) == timeline.active_customers(demo_small, AS_OF)
+    assert f"note: active customers on {AS_OF}: {len(ids):,}" in r.stderr
     p = tmp_path / "m.parquet"
     r = runner.invoke(app, ["health", str(demo_small_dir), "--as-of", AS_OF, "--view", "movers", "--top", "5",
                             "--format", "parquet", "--out", str(p)])
@@ -74,12 +81,18 @@ def test_health_custom_config(demo_small_dir, tmp_path):
     assert [c for c in df.columns if c.startswith("points_")] == ["points_nps"]
 
 
-def test_playbooks_command(demo_small_dir, tmp_path):
+def test_playbooks_command(demo_small, demo_small_dir, tmp_path):
     out = tmp_path / "cta.csv"
     r = runner.invoke(app, ["playbooks", str(demo_small_dir), "--as-of", AS_OF, "--out", str(out)])
     assert r.exit_code == 0, r.output
     c = pd.read_csv(out, comment="#")
     assert {"account_id", "rule", "owner", "priority", "cta", "values"} <= set(c.columns)
+    n = timeline.active_customers(demo_small, AS_OF)
+    assert f"note: active customers on {AS_OF}: {n:,}" in r.stderr
+    assert f"of the {n:,} active customers on {AS_OF}" in r.stderr
+    assert json.loads((tmp_path / "cta.csv.meta.json").read_text())["active_customers"] == n
+    ids = set(timeline.active_on(demo_small, AS_OF).execute()["account_id"])
+    assert set(c["account_id"].astype(str)) <= ids
     assert len(c) > 0 and not c.duplicated(["account_id", "rule"]).any()
     r2 = runner.invoke(app, ["playbooks", str(demo_small_dir), "--as-of", AS_OF, "--months", "3",
                              "--out", str(tmp_path / "cta3.csv")])

@@ -27,25 +27,31 @@ def register(app: typer.Typer) -> None:
         mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
     ) -> None:
         """Customer health score per account and month: score, band, component points, coverage, trend."""
-        from csresearch.health import contributions, health_history, load_health_config, movers
+        from csresearch import health as hl
         from csresearch.sources import open_source
 
         if view not in VIEWS:
             fail(f"--view must be one of {', '.join(VIEWS)}, not '{view}'")
-        cfg = load_health_config(config)
-        hist = health_history(open_source(source, mapping=mapping), as_of, cfg)
+        cfg = hl.load_health_config(config)
+        src = open_source(source, mapping=mapping)
+        hist = hl.health_history(src, as_of, cfg)
         for note in hist.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)
+        ids = hl.customers_on(src, as_of)
+        customers = _customers_note(src, as_of, len(ids))
         if view == "latest":
-            table = hist.loc[hist["period_start"] == hist["period_start"].max()]
+            table = hl.latest(hist, ids)
         elif view == "movers":
-            table = movers(hist, n=top)
+            table = hl.movers(hist, n=top, customers=ids)
         elif view == "contributions":
-            table = contributions(hist)
+            table = hl.contributions(hl.latest(hist, ids))
         else:
             table = hist
+        if view != "history" and len(table):
+            typer.echo(f"note: {table['account_id'].nunique():,} of them in the {view} view "
+                       f"({table['period_start'].max():%Y-%m})", err=True)
         write_table(table.reset_index(drop=True), format, out,
-                    {"as_of": as_of, "config": cfg.source, "view": view})
+                    {"as_of": as_of, "config": cfg.source, "view": view, **customers})
 
     @app.command("playbooks")
     @handle_errors
@@ -60,10 +66,25 @@ def register(app: typer.Typer) -> None:
         mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
     ) -> None:
         """Calls-to-action from the playbook rules: account, rule, owner team, priority, triggering values."""
+        from csresearch import timeline
         from csresearch.playbooks import load_playbook, playbook_ctas
         from csresearch.sources import open_source
 
         pb = load_playbook(config)
-        ctas = playbook_ctas(open_source(source, mapping=mapping), as_of, pb, health_config, months)
-        typer.echo(f"{len(ctas):,} calls-to-action from {len(pb.rules)} rules", err=True)
-        write_table(ctas, format, out, {"as_of": as_of, "playbook": pb.source, "months": months})
+        src = open_source(source, mapping=mapping)
+        ctas = playbook_ctas(src, as_of, pb, health_config, months)
+        customers = _customers_note(src, as_of, timeline.active_customers(src, as_of))
+        typer.echo(f"{len(ctas):,} calls-to-action from {len(pb.rules)} rules for "
+                   f"{ctas['account_id'].nunique():,} of the {customers['active_customers']:,} "
+                   f"active customers on {as_of}", err=True)
+        write_table(ctas, format, out, {"as_of": as_of, "playbook": pb.source, "months": months, **customers})
+
+
+def _customers_note(src, as_of: str, n: int) -> dict:
+    """Print "note: active customers on <as_of>: N" (the timeline's count) on stderr and return
+    the export metadata (active_customers, free_only_accounts)."""
+    from csresearch import timeline
+
+    meta = {"active_customers": int(n), "free_only_accounts": timeline.free_only_accounts(src, as_of)}
+    typer.echo(f"note: active customers on {as_of}: {meta['active_customers']:,}", err=True)
+    return meta

@@ -26,9 +26,18 @@ def history(ctx: ReportContext) -> pd.DataFrame:
     return ctx.memo("health", lambda: health_history(ctx.source, ctx.as_of, cfg))
 
 
+def customers(ctx: ReportContext) -> pd.Index:
+    """The customers on as_of (the timeline's ``active_on``; computed once per run)."""
+    from csresearch.health import customers_on
+
+    return ctx.memo("customers_on", lambda: customers_on(ctx.source, ctx.as_of))
+
+
 def latest(ctx: ReportContext) -> pd.DataFrame:
-    h = history(ctx)
-    return h[h["period_start"] == h["period_start"].max()]
+    """The last month's scores of the customers on as_of (not of accounts that churned in it)."""
+    from csresearch.health import latest as last_month
+
+    return last_month(history(ctx), customers(ctx))
 
 
 def _names(ctx: ReportContext) -> pd.Series:
@@ -37,11 +46,10 @@ def _names(ctx: ReportContext) -> pd.Series:
 
 
 def _mrr_now(ctx: ReportContext) -> pd.Series:
-    from csresearch.metrics.revenue import mrr_snapshots
+    from csresearch import timeline
 
-    def build() -> pd.Series:
-        snap = mrr_snapshots(ctx.df("subscriptions"), [ctx.as_of])
-        return snap.set_index("account_id")["mrr"]
+    def build() -> pd.Series:  # paid MRR of the customers on as_of (the timeline's active_on)
+        return timeline.active_on(ctx.source, ctx.as_of).execute().set_index("account_id")["mrr"]
 
     return ctx.memo("mrr_now", build)
 
@@ -77,7 +85,8 @@ def summary(ctx: ReportContext) -> Section:
             f"{nv.thousands(new_red)} of them newly: call those first, starting with the largest drops below.")
     s.add(Html(f'<p class="cs-lead"><strong>{esc(lead)}</strong></p>'))
     s.add(cards([
-        ("Accounts scored", nv.thousands(scored.sum()), f"of {nv.thousands(len(now))} active in {month}"),
+        ("Accounts scored", nv.thousands(scored.sum()),
+         f"in {month}, of {nv.thousands(ctx.summary.get('active_customers', len(now)))} active customers on {ctx.as_of}"),
         ("Mean score", nv.number(now["score"].mean(), 1), "0-100, higher is healthier"),
         ("Red accounts", nv.thousands(red), f"{nv.pct(red / max(int(scored.sum()), 1))} of scored; {nv.thousands(new_red)} newly red"),
         ("MRR in red accounts", nv.currency(red_mrr, ctx.currency, short=True),
@@ -132,10 +141,10 @@ def movers(ctx: ReportContext, n: int = 20) -> Section:
 
     s = Section("Movers: largest drops since last month")
     h = history(ctx)
-    active = _mrr_now(ctx)
-    active = set(active[active > 0].index)
-    gone = latest(ctx).loc[lambda x: ~x["account_id"].isin(active), "account_id"].nunique()
-    m = health_movers(h[h["account_id"].isin(active)], n=n)
+    active = customers(ctx)
+    last = h[h["period_start"] == h["period_start"].max()]
+    gone = last.loc[~last["account_id"].isin(active), "account_id"].nunique()
+    m = health_movers(h, n=n, customers=active)
     if m.empty:
         return s.text(f"No account active on {ctx.as_of} has a score in both of the last two months.")
     m = m.assign(name=m["account_id"].map(_names(ctx)), segment=m["segment"].map(labels.value),
