@@ -117,6 +117,7 @@ def _engine_steps():
     """Engine-side steps not behind a CLI command above: name -> fn(source) -> frame."""
     from csresearch.engine_metrics import cohort_table_engine, mrr_bridge_engine
     from csresearch.survival.counts import cohort_survival, km_counts
+    from csresearch.survival.episodes import start_window_covariates
     from csresearch.survival.large import EngineCoxPH
 
     return {
@@ -127,11 +128,13 @@ def _engine_steps():
         ).summary,
         "mrr_bridge": lambda s: mrr_bridge_engine(s.table("subscriptions"), AS_OF),
         "cohorts": lambda s: cohort_table_engine(s.table("subscriptions"), AS_OF),
+        # churn drivers' data: took 5 minutes on Postgres before its population was cached
+        "start_window_covariates": lambda s: start_window_covariates(s, AS_OF),
     }
 
 
 @pytest.mark.parametrize("name", ["km_counts", "cohort_survival", "engine_cox", "mrr_bridge",
-                                  "cohorts"])
+                                  "cohorts", "start_window_covariates"])
 def test_engine_steps_same(name, pg_src, demo_small):
     fn = _engine_steps()[name]
     a, b = fn(pg_src), fn(demo_small)
