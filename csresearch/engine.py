@@ -35,16 +35,10 @@ import ibis
 import ibis.expr.types as ir
 
 from csresearch.errors import ConfigError
+from csresearch.mapping import load_mapping
+from csresearch.redaction import redact
 from csresearch.schema import CONTRACT
-from csresearch.sources import (
-    FILE_SUFFIXES,
-    DataSource,
-    duckdb_connect,
-    load_mapping,
-    open_source,
-    redact,
-    resolve_env,
-)
+from csresearch.sources import FILE_SUFFIXES, DataSource, duckdb_connect, open_source, resolve_env
 
 ENGINES = ("duckdb", "pyspark")
 

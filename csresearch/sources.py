@@ -1,4 +1,4 @@
-"""Opening a data source through Ibis (DuckDB by default), mapping names, fingerprints.
+"""Opening a data source through Ibis (DuckDB by default), typed tables, fingerprints.
 
 A data source is a folder with one CSV or Parquet file per table, a DuckDB database
 file holding those tables, or an Ibis connection URL (``duckdb://``, ``pyspark://``,
@@ -27,20 +27,15 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-import yaml
 
+from csresearch.column_rules import date_bound
+from csresearch.contract_checks import ValidationReport, validate
 from csresearch.errors import ConfigError, DataValidationError
+from csresearch.mapping import load_mapping
 from csresearch.periods import as_datetime
 from csresearch.read_errors import check_csv_header, check_table_file, check_utf8, reading
 from csresearch.redaction import redact, register_url
-from csresearch.schema import (
-    CONTRACT,
-    IBIS_TYPES,
-    OPEN_END_FROM,
-    ValidationReport,
-    date_bound,
-    validate,
-)
+from csresearch.schema import CONTRACT, IBIS_TYPES, OPEN_END_FROM
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
@@ -61,91 +56,6 @@ def duckdb_connect(path: str | None = None, read_only: bool = False):
     con.raw_sql("SET enable_progress_bar = false")
     con.raw_sql(f"SET memory_limit = '{limit}'")
     return con
-
-
-def load_mapping(mapping: str | Path | Mapping | None) -> dict[str, dict]:
-    """Read a mapping of the user's table and column names onto the contract.
-
-    The YAML has two optional keys::
-
-        tables:            # contract table: your table (or file stem)
-          accounts: customers
-        columns:           # per contract table, contract column: your column
-          accounts: {account_id: customer_id, segment: tier}
-
-    Plain YAML only (``yaml.safe_load``: no ``!!python`` tags); a file of another shape, or
-    one that cannot be read, raises :class:`ConfigError` naming the file and the key.
-    """
-    if mapping is None:
-        return {"tables": {}, "columns": {}}
-    if isinstance(mapping, str | Path):
-        where = f"mapping file {mapping}"
-        data = _read_mapping_file(Path(mapping), where)
-    else:
-        where = "mapping"
-        data = mapping
-    return _check_mapping(data, where)
-
-
-_MAPPING_EXAMPLE = "write it as 'tables: {accounts: customers}' and 'columns: {accounts: {account_id: customer_id}}'"
-
-
-def _read_mapping_file(path: Path, where: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise ConfigError(f"mapping file not found: {path}") from e
-    except IsADirectoryError as e:
-        raise ConfigError(f"{where} is a folder; give the path of the mapping YAML file") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{where} is not UTF-8 text ({e.reason} at byte {e.start}); re-save it as UTF-8") from e
-    except OSError as e:
-        raise ConfigError(f"{where} cannot be read ({e.strerror or e}); check the path and its permissions") from e
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        tag = " Tags such as !!python/object are not allowed: the mapping is plain YAML." if "tag" in str(e) else ""
-        raise ConfigError(
-            f"{where} is not valid YAML{at}: {problem}.{tag} Fix the file; {_MAPPING_EXAMPLE}"
-        ) from e
-
-
-def _kind(value: Any) -> str:
-    return {list: "a list", str: "a string", dict: "a mapping"}.get(type(value), type(value).__name__)
-
-
-def _check_mapping(data: Any, where: str) -> dict[str, dict]:
-    """The mapping's shape: {tables: {table: name}, columns: {table: {column: name}}}."""
-    if data is None:
-        data = {}
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} must be a YAML mapping with keys 'tables' and/or 'columns', not {_kind(data)}; {_MAPPING_EXAMPLE}")
-    unknown = set(data) - {"tables", "columns"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(map(str, unknown))}; use 'tables' and 'columns'")
-    tables, columns = data.get("tables") or {}, data.get("columns") or {}
-    for key, value in (("tables", tables), ("columns", columns)):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: '{key}' must be a mapping, not {_kind(value)}; {_MAPPING_EXAMPLE}")
-    for key in list(tables) + list(columns):
-        if key not in CONTRACT:
-            raise ConfigError(
-                f"{where}: '{key}' is not a contract table; known tables: {', '.join(CONTRACT)}"
-            )
-    for key, value in tables.items():
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: tables.{key} must be your table's name (text), not {_kind(value)}")
-    for key, cols in columns.items():
-        cols = cols or {}
-        if not isinstance(cols, Mapping) or not all(isinstance(v, str) for v in cols.values()):
-            raise ConfigError(
-                f"{where}: columns.{key} must map contract columns onto your column names "
-                f"(e.g. columns: {{{key}: {{account_id: customer_id}}}}), not {_kind(cols)}"
-            )
-    return {"tables": dict(tables), "columns": {k: dict(v or {}) for k, v in columns.items()}}
 
 
 class DataSource:
@@ -371,6 +281,35 @@ def _connect_url(loc: str, shown: str) -> tuple[Any, set[str]]:
         ) from None
 
 
+def _read_folder(
+    con: Any, path: Path, m: dict, files: list[Path], table_files: dict[str, Path]
+) -> dict[str, ir.Table]:
+    """The contract tables found as files in folder ``path`` (the first suffix of
+    ``FILE_SUFFIXES`` present wins); each file read is appended to ``files`` and
+    ``table_files``."""
+    stored: dict[str, ir.Table] = {}
+    for name in CONTRACT:
+        stem = m["tables"].get(name, name)
+        for suffix in FILE_SUFFIXES:
+            f = path / f"{stem}{suffix}"
+            if f.exists():
+                stored[name] = _read_file(con, f, name)
+                files.append(f)
+                table_files[name] = f
+                break
+    return stored
+
+
+def _stored_tables(con: Any, present: set[str], m: dict) -> dict[str, ir.Table]:
+    """The contract tables among a connection's tables ``present`` (names after mapping)."""
+    stored: dict[str, ir.Table] = {}
+    for name in CONTRACT:
+        stem = m["tables"].get(name, name)
+        if stem in present:
+            stored[name] = con.table(stem)
+    return stored
+
+
 def open_source(
     location: str | Path,
     mapping: str | Path | Mapping | None = None,
@@ -385,7 +324,7 @@ def open_source(
         URL, or ``env:VARIABLE`` naming an environment variable that holds the URL.
     mapping
         YAML path or dict renaming your tables and columns onto the contract
-        (see :func:`load_mapping`).
+        (see :func:`~csresearch.mapping.load_mapping`).
     validate
         Run the contract's rules and raise :class:`DataValidationError` on failure.
 
@@ -400,35 +339,19 @@ def open_source(
     shown = redact(loc) if not str(location).startswith("env:") else str(location)
     files: list[Path] = []
     table_files: dict[str, Path] = {}
-    stored: dict[str, ir.Table] = {}
     path = Path(loc)
     if path.is_dir():
         con = duckdb_connect()
-        for name in CONTRACT:
-            stem = m["tables"].get(name, name)
-            for suffix in FILE_SUFFIXES:
-                f = path / f"{stem}{suffix}"
-                if f.exists():
-                    stored[name] = _read_file(con, f, name)
-                    files.append(f)
-                    table_files[name] = f
-                    break
+        stored = _read_folder(con, path, m, files, table_files)
     elif path.suffix in (".duckdb", ".db") or (path.exists() and path.is_file()):
         if not path.exists():
             raise ConfigError(f"data source not found: {loc}")
         con = _open_duckdb_file(path)
-        present = set(con.list_tables())
-        for name in CONTRACT:
-            stem = m["tables"].get(name, name)
-            if stem in present:
-                stored[name] = con.table(stem)
+        stored = _stored_tables(con, set(con.list_tables()), m)
         files.append(path)
     elif "://" in loc:
         con, present = _connect_url(loc, shown)
-        for name in CONTRACT:
-            stem = m["tables"].get(name, name)
-            if stem in present:
-                stored[name] = con.table(stem)
+        stored = _stored_tables(con, present, m)
     else:
         raise ConfigError(
             f"data source not found: {shown}. Give a folder of CSV/Parquet files, a .duckdb "

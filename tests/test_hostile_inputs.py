@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from csresearch.contract_checks import validate
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
 from csresearch.metrics import period_table
 from csresearch.metrics.revenue import mrr_bridge
-from csresearch.schema import validate
 from csresearch.sources import DataSource, open_source
 from tests.test_schema import good
 
@@ -167,7 +167,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from csresearch.cli import app  # noqa: E402
 from csresearch.errors import CSResearchError  # noqa: E402
-from csresearch.sources import load_mapping  # noqa: E402
+from csresearch.mapping import load_mapping  # noqa: E402
 from csresearch.survival.tables import read_flat_table  # noqa: E402
 
 _ACC = "account_id,name,segment,created_at\na1,Åsa AB,smb,2024-01-01 00:00:00\na2,Beta,mid,2024-02-01 00:00:00\n"

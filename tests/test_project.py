@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from csresearch.errors import ConfigError
+from csresearch.mapping import load_mapping
 from csresearch.project import init_project, project_source
-from csresearch.sources import load_mapping
 
 FILES = {"reports.yaml", "health.yaml", "playbooks.yaml", "maturity.yaml", "maturity_answers.template.yaml",
          "mapping.yaml", "explore.ipynb", "README.md"}

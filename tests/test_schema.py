@@ -4,8 +4,9 @@ column, rule and the count of failing rows."""
 import pandas as pd
 import pytest
 
+from csresearch.contract_checks import validate
 from csresearch.errors import DataValidationError
-from csresearch.schema import CONTRACT, validate
+from csresearch.schema import CONTRACT
 from csresearch.sources import DataSource
 
 

@@ -6,8 +6,9 @@ from typer.testing import CliRunner
 
 from csresearch.cli import app
 from csresearch.errors import ConfigError, DataValidationError
+from csresearch.mapping import load_mapping
 from csresearch.redaction import redact
-from csresearch.sources import load_mapping, open_source
+from csresearch.sources import open_source
 from tests.test_schema import good
 
 
