@@ -1,4 +1,4 @@
-"""Engines (connecting, opening sources) and the engine-side revenue steps vs the pandas ones."""
+"""Engines (connecting, opening sources); the public revenue steps on a source and on a frame."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ import pandas as pd
 import pytest
 
 from csresearch.engine import connect, engine_name, open_on, spark_unavailable_reason
-from csresearch.engine_metrics import (
-    cohort_table_engine,
-    mrr_bridge_engine,
-    mrr_movements_engine,
-)
 from csresearch.errors import ConfigError
 from csresearch.metrics.cohorts import cohort_table
 from csresearch.metrics.revenue import mrr_bridge, mrr_movements
@@ -65,7 +60,7 @@ SUBS = pd.DataFrame(
 
 def test_movements_by_hand():
     src = DataSource.from_frames({"subscriptions": SUBS}, validate=False)
-    m = mrr_movements_engine(src.table("subscriptions"), "2024-03-31")
+    m = mrr_movements(src, "2024-03-31")
     # periods Jan (only full months from 2024-01-01): Jan, Feb, Mar.
     # a: 100 on Jan 1, 150 on Feb 1 and Mar 1 -> Jan expansion (+50), Feb flat, Mar flat
     # b: 0 on Jan 1, 50 on Feb 1, 0 on Mar 1 -> Jan new, Feb churn
@@ -77,24 +72,20 @@ def test_movements_by_hand():
         ("02", "c"): "new", ("03", "c"): "flat",
     }
     pd.testing.assert_frame_equal(m, mrr_movements(SUBS, "2024-03-31"))
-    b = mrr_bridge_engine(src.table("subscriptions"), "2024-03-31")
+    b = mrr_bridge(src, "2024-03-31")
     # Feb: start 150 (a) + 50 (b) = 200; churned 50; new 80 -> end 230
     feb = b.iloc[1]
     assert (feb.mrr_start, feb.mrr_churned, feb.mrr_new, feb.mrr_end) == (200.0, 50.0, 80.0, 230.0)
 
 
-def test_engine_revenue_equals_pandas(demo_small):
-    subs_t = demo_small.table("subscriptions")
+def test_a_frame_and_its_source_give_the_same_tables(demo_small):
+    # one code path: a pandas frame is wrapped into an in-memory DuckDB source
     subs = demo_small.df("subscriptions")
+    pd.testing.assert_frame_equal(mrr_movements(demo_small, "2025-12-31"), mrr_movements(subs, "2025-12-31"))
     pd.testing.assert_frame_equal(
-        mrr_movements_engine(subs_t, "2025-12-31"), mrr_movements(subs, "2025-12-31")
+        mrr_bridge(demo_small, "2025-12-31", "quarter"), mrr_bridge(subs, "2025-12-31", "quarter")
     )
-    pd.testing.assert_frame_equal(
-        mrr_bridge_engine(subs_t, "2025-12-31", "quarter"), mrr_bridge(subs, "2025-12-31", "quarter")
-    )
-    pd.testing.assert_frame_equal(
-        cohort_table_engine(subs_t, "2025-12-31", 12), cohort_table(subs, "2025-12-31", 12)
-    )
+    pd.testing.assert_frame_equal(cohort_table(demo_small, "2025-12-31", 12), cohort_table(subs, "2025-12-31", 12))
 
 
 def test_cohort_month_end_anniversaries():
@@ -103,6 +94,6 @@ def test_cohort_month_end_anniversaries():
                          "start_date": pd.to_datetime(["2024-01-31"]),
                          "end_date": pd.to_datetime(["2024-03-15"]), "mrr": [10.0]})
     src = DataSource.from_frames({"subscriptions": subs}, validate=False)
-    got = cohort_table_engine(src.table("subscriptions"), "2024-12-31", 2)
+    got = cohort_table(src, "2024-12-31", 2)
     assert got["active"].tolist() == [1, 1, 0]
     pd.testing.assert_frame_equal(got, cohort_table(subs, "2024-12-31", 2))

@@ -115,7 +115,10 @@ def _survival_expr(src):
 
 def _engine_steps():
     """Engine-side steps not behind a CLI command above: name -> fn(source) -> frame."""
-    from csresearch.engine_metrics import cohort_table_engine, mrr_bridge_engine
+    from csresearch.metrics.annual import trailing_12m
+    from csresearch.metrics.cohorts import cohort_table
+    from csresearch.metrics.renewals import renewal_rates
+    from csresearch.metrics.revenue import mrr_bridge
     from csresearch.survival.counts import cohort_survival, km_counts
     from csresearch.survival.episodes import start_window_covariates
     from csresearch.survival.large import EngineCoxPH
@@ -126,8 +129,10 @@ def _engine_steps():
         "engine_cox": lambda s: EngineCoxPH().fit(
             _survival_expr(s), "tenure_days", "churned", ["log_mrr"], categorical=["segment"]
         ).summary,
-        "mrr_bridge": lambda s: mrr_bridge_engine(s.table("subscriptions"), AS_OF),
-        "cohorts": lambda s: cohort_table_engine(s.table("subscriptions"), AS_OF),
+        "mrr_bridge": lambda s: mrr_bridge(s, AS_OF, by="segment"),
+        "cohorts": lambda s: cohort_table(s, AS_OF),
+        "trailing_12m": lambda s: trailing_12m(s, AS_OF),
+        "renewals": lambda s: renewal_rates(s, AS_OF, "quarter"),
         # churn drivers' data: took 5 minutes on Postgres before its population was cached
         "start_window_covariates": lambda s: start_window_covariates(s, AS_OF),
     }

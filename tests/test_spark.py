@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from csresearch.engine import open_on, spark_session, spark_unavailable_reason
-from csresearch.engine_metrics import cohort_table_engine, mrr_bridge_engine
 from csresearch.features import usage_features
+from csresearch.metrics.annual import trailing_12m
+from csresearch.metrics.cohorts import cohort_table
+from csresearch.metrics.revenue import mrr_bridge
 from csresearch.survival.counts import km_counts, km_summary_counts
 from csresearch.survival.tables import survival_table, survival_table_expr
 
@@ -58,11 +60,12 @@ def test_survival_table_and_km_same(spark_src, demo_small):
 
 def test_revenue_steps_same(spark_src, demo_small):
     pd.testing.assert_frame_equal(
-        mrr_bridge_engine(spark_src.table("subscriptions"), AS_OF, "quarter"),
-        mrr_bridge_engine(demo_small.table("subscriptions"), AS_OF, "quarter"),
+        mrr_bridge(spark_src, AS_OF, "quarter", by="segment"),
+        mrr_bridge(demo_small, AS_OF, "quarter", by="segment"),
     )
-    a = cohort_table_engine(spark_src.table("subscriptions"), AS_OF, 6)
-    b = cohort_table_engine(demo_small.table("subscriptions"), AS_OF, 6)
+    pd.testing.assert_frame_equal(trailing_12m(spark_src, AS_OF), trailing_12m(demo_small, AS_OF))
+    a = cohort_table(spark_src, AS_OF, 6)
+    b = cohort_table(demo_small, AS_OF, 6)
     pd.testing.assert_frame_equal(a, b)
     assert np.isfinite(a["logo_retention"]).sum() > 10
 

@@ -33,7 +33,7 @@ from csresearch.metrics.revenue import (
     renewal_events,
     renewal_rates,
 )
-from csresearch.metrics.surveys import ces, csat, nps, survey_scores
+from csresearch.metrics.surveys import TENURE, ces, csat, nps, survey_scores
 
 if TYPE_CHECKING:  # pragma: no cover
     from csresearch.sources import DataSource
@@ -100,9 +100,9 @@ def period_table(
         from csresearch.sources import open_source
 
         source = open_source(source)
-    accounts = source.df("accounts")
-    subs = source.df("subscriptions")
-    out = mrr_bridge(subs, as_of, grain, by=by, accounts=accounts)
+    out = mrr_bridge(source, as_of, grain, by=by)  # in the engine, from the customer timeline
+    accounts = source.df("accounts", [*dict.fromkeys(["account_id", by])]) if by else None
+    subs = source.df("subscriptions") if by == TENURE else None
     keys = ["period_start", *([by] if by else [])]
     periods = pd.DatetimeIndex(out["period_start"].drop_duplicates())
     notes: list[str] = []

@@ -1,7 +1,9 @@
 """Annual retention figures: trailing-12-month GRR and NRR, and annualised logo churn.
 
 Definitions (snapshots as in :mod:`csresearch.metrics.revenue`: MRR of an account on day d
-is the sum of its subscriptions' ``mrr`` with ``start_date <= d < end_date``):
+is the sum of its paid subscriptions' ``mrr`` with ``start_date <= d < end_date``, read as of
+``as_of``; a customer on d is one of :func:`csresearch.timeline.active_on`). The work runs in
+the engine of the data source; a pandas subscriptions frame is wrapped into DuckDB.
 
 * **Trailing-12-month GRR and NRR** of a period ending on day ``E`` (the next period's first
   day) compare two snapshots, ``B = E - 12 months`` and ``E``, for the *cohort* of accounts
@@ -35,11 +37,18 @@ Example
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from csresearch.metrics.revenue import mrr_bridge, mrr_snapshots
+from csresearch.metrics import _engine as eng
+from csresearch.metrics._engine import MICRO
+from csresearch.metrics.revenue import mrr_bridge, source_of
 from csresearch.periods import check_grain
+
+if TYPE_CHECKING:  # pragma: no cover
+    from csresearch.sources import DataSource
 
 PERIODS_PER_YEAR = {"month": 12, "quarter": 4}
 WINDOW_MONTHS = 12
@@ -55,25 +64,26 @@ def annualise(rate: float | pd.Series, grain: str = "month") -> float | pd.Serie
     return 1 - (1 - rate) ** PERIODS_PER_YEAR[grain]
 
 
-def _window_figures(snap: pd.DataFrame, begin: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
-    b = snap.loc[snap["snapshot_date"] == begin].set_index("account_id")["mrr"]
-    e = snap.loc[snap["snapshot_date"] == end].set_index("account_id")["mrr"]
-    cohort = b[b > 0]
-    now = e.reindex(cohort.index).fillna(0.0)
-    base = float(cohort.sum())
+def _window_figures(parts: pd.DataFrame, w: int) -> dict[str, float]:
+    """The figures of window ``w`` from :func:`csresearch.metrics._engine.trailing_parts`."""
+    row = parts.loc[parts["w"] == w]
+    base = float(row["mrr_b"].iloc[0]) if len(row) else 0.0
     if base <= 0:
         return {"grr_trailing_12m": np.nan, "nrr_trailing_12m": np.nan, "logo_churn_trailing_12m": np.nan,
                 "accounts_12m_ago": 0, "mrr_12m_ago": 0.0}
+    r = row.iloc[0]
     return {
-        "grr_trailing_12m": float(np.minimum(now, cohort).sum()) / base,
-        "nrr_trailing_12m": float(now.sum()) / base,
-        "logo_churn_trailing_12m": 1 - float((now > 0).mean()),
-        "accounts_12m_ago": int(len(cohort)),
-        "mrr_12m_ago": base,
+        "grr_trailing_12m": float(r["mrr_min"]) / base,
+        "nrr_trailing_12m": float(r["mrr_e"]) / base,
+        "logo_churn_trailing_12m": 1 - int(r["kept_accounts"]) / int(r["accounts"]),
+        "accounts_12m_ago": int(r["accounts"]),
+        "mrr_12m_ago": base / MICRO,
     }
 
 
-def trailing_12m(subscriptions: pd.DataFrame, as_of: str, grain: str = "month") -> pd.DataFrame:
+def trailing_12m(
+    subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month"
+) -> pd.DataFrame:
     """Trailing-12-month GRR, NRR and logo churn for every period of the MRR bridge.
 
     Returns period_start, period_end, window_start (= period_end - 12 months),
@@ -83,10 +93,11 @@ def trailing_12m(subscriptions: pd.DataFrame, as_of: str, grain: str = "month") 
 
     Example
     -------
-    >>> trailing_12m(src.df("subscriptions"), "2025-12-31").iloc[-1]  # doctest: +SKIP
+    >>> trailing_12m(src, "2025-12-31").iloc[-1]  # doctest: +SKIP
     """
     check_grain(grain)
-    bridge = mrr_bridge(subscriptions, as_of, grain)
+    src = source_of(subscriptions)
+    bridge = mrr_bridge(src, as_of, grain)
     out = bridge[["period_start", "period_end", "logo_churn_rate"]].copy()
     if out.empty:
         for c in ("window_start", "accounts_12m_ago", "mrr_12m_ago", "grr_trailing_12m", "nrr_trailing_12m",
@@ -96,16 +107,16 @@ def trailing_12m(subscriptions: pd.DataFrame, as_of: str, grain: str = "month") 
     ends = pd.DatetimeIndex(out["period_end"])
     begins = ends - pd.DateOffset(months=WINDOW_MONTHS)
     first = pd.Timestamp(out["period_start"].iloc[0])
-    dates = sorted(set(ends) | {b for b in begins if b >= first})
-    snap = mrr_snapshots(subscriptions, dates)
+    windows = pd.DataFrame({"w": np.arange(len(ends)), "begin": begins, "end": ends})
+    parts = eng.trailing_parts(src, as_of, windows[windows["begin"] >= first])
     rows = []
-    for b, e in zip(begins, ends, strict=True):
+    for w, b in enumerate(begins):
         if b < first:
             rows.append({"grr_trailing_12m": np.nan, "nrr_trailing_12m": np.nan, "logo_churn_trailing_12m": np.nan,
                          "accounts_12m_ago": 0, "mrr_12m_ago": np.nan,
                          "note": "fewer than 12 months of data before the period end"})
         else:
-            rows.append({**_window_figures(snap, b, e), "note": ""})
+            rows.append({**_window_figures(parts, w), "note": ""})
     figs = pd.DataFrame(rows, index=out.index)
     figs.loc[figs["note"].eq("") & figs["grr_trailing_12m"].isna(), "note"] = "no account active 12 months earlier"
     out.insert(2, "window_start", begins)

@@ -11,18 +11,19 @@ Example
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.metrics import _engine as eng
 from csresearch.metrics.revenue import (
     _grid,
-    _mrr_at,
-    _periods_for,
     _ratio,
     attach_group,
     check_subscriptions,
+    source_of,
 )
 from csresearch.periods import (
     add_months,
@@ -33,16 +34,27 @@ from csresearch.periods import (
     rule_failures,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from csresearch.sources import DataSource
+
+
+def _frame(subscriptions: DataSource | pd.DataFrame) -> pd.DataFrame:
+    """The subscriptions rows (renewals walk every term anniversary of every row)."""
+    if not isinstance(subscriptions, pd.DataFrame) and hasattr(subscriptions, "df"):
+        return subscriptions.df("subscriptions")
+    return subscriptions
+
 
 def renewal_events(
-    subscriptions: pd.DataFrame, as_of: str, grain: str = "month", level: str = "account"
+    subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month", level: str = "account"
 ) -> pd.DataFrame:
     """Every term anniversary that falls in a reported period while its subscription is active.
 
     Subscription with ``term_months`` T has anniversaries ``start_date + k*T`` months (k >= 1).
     It is *up for renewal* at anniversary ``a`` when it was active on the term's last day
     (``a - 1``, i.e. ``end_date`` is missing or >= a). It is *renewed* when, on ``a`` (the day
-    after the term), the account still has MRR > 0 (``level='account'``: a renewal written as a
+    after the term), the account is still a customer (:func:`csresearch.timeline.active_on`;
+    ``level='account'``: a renewal written as a
     new subscription row counts) or the subscription itself is still running
     (``level='subscription'``).
 
@@ -51,10 +63,12 @@ def renewal_events(
     """
     if level not in ("account", "subscription"):
         raise DataValidationError(f"level must be 'account' or 'subscription', not '{level}'")
+    subscriptions = _frame(subscriptions)
     require_columns(subscriptions, "subscriptions", ["subscription_id", "term_months"])
     s = check_subscriptions(subscriptions)
     cols = ["period_start", "account_id", "subscription_id", "anniversary", "mrr", "renewed"]
-    periods = _periods_for(s, as_of, grain)
+    src = source_of(s)
+    periods = eng.report_periods(src, as_of, grain)
     no_term = s["term_months"].isna()
     if no_term.any():
         warnings.warn(
@@ -85,13 +99,13 @@ def renewal_events(
     if level == "subscription":
         rep["renewed"] = rep["end_date"].isna() | (rep["end_date"] > rep["anniversary"])
     else:
-        rep["renewed"] = _mrr_at(s, rep["account_id"], rep["anniversary"]) > 0
+        rep["renewed"] = eng.customers_on(src, as_of, rep["account_id"], rep["anniversary"])
     rep["period_start"] = period_floor(rep["anniversary"], grain)
     return rep[cols].sort_values(["period_start", "account_id", "subscription_id"], ignore_index=True)
 
 
 def renewal_rates(
-    subscriptions: pd.DataFrame,
+    subscriptions: DataSource | pd.DataFrame,
     as_of: str,
     grain: str = "month",
     by: str | None = None,
@@ -103,9 +117,9 @@ def renewal_rates(
     Columns: period_start, [by], up_for_renewal, renewed, renewal_rate, mrr_up_for_renewal,
     mrr_renewed, renewal_rate_mrr, note (NaN rates are explained there).
     """
-    s = check_subscriptions(subscriptions)
-    periods = _periods_for(s, as_of, grain)
-    ev = renewal_events(subscriptions, as_of, grain, level)
+    s = check_subscriptions(_frame(subscriptions))
+    periods = eng.report_periods(source_of(s), as_of, grain)
+    ev = renewal_events(s.drop(columns="mrr_micro"), as_of, grain, level)
     ev, keys, groups = attach_group(ev, by, accounts)
     ev = ev.assign(
         up=1,

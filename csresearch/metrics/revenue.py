@@ -1,15 +1,27 @@
 """MRR snapshots, the MRR movement table, the MRR bridge, churn, GRR/NRR and renewal rates.
 
-Definitions (calendar periods, snapshots on a period's first day ``p``; ``next`` is the next
-period's first day):
+Who is a customer, and when an account is new, churns or comes back, is the customer timeline's
+(:mod:`csresearch.timeline`, the kit's one definition); the work runs in the engine of the data
+source (DuckDB, PostgreSQL, Spark) and only per-period aggregates reach pandas. A pandas
+subscriptions frame is accepted too: it is checked and wrapped into an in-memory DuckDB source.
+Calendar periods ``[p, next)``, snapshots on their first days, everything read as of ``as_of``
+(for the last period ``next`` may be ``as_of + 1``: an end after ``as_of`` is not known yet):
 
-* MRR of an account on day ``d`` = sum of ``mrr`` of its subscriptions with
+* MRR of an account on day ``d`` = sum of ``mrr`` of its paid subscriptions with
   ``start_date <= d < end_date`` (a missing ``end_date`` is open).
-* An account is *active* on ``d`` when its MRR on ``d`` is > 0.
-* Movement of an account in ``[p, next)``: ``churn`` (active on p, not on next),
-  ``expansion`` / ``contraction`` / ``flat`` (active on both, MRR up / down / equal),
-  ``new`` (not active on p nor on any day before p, active on next), ``reactivation``
-  (not active on p, active on some day before p, active on next).
+* Account counts are the timeline's events: ``accounts_start`` / ``accounts_end`` are the
+  customers on ``p`` / ``next``; ``accounts_new`` the first paid days, ``accounts_reactivated``
+  the starts of later paid episodes and ``accounts_churned`` the churn days ``x`` with
+  ``p < x <= next``, so ``accounts_end = accounts_start + new + reactivated - churned`` (a
+  churn and a return inside one period are one churn and one reactivation).
+* ``logo_churn_rate`` = customers on ``p`` with a churn day in the period (each once) /
+  customers on ``p``: a share, at most 1. It equals ``accounts_churned / accounts_start``
+  (:func:`csresearch.timeline.active_by_period`) unless an account churns twice in one
+  period, or joins and churns within it.
+* MRR amounts compare the two snapshots per account: ``churn`` (paid on p, not on next),
+  ``expansion`` / ``contraction`` / ``flat`` (paid on both, MRR up / down / equal), ``new``
+  (not paid on p, first paid day in the period), ``reactivation`` (not paid on p, paid before
+  p, paid on next); ``accounts_expanded`` / ``accounts_contracted`` count those movements.
 * Bridge: ``mrr_start + mrr_new + mrr_expansion - mrr_contraction - mrr_churned +
   mrr_reactivation = mrr_end``. Amounts are summed in integer micro-units (1e-6), so the
   bridge reconciles exactly and a "flat" account is never a rounding artefact.
@@ -29,27 +41,25 @@ Example
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from csresearch.errors import ConfigError, DataValidationError
-from csresearch.periods import (
-    next_start,
-    parse_as_of,
-    period_starts,
-    require_columns,
-    rule_failures,
-    to_dates,
-)
+from csresearch import timeline as tl
+from csresearch.errors import DataValidationError
+from csresearch.metrics import _engine as eng
+from csresearch.metrics._engine import MICRO, MISSING_GROUP
+from csresearch.periods import next_start, require_columns, rule_failures, to_dates
 from csresearch.schema import CONTRACT, FIXES, MRR_TOTAL_LIMIT
 
-MICRO = 1_000_000
+if TYPE_CHECKING:  # pragma: no cover
+    from csresearch.sources import DataSource
+
 #: the contract's mrr column: its rules (>= 0, finite, at most MRR_LIMIT) are the ones
 #: ``validate`` runs in the engine, so what validates is what the calculators accept
 MRR = CONTRACT["subscriptions"].column("mrr")
 MOVEMENTS = ("new", "expansion", "contraction", "flat", "churn", "reactivation")
-MISSING_GROUP = "(missing)"
 
 
 # -- input checks and low-level snapshots ----------------------------------------------------
@@ -96,20 +106,25 @@ def check_subscriptions(subscriptions: pd.DataFrame) -> pd.DataFrame:
 
 
 def live_mask(s: pd.DataFrame) -> pd.Series:
-    """Rows of a checked subscriptions frame (:func:`check_subscriptions`) that give MRR > 0
-    on at least one day: ``mrr > 0`` and an end date after the start date (or none)."""
+    """Rows of a checked subscriptions frame (:func:`check_subscriptions`) that are *paid
+    intervals* in :mod:`csresearch.timeline`'s sense (``mrr > 0``, an end after the start or
+    none): the row rule of :func:`csresearch.timeline.paid_intervals`, for pandas frames."""
     return (s["mrr_micro"] > 0) & (s["end_date"].isna() | (s["end_date"] > s["start_date"]))
 
 
-def _first_active(s: pd.DataFrame) -> pd.Series:
-    """First day with MRR > 0 per account of a checked frame (accounts never active absent)."""
-    return s.loc[live_mask(s)].groupby("account_id")["start_date"].min()
-
-
 def first_active_dates(subscriptions: pd.DataFrame) -> pd.Series:
-    """First day on which each account had MRR > 0 (NaT for accounts never active)."""
+    """The timeline's first paid day of each account (NaT for free-only accounts).
+
+    Read from :func:`csresearch.timeline.account_timeline` as of the last start date, so
+    every subscription row is known.
+    """
     s = check_subscriptions(subscriptions)
-    out = _first_active(s).reindex(pd.Index(s["account_id"].unique(), name="account_id"))
+    src = source_of(s)
+    t = tl.account_timeline(src, s["start_date"].max().date().isoformat())
+    got = t.select("account_id", "first_paid_day").execute()
+    first = pd.Series(pd.to_datetime(got["first_paid_day"]).to_numpy(), index=got["account_id"])
+    ids = pd.Index(s["account_id"].unique(), name="account_id")
+    out = pd.Series(first.reindex(ids.astype(str)).to_numpy(), index=ids, dtype="datetime64[ns]")
     return out.rename("first_active")
 
 
@@ -125,17 +140,6 @@ def _mrr_matrix(s: pd.DataFrame, dates: pd.DatetimeIndex) -> tuple[pd.Index, np.
     full = np.zeros((len(accounts), len(dates)), dtype="int64")
     full[np.unique(codes)] = mat
     return pd.Index(accounts, name="account_id"), full
-
-
-def _mrr_at(s: pd.DataFrame, account_id: pd.Series, date: pd.Series) -> np.ndarray:
-    """MRR (micro-units) of each (account, date) pair, vectorised through one merge."""
-    pairs = pd.DataFrame({"account_id": account_id.to_numpy(), "d": date.to_numpy(), "row": np.arange(len(date))})
-    m = pairs.merge(s[["account_id", "start_date", "end_date", "mrr_micro"]], on="account_id")
-    cover = (m["start_date"] <= m["d"]) & (m["end_date"].isna() | (m["d"] < m["end_date"]))
-    sums = m.loc[cover].groupby("row")["mrr_micro"].sum()
-    out = np.zeros(len(date), dtype="int64")
-    out[sums.index.to_numpy()] = sums.to_numpy()
-    return out
 
 
 def mrr_snapshots(subscriptions: pd.DataFrame, dates: Sequence) -> pd.DataFrame:
@@ -154,77 +158,6 @@ def mrr_snapshots(subscriptions: pd.DataFrame, dates: Sequence) -> pd.DataFrame:
             "mrr": mat.reshape(-1) / MICRO,
         }
     )
-
-
-# -- movements ------------------------------------------------------------------------------
-def _periods_for(s: pd.DataFrame, as_of: str, grain: str) -> pd.DatetimeIndex:
-    """Full periods from the first start date to ``as_of``; an ``as_of`` before the first
-    start date is a :class:`ConfigError` naming the data's date range (not an empty table)."""
-    first = s["start_date"].min()
-    if parse_as_of(as_of) < first:
-        last = max(s["start_date"].max(), s["end_date"].max() if s["end_date"].notna().any() else first)
-        raise ConfigError(
-            f"as_of {parse_as_of(as_of).date()} is before the data starts: subscriptions run from "
-            f"{first.date()} to {last.date()}; pick an as_of on or after the end of the first "
-            "full period"
-        )
-    return period_starts(first, as_of, grain)
-
-
-def _movements_micro(s: pd.DataFrame, periods: pd.DatetimeIndex, grain: str) -> pd.DataFrame:
-    if len(periods) == 0:
-        return pd.DataFrame(
-            {c: pd.Series(dtype=t) for c, t in [("period_start", "datetime64[ns]"),
-             ("period_end", "datetime64[ns]"), ("account_id", object), ("start", "int64"),
-             ("end", "int64"), ("movement", object)]}
-        )
-    nxt = next_start(periods[-1:], grain)
-    dates = periods.append(nxt)
-    accounts, mat = _mrr_matrix(s, dates)
-    fa = _first_active(s).reindex(accounts).to_numpy()
-    start, end = mat[:, :-1], mat[:, 1:]
-    ai, pi = np.nonzero((start > 0) | (end > 0))
-    st, en = start[ai, pi], end[ai, pi]
-    p = periods.to_numpy()[pi]
-    before = ~pd.isna(fa[ai]) & (fa[ai] < p)
-    move = np.select(
-        [(st > 0) & (en == 0), (st > 0) & (en > st), (st > 0) & (en < st), st > 0, before],
-        ["churn", "expansion", "contraction", "flat", "reactivation"],
-        default="new",
-    )
-    return pd.DataFrame(
-        {
-            "period_start": p,
-            "period_end": dates.to_numpy()[pi + 1],
-            "account_id": accounts.to_numpy()[ai],
-            "start": st,
-            "end": en,
-            "movement": move,
-        }
-    ).sort_values(["period_start", "account_id"], ignore_index=True)
-
-
-def mrr_movements(subscriptions: pd.DataFrame, as_of: str, grain: str = "month") -> pd.DataFrame:
-    """One row per account and period in which the account was active on either snapshot.
-
-    Columns: period_start, period_end, account_id, mrr_start, mrr_end, mrr_change and
-    movement (one of new, expansion, contraction, flat, churn, reactivation; see the module
-    docstring). Periods run from the first full period of data to the last one finishing
-    on or before ``as_of``.
-
-    Example
-    -------
-    >>> mrr_movements(subs, as_of="2024-03-31").movement.tolist()  # doctest: +SKIP
-    ['flat', 'churn']
-    """
-    s = check_subscriptions(subscriptions)
-    m = _movements_micro(s, _periods_for(s, as_of, grain), grain)
-    out = m[["period_start", "period_end", "account_id"]].copy()
-    out["mrr_start"] = m["start"] / MICRO
-    out["mrr_end"] = m["end"] / MICRO
-    out["mrr_change"] = (m["end"] - m["start"]) / MICRO
-    out["movement"] = pd.Categorical(m["movement"], categories=MOVEMENTS)
-    return out
 
 
 # -- grouping --------------------------------------------------------------------------------
@@ -271,9 +204,85 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     return (num / den.where(den > 0)).astype("float64")
 
 
+# -- inputs ----------------------------------------------------------------------------------
+def source_of(
+    data: DataSource | pd.DataFrame, accounts: pd.DataFrame | None = None, by: str | None = None
+) -> DataSource:
+    """A data source for the metrics: ``data`` itself, or a pandas subscriptions frame checked
+    (:func:`check_subscriptions`) and wrapped into an in-memory DuckDB source, with the
+    ``account_id`` and ``by`` columns of ``accounts`` when given."""
+    from csresearch.sources import DataSource
+
+    if isinstance(data, DataSource):
+        return data
+    if not isinstance(data, pd.DataFrame):
+        raise DataValidationError(
+            f"expected a DataSource or a pandas frame of subscriptions, not {type(data).__name__}"
+        )
+    s = data if "mrr_micro" in data.columns else check_subscriptions(data)
+    subs = s[["start_date", "end_date", "mrr"]].copy()
+    subs.insert(0, "account_id", s["account_id"].astype(str))
+    frames = {"subscriptions": subs}
+    if by is not None:
+        attach_group(pd.DataFrame({"account_id": []}), by, accounts)  # named errors first
+        frames["accounts"] = pd.DataFrame({"account_id": accounts["account_id"].astype(str)})
+        if by != "account_id":
+            frames["accounts"][by] = accounts[by].astype("string").to_numpy()
+    return DataSource.from_frames(frames, validate=False)
+
+
+def _from_micro(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    for c in cols:
+        df[c] = df[c].to_numpy(dtype="int64") / MICRO
+    return df
+
+
+# -- movements -----------------------------------------------------------------------------------
+def mrr_movements(
+    subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month"
+) -> pd.DataFrame:
+    """One row per account and period in which the account was paid on either snapshot.
+
+    Columns: period_start, period_end, account_id, mrr_start, mrr_end, mrr_change and
+    movement (one of new, expansion, contraction, flat, churn, reactivation; see the module
+    docstring). Periods run from the first full period of data to the last one finishing
+    on or before ``as_of``. One row per account and period comes back: for notebooks and
+    small books; :func:`mrr_bridge` aggregates in the engine.
+
+    Example
+    -------
+    >>> mrr_movements(subs, as_of="2024-03-31").movement.tolist()  # doctest: +SKIP
+    ['flat', 'churn']
+    """
+    src = source_of(subscriptions)
+    periods = eng.report_periods(src, as_of, grain)
+    cols = ["period_start", "period_end", "account_id", "mrr_start", "mrr_end", "mrr_change"]
+    if len(periods) == 0:
+        out = pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
+        out["movement"] = pd.Categorical([], categories=MOVEMENTS)
+        return out
+    m = eng.movements_expr(src, as_of, periods, grain).order_by(["period_start", "account_id"])
+    m = m.execute()
+    out = pd.DataFrame({
+        "period_start": pd.to_datetime(m["period_start"]).astype("datetime64[ns]"),
+        "period_end": pd.to_datetime(m["period_end"]).astype("datetime64[ns]"),
+        "account_id": m["account_id"].astype(object),
+    })
+    st, en = m["start"].to_numpy(dtype="int64"), m["end"].to_numpy(dtype="int64")
+    out["mrr_start"], out["mrr_end"], out["mrr_change"] = st / MICRO, en / MICRO, (en - st) / MICRO
+    out["movement"] = pd.Categorical(m["movement"], categories=MOVEMENTS)
+    return out
+
+
 # -- bridge ---------------------------------------------------------------------------------
+BRIDGE_COUNTS = ["accounts_start", "accounts_new", "accounts_reactivated", "accounts_expanded",
+                 "accounts_contracted", "accounts_churned", "accounts_end"]
+BRIDGE_AMOUNTS = ["mrr_start", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned",
+                  "mrr_reactivation", "mrr_end"]
+
+
 def mrr_bridge(
-    subscriptions: pd.DataFrame,
+    subscriptions: DataSource | pd.DataFrame,
     as_of: str,
     grain: str = "month",
     by: str | None = None,
@@ -284,14 +293,17 @@ def mrr_bridge(
     Parameters
     ----------
     subscriptions
-        The contract's subscriptions table.
+        A :class:`~csresearch.sources.DataSource` (any engine; its ``accounts`` table serves
+        ``by``), or the contract's subscriptions table as a pandas frame (checked, then
+        wrapped into an in-memory DuckDB source).
     as_of
-        ISO date; the last period is the last one finishing on or before it.
+        ISO date; the last period is the last one finishing on or before it, read as of it.
     grain
         ``'month'`` or ``'quarter'``.
     by, accounts
         Optional account attribute (a column of ``accounts``) to split by; an account's group is
-        its current attribute value.
+        its current attribute value. ``accounts`` is a pandas frame, only with a frame of
+        subscriptions.
 
     Returns
     -------
@@ -299,45 +311,42 @@ def mrr_bridge(
     accounts_reactivated, accounts_expanded, accounts_contracted, accounts_churned,
     accounts_end, mrr_start, mrr_new, mrr_expansion, mrr_contraction, mrr_churned,
     mrr_reactivation, mrr_end, logo_churn_rate, gross_mrr_churn_rate, grr, nrr, note.
-    Rates are NaN (with a ``note``) when nothing was active at the period start.
+    Account counts are the timeline's (see the module docstring); rates are NaN (with a
+    ``note``) when no account was a customer at the period start.
 
     Example
     -------
-    >>> mrr_bridge(subs, "2025-12-31", by="segment", accounts=accounts)  # doctest: +SKIP
+    >>> mrr_bridge(src, "2025-12-31", by="segment")  # doctest: +SKIP
     """
-    s = check_subscriptions(subscriptions)
-    periods = _periods_for(s, as_of, grain)
-    m = _movements_micro(s, periods, grain)
-    m, keys, groups = attach_group(m, by, accounts)
-    mv = m["movement"]
-    parts = pd.DataFrame(
-        {
-            "accounts_start": (m["start"] > 0).astype("int64"),
-            "accounts_new": (mv == "new").astype("int64"),
-            "accounts_reactivated": (mv == "reactivation").astype("int64"),
-            "accounts_expanded": (mv == "expansion").astype("int64"),
-            "accounts_contracted": (mv == "contraction").astype("int64"),
-            "accounts_churned": (mv == "churn").astype("int64"),
-            "accounts_end": (m["end"] > 0).astype("int64"),
-            "mrr_start": m["start"],
-            "mrr_new": m["end"].where(mv == "new", 0),
-            "mrr_expansion": (m["end"] - m["start"]).where(mv == "expansion", 0),
-            "mrr_contraction": (m["start"] - m["end"]).where(mv == "contraction", 0),
-            "mrr_churned": m["start"].where(mv == "churn", 0),
-            "mrr_reactivation": m["end"].where(mv == "reactivation", 0),
-            "mrr_end": m["end"],
-        }
-    )
-    for k in ["period_start", *keys]:
-        parts[k] = m[k].to_numpy()
-    agg = parts.groupby(["period_start", *keys], observed=True).sum().reset_index()
-    out = _grid(periods, keys, groups).merge(agg, on=["period_start", *keys], how="left")
-    value_cols = [c for c in parts.columns if c.startswith(("accounts_", "mrr_"))]
-    out[value_cols] = out[value_cols].fillna(0).astype("int64")
+    src = source_of(subscriptions, accounts, by)
+    if by is not None:
+        eng.check_by(src, by)
+    periods = eng.report_periods(src, as_of, grain)
+    keys = [by] if by else []
+    if len(periods) == 0:
+        cols = ["period_start", *keys, *BRIDGE_COUNTS, "start_churned", *BRIDGE_AMOUNTS]
+        return _finish(pd.DataFrame(columns=cols), grain)
+    amounts, counts = eng.bridge_parts(src, as_of, periods, grain, by)
+    groups = sorted(set(eng.group_values(src, by)) | set(amounts[by]) | set(counts[by])) if by else []
+    grid = _grid(pd.DatetimeIndex(periods), keys, groups)
+    grid.insert(0, "i", grid["period_start"].map({p: i for i, p in enumerate(periods)}).astype("int64"))
+    out = grid.merge(amounts, on=["i", *keys], how="left").merge(counts, on=["i", *keys], how="left")
+    out = out[["period_start", *keys, *BRIDGE_COUNTS, "start_churned", *BRIDGE_AMOUNTS]]
+    cols = [*BRIDGE_COUNTS, "start_churned", *BRIDGE_AMOUNTS]
+    out[cols] = out[cols].fillna(0).astype("int64")
+    return _finish(_from_micro(out, BRIDGE_AMOUNTS), grain)
+
+
+def _finish(out: pd.DataFrame, grain: str) -> pd.DataFrame:
+    """Add period_end and the rates (and their notes) to a bridge of counts and amounts."""
+    out = out.reset_index(drop=True)
+    out["period_start"] = pd.to_datetime(out["period_start"]).astype("datetime64[ns]")
     out.insert(1, "period_end", next_start(out["period_start"], grain))
-    for c in [c for c in value_cols if c.startswith("mrr_")]:
-        out[c] = out[c] / MICRO
-    out["logo_churn_rate"] = _ratio(out["accounts_churned"], out["accounts_start"])
+    for c in BRIDGE_COUNTS:
+        out[c] = out[c].astype("int64")
+    for c in BRIDGE_AMOUNTS:
+        out[c] = out[c].astype("float64")
+    out["logo_churn_rate"] = _ratio(out.pop("start_churned").astype("int64"), out["accounts_start"])
     lost = out["mrr_churned"] + out["mrr_contraction"]
     out["gross_mrr_churn_rate"] = _ratio(lost, out["mrr_start"])
     out["grr"] = _ratio(out["mrr_start"] - lost, out["mrr_start"])
