@@ -115,7 +115,13 @@ def value(v: object) -> str:
 
 
 def _humanise(name: str) -> str:
-    return name.replace("_", " ").strip()
+    """``'tickets_90d' -> 'tickets 90d'``, ``'MonthlyCharges' -> 'monthly charges'`` (a column
+    of the user's own table with no entry in :data:`LABELS`)."""
+    text = name.replace("_", " ").strip()
+    if re.search(r"[a-z][A-Z]", text):  # CamelCase: split the words, keep acronyms (ID, MRR)
+        text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", text)
+        text = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in text.split())
+    return text
 
 
 def words(name: str) -> str:

@@ -454,7 +454,7 @@ def test_cli_report_and_validate_never_show_a_url_password(tmp_path, monkeypatch
     monkeypatch.setenv("CS_DB", url)
     pw = url.split("analyst:")[1].rsplit("@", 1)[0]
 
-    def kernel(path, output, params, timeout, progress=True):
+    def kernel(path, output, params, timeout, progress=True, kernel=None):
         nb = nbformat.read(str(path), as_version=4)
         nb.cells[0].outputs = [nbformat.v4.new_output(
             "error", ename="ValueError", evalue=f"Don't know how to connect to {url!r}",

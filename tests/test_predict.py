@@ -95,12 +95,12 @@ def test_strata_use_their_own_last_observed_time():
     m = CoxModel(["x"], strata=["s"]).fit(d, "t", "e")
     raw = CoxPHFitter().fit(d, "t", "e", strata=["s"])
     for model in (m, raw):  # a bare CoxPHFitter: the stratum's last event time (all are events here)
-        with pytest.warns(DataQualityWarning, match=r"1 account\(s\) have a tenure beyond their stratum's last"):
+        with pytest.warns(DataQualityWarning, match=r"1 account with a tenure beyond their stratum's last"):
             p = conditional_churn_probability(model, q, "t0", horizons=[10])
         assert np.isnan(p["p_churn_10"].iloc[0])
         assert 0 < p["p_churn_10"].iloc[1] < 1 and 0 < p["p_churn_10"].iloc[2] < 1
     assert last0 < 20
-    with pytest.raises(DataValidationError, match=r"strata \['s'\]: value 7 \(1 row\(s\)\) was not seen"):
+    with pytest.raises(DataValidationError, match=r"strata \['s'\]: value 7 \(1 row\) was not seen"):
         conditional_churn_probability(m, q.assign(s=[0, 1, 7]), "t0", horizons=[10])
 
 
@@ -144,9 +144,9 @@ def test_extrapolation_warning_and_bad_tenure():
         p = conditional_churn_probability(m, far, "t0", horizons=[10])
     msgs = " | ".join(str(w.message) for w in rec)
     # t0 = last - 5: t0 + 10 is past the data -> a lower bound, said so
-    assert f"1 account(s) have tenure + 10 beyond the last observed time ({last:g})" in msgs
+    assert f"1 account with tenure + 10 beyond the last observed time ({last:g})" in msgs
     # t0 = 1e4: nothing is known from there on -> NaN (not a made-up 0), said so
-    assert f"1 account(s) have a tenure beyond the last observed time ({last:g})" in msgs
+    assert f"1 account with a tenure beyond the last observed time ({last:g})" in msgs
     assert np.isnan(p["p_churn_10"].iloc[2]) and np.isfinite(p["p_churn_10"].iloc[:2]).all()
     with pytest.raises(DataValidationError, match="column 't0': 1 tenure value"):
         conditional_churn_probability(m, NEW.assign(t0=[1.0, -1.0, 2.0]), "t0")

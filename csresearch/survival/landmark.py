@@ -32,6 +32,7 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
+from csresearch import narrative as nv
 from csresearch.errors import DataQualityWarning, DataValidationError
 from csresearch.survival.drivers import CoxModel
 from csresearch.survival.predict import conditional_churn_probability
@@ -43,7 +44,7 @@ def _require(df: pd.DataFrame, cols: Sequence[str], name: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise DataValidationError(
-            f"{name}: column(s) {missing} not found; present: {', '.join(map(str, df.columns))}"
+            f"{name}: columns not found: {missing}; present: {', '.join(map(str, df.columns))}"
         )
 
 
@@ -151,7 +152,7 @@ def landmark_frame(
     if missing.any():
         if fill_value is None:
             warnings.warn(
-                f"landmark {landmark}: {int(missing.sum())} of {len(out)} active account(s) have no "
+                f"landmark {landmark}: {int(missing.sum())} of {nv.plural(len(out), 'active account')} without "
                 f"features for {month} (or missing values); they are left out. Pass fill_value=0 "
                 "if a missing row means no usage",
                 DataQualityWarning, stacklevel=2,
@@ -286,7 +287,7 @@ def _first_month_features(survival: pd.DataFrame, features: pd.DataFrame, cols: 
     out = survival.merge(first[[ID, *cols]], on=ID, how="inner")
     if len(out) < len(survival):
         warnings.warn(
-            f"{what}: {len(survival) - len(out)} of {len(survival)} account(s) have no features for a month "
+            f"{what}: {len(survival) - len(out)} of {nv.plural(len(survival), 'account')} without features for a month "
             f"complete before {before}; they are left out of the static model",
             DataQualityWarning, stacklevel=3,
         )

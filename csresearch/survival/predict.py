@@ -41,6 +41,7 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from scipy.integrate import simpson
 
+from csresearch import narrative as nv
 from csresearch.errors import DataQualityWarning, DataValidationError
 from csresearch.survival.drivers import CoxModel
 from csresearch.survival.parametric import (  # noqa: F401  (importable from here too)
@@ -148,7 +149,7 @@ def _evaluate(model, df: pd.DataFrame, tenure: str, horizons: Sequence[float],
     bad = np.isnan(t0_all) | (t0_all < 0)
     if bad.any():
         raise DataValidationError(
-            f"column '{tenure}': {int(bad.sum())} tenure value(s) missing or negative "
+            f"column '{tenure}': {nv.plural(int(bad.sum()), 'tenure value')} missing or negative "
             f"(rows {list(df.index[bad][:5])}); tenures must be numbers >= 0"
         )
     cols = {f"p_churn_{h:g}": np.empty(len(df)) for h in horizons}
@@ -181,7 +182,7 @@ def _evaluate(model, df: pd.DataFrame, tenure: str, horizons: Sequence[float],
         for key, pos in keys.groupby(keys, dropna=False).indices.items() if strata else [(None, np.arange(len(chunk)))]:
             if strata and key not in curves:
                 raise DataValidationError(
-                    f"strata {strata}: value {key} ({len(pos)} row(s)) was not seen when the model was "
+                    f"strata {strata}: value {key} ({nv.plural(len(pos), 'row')}) was not seen when the model was "
                     f"fitted (known: {list(curves)[:10]}); map those rows onto a known stratum"
                 )
             curve = curves[key] if strata else next(iter(curves.values()))
@@ -215,13 +216,13 @@ def _warn_beyond(n_unknown: int, n_beyond: int, longest: float, last_seen: list[
              if stratified else f"the last observed time ({lo:g})")
     if n_unknown:
         warnings.warn(
-            f"{n_unknown} account(s) have a tenure beyond {where}: the model has no data from there "
-            "on, so their predictions are NaN (a parametric model can extrapolate, with that caveat)",
+            f"{nv.plural(n_unknown, 'account')} with a tenure beyond {where}: the model has no data from there "
+            "on, so they get no prediction (a parametric model can extrapolate, with that caveat)",
             DataQualityWarning, stacklevel=4,
         )
     if n_beyond:
         warnings.warn(
-            f"{n_beyond} account(s) have tenure + {longest:g} beyond {where}; the baseline is flat "
+            f"{nv.plural(n_beyond, 'account')} with tenure + {longest:g} beyond {where}; the baseline is flat "
             "there, so their churn probability is understated (a lower bound) and their remaining "
             "lifetime overstated (a parametric model can extrapolate, with that caveat)",
             DataQualityWarning, stacklevel=4,
@@ -286,7 +287,7 @@ def revenue_at_stake(p_churn: pd.DataFrame, mrr: pd.Series, months: float = 12) 
     """
     m = pd.to_numeric(mrr, errors="coerce")
     if m.isna().any() or (m < 0).any():
-        raise DataValidationError(f"MRR: {int((m.isna() | (m < 0)).sum())} value(s) missing or negative")
+        raise DataValidationError(f"MRR: {nv.plural(int((m.isna() | (m < 0)).sum()), 'value')} missing or negative")
     return pd.DataFrame(
         {c.replace("p_churn_", "revenue_at_stake_"): p_churn[c] * m.to_numpy() * months
          for c in p_churn.columns if c.startswith("p_churn_")},

@@ -28,6 +28,7 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
+from csresearch import narrative as nv
 from csresearch.errors import DataQualityWarning, DataValidationError, ModelError
 from csresearch.survival.curves import km_summary, logrank, survival_band_at
 from csresearch.survival.drivers import CoxModel
@@ -47,7 +48,7 @@ def scored_outcomes(scores: pd.DataFrame, survival: pd.DataFrame, date: str,
     res = out.merge(scores, on="account_id", how="inner")
     res.attrs["unscored"] = len(out) - len(res)
     if res.attrs["unscored"]:
-        warnings.warn(f"{res.attrs['unscored']} account(s) active on {date} have no score; they are left out",
+        warnings.warn(f"{nv.plural(res.attrs['unscored'], 'account')} active on {date} without a score, left out",
                       DataQualityWarning, stacklevel=2)
     return res
 
