@@ -35,4 +35,5 @@ maturity_levels = maturity.levels
 maturity_gaps = maturity.gaps
 maturity_change = maturity.change
 
-__all__ = [n for n in dir() if n.split("_")[0] in ("retention", "health", "drivers", "maturity") and "_" in n]
+__all__ = [n for n in dir() if n.split("_")[0] in ("retention", "health", "drivers", "maturity") and "_" in n
+           and callable(globals()[n]) and not isinstance(globals()[n], type(drivers))]  # sections, not modules
