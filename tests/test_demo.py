@@ -14,6 +14,79 @@ def _digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+# The sha256 of every file the generator writes, for three small runs: (n_accounts, seed, fmt).
+# Computed from the generator as of commit a933e51 (before `generate` was split into steps) with
+# pyarrow 26.0.1, numpy 2.4.6, pandas 2.3.3:
+#     paths = generate(n_accounts=n, seed=seed, out=tmp, fmt=fmt)
+#     {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+# The bytes were identical across separate processes (and PYTHONHASHSEED values), so the files
+# themselves are pinned, not a canonical form. A Parquet footer names its writer
+# ("parquet-cpp-arrow version X"), so a pyarrow upgrade changes the Parquet hashes without any
+# change to the data: recompute them then (the CSV run and truth.json stay). A deliberate change
+# of the generator's output must update these literals too, and say so in its commit.
+PINNED_PYARROW = "26.0.1"
+PINNED = {
+    (300, 42, "parquet"): {
+        "accounts.parquet": "c1595ae36d0b6b2e3b018114c770528bbb6835b4e3dac6d3f9875d1d221b3e49",
+        "subscriptions.parquet": "67681fdb70c095cc843976fe73147cce068ffeea7ff713ebb1dd981b46513e73",
+        "usage_events.parquet": "e34aa479b9d48bde49429588b053e3ca88d08d19a6d7cf21c84b7e4c59671cd5",
+        "nps_responses.parquet": "1256c18320316f2bd6b1e893db00ce2c34fdafa544d795d6d62bbec8417c1711",
+        "ces_responses.parquet": "7ff1459ecb79e0ec1176e205fdabd092a79b023faccf4ce2cb413ffbbfee0697",
+        "csat_responses.parquet": "d93ddcfabb2edde6873475868f95490113ec15c1243ecc071138c8d3d3f3eafa",
+        "support_tickets.parquet": "91be22e0097c7fb00da47b35257b19d00a24c74b0da544008e18fc07610e7a3a",
+        "email_events.parquet": "4f5c6b04a8a6a66a4dba60d8f172c1592e79610dca1646bb2cdf874e21c93c4a",
+        "onboarding_milestones.parquet": "e9f741e8280d12e23f043f698745cbf15a8688038764fa4142662e913250220b",
+        "csm_sentiment.parquet": "cfefcdedcc752a1282c3e6740d01d73e3372e7585c91118cbbe16c2ca003ff22",
+        "churn_reasons.parquet": "af9cfa538eab3499b761ca1f6910549c014e24501c52ea31e7fcc8cfe36eaeb8",
+        "truth.json": "e127898c22e7006952a2db4eeb05acfb9b39acb4c5deb19f18f7afaccc9f4f19",
+    },
+    (200, 7, "parquet"): {
+        "accounts.parquet": "5585beeb0f09ba0d29d08dc9440a2694887e90c1838d687237b703439b8acb6a",
+        "subscriptions.parquet": "256e4d7758909144a4c35466bb1c4e10fe23c55a620b7fc23a5642691f0fccd7",
+        "usage_events.parquet": "41f5d46aa43c5ace981c75999ae4c28b74c98a54f98eba93caae3b36c90a5e5d",
+        "nps_responses.parquet": "22072e90a0ebfb08cb5d72d8fd236c3c21416f24398f5235814f054b6acb52fc",
+        "ces_responses.parquet": "d46b17d021d03712aaa6b1e29662c4a3a1a5ae4dfe8145dea26e3d19c5b72a3f",
+        "csat_responses.parquet": "ffc22827854f92beaf9b5848e7e476edcbf0077e7d73c851960d9893ddac2193",
+        "support_tickets.parquet": "d8c22e7c183b4058ae5db4ff5173b56fc8e6f3569c569a7d4799275f8f4bfde8",
+        "email_events.parquet": "093ceb347793180380801121100e95df9e3f5b19bee3c2b9d0072821974a3e4b",
+        "onboarding_milestones.parquet": "db89bb8c916baf3850ac756a780ae7dfe715b7712db04ce696fc34f6d210fec6",
+        "csm_sentiment.parquet": "72001fd0c25098eb810ecae08ab2da0b5b8250371e370f12e6ba1ab45b9a2db5",
+        "churn_reasons.parquet": "fba1bb1fb0ae1bf0905670eb267eddc0ca585f58356774c7e2c7f6bde775aa3d",
+        "truth.json": "f97bc2dfb00f8e87078eec3eba960f9f96e200d1232cf46cb397a0decb534790",
+    },
+    (150, 5, "csv"): {
+        "accounts.csv": "91ff81cb8b3e37f8bb3df45e776884e02bfc33bf8a04f17cd16fe4f6aef2c8fb",
+        "subscriptions.csv": "c66214f1a71ab7fe3f7b869323da057873d6346ac0c6e16c62d8513bb8d506cd",
+        "usage_events.csv": "4d963f044a35dc600b59ad44c3f048e41701f4867806369063dc212fb18e137e",
+        "nps_responses.csv": "ee8729228f897142388f934f78732f3731fb5639aee82111277956dde9b63d90",
+        "ces_responses.csv": "50973da269b21e3ec7d9153265a34099c8f442ba5cd6b4928d8592f076121e0e",
+        "csat_responses.csv": "ab0da441d0c8ce045a1a19ce98ec69e2767e3e6adf8b8b799de8e85adf5f9e02",
+        "support_tickets.csv": "9e0ba1c40ef6bec421de10fb2704d33e9ae34113fa3065c5e496d1a48fa20a0e",
+        "email_events.csv": "13f0b9cb13fe6a515bf91fbcc0d7e597152a7d6d549770f8e4380307c12082d8",
+        "onboarding_milestones.csv": "ea037c2fb526796a16909ef93a8db729d9a5845c9ce1bb5e18b701b617bc56cf",
+        "csm_sentiment.csv": "25208e8d8a4d8dc82b45ee2efd130dcf9de126ea00959172264ac3b0a52a42b3",
+        "churn_reasons.csv": "a2a9bc4ab1e08cd5dc5ca2c2525d3d3173bd884c9cdf6b05ab4804d2cd5ef7e5",
+        "truth.json": "7595bb1887fbf7a09d8b35cdadedcf1ffebae0a72c6e2691c4b78f7f4acff69d",
+    },
+}
+
+
+@pytest.mark.parametrize("n_accounts, seed, fmt", list(PINNED))
+def test_output_is_pinned_per_seed(tmp_path, n_accounts, seed, fmt):
+    import pyarrow
+
+    paths = generate(n_accounts=n_accounts, seed=seed, out=tmp_path, fmt=fmt)
+    got = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    want = PINNED[(n_accounts, seed, fmt)]
+    assert list(got) == list(want)  # the same files, written in the same order
+    changed = sorted(name for name in want if got[name] != want[name])
+    hint = ""
+    if fmt == "parquet" and pyarrow.__version__ != PINNED_PYARROW:
+        hint = (f" (pyarrow is {pyarrow.__version__}, the hashes were taken with {PINNED_PYARROW}: "
+                "the Parquet footer names the writer, recompute the hashes)")
+    assert not changed, f"demo output changed for seed {seed}: {changed}{hint}"
+
+
 def test_same_seed_gives_identical_files(tmp_path):
     a = generate(n_accounts=120, seed=11, out=tmp_path / "a")
     generate(n_accounts=120, seed=11, out=tmp_path / "b")
