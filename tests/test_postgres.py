@@ -139,7 +139,7 @@ def _engine_steps():
 
 
 @pytest.mark.parametrize("name", ["km_counts", "cohort_survival", "engine_cox", "mrr_bridge",
-                                  "cohorts", "start_window_covariates"])
+                                  "cohorts", "trailing_12m", "renewals", "start_window_covariates"])
 def test_engine_steps_same(name, pg_src, demo_small):
     fn = _engine_steps()[name]
     a, b = fn(pg_src), fn(demo_small)
