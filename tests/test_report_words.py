@@ -139,3 +139,15 @@ def test_flat_table_header_says_snapshot_not_as_of():
     ctx = ReportContext("churn_drivers", {"as_of": AS_OF}, flat=pd.DataFrame({"tenure": [1]}), flat_path="telco.csv")
     text = header(ctx, "Churn drivers report").html
     assert "Snapshot table, no dates" in text and "As of" not in text
+
+
+def test_churn_drivers_say_their_hazard_ratios_are_adjusted(demo_small):
+    """Retention's unadjusted curves and the adjusted hazard ratios can disagree: the report says so."""
+    from csresearch.reports.sections.drivers import adjusted_sentence
+
+    ctx = ReportContext.from_source(demo_small, AS_OF, report="churn_drivers")
+    text = adjusted_sentence(ctx)
+    assert text.startswith("These hazard ratios are adjusted: each compares customers who are alike")
+    assert "support tickets" in text and "unadjusted" in text and "both can be right" in text
+    assert "These hazard ratios are adjusted" in sections.drivers_hazard_ratios(ctx).html
+    assert "These hazard ratios are adjusted, holding the other terms fixed." in sections.drivers_summary(ctx).html

@@ -135,6 +135,7 @@ def summary(ctx: ReportContext) -> Section:
     if len(sig):
         s.text("Strongest drivers (a hazard ratio above 1 means customers churn sooner):")
         s.bullets([_effect(r, m.reference_) for _, r in sig.head(5).iterrows()])
+        s.text(adjusted_sentence(ctx).split(":")[0] + ", holding the other terms fixed.")
     else:
         s.text("No covariate has a clear effect on churn (every p >= 0.05).")
     s.note(f"Model: Cox proportional hazards on {nv.join_words([lb.words(c) for c in d.covariates])}; "
@@ -143,6 +144,17 @@ def summary(ctx: ReportContext) -> Section:
               f"before day {WINDOW_DAYS} are not in the model and time is counted from day {WINDOW_DAYS}."
               if d.duration == "days_after_window" else ""))
     return s
+
+
+def adjusted_sentence(ctx: ReportContext) -> str:
+    """Why these hazard ratios can disagree with unadjusted curves (the retention report's)."""
+    covs = list(data(ctx).covariates)
+    text = ("These hazard ratios are adjusted: each compares customers who are alike in the other "
+            f"terms of the model ({nv.join_words([lb.words(c) for c in covs])}).")
+    if ctx.source is not None and "segment" in covs:
+        text += (" The retention report's survival curves by segment are unadjusted, so a segment can "
+                 "churn faster here while those curves do not differ detectably: both can be right.")
+    return text
 
 
 @section
@@ -157,6 +169,7 @@ def hazard_ratios(ctx: ReportContext) -> Section:
     ax.set_xlabel("hazard ratio (log scale; > 1 = churns sooner)")
     plots.ratio_axis(ax, "x")
     s.figure(ax, "Forest plot of hazard ratios")
+    s.text(adjusted_sentence(ctx))
     ref = getattr(m, "reference_", {}) or {}
     if ref:
         s.note("Reference levels: " + "; ".join(f"{lb.words(k)} = {lb.value(v)}" for k, v in ref.items()) + ".")
