@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv, install the kit (editable, with test extras) and register its Jupyter kernel
 
-$(DEMO)/truth.json: csresearch/demo.py | $(STAMP)
+$(DEMO)/truth.json: $(wildcard csresearch/demo/*.py) | $(STAMP)
 	$(BIN)/csresearch demo-data --accounts $(ACCOUNTS) --seed 42 --out $(DEMO)
 
 data: $(DEMO)/truth.json ## write the demo data set (10,000 accounts, 2023-01-01..2025-12-31) when absent or stale
