@@ -75,7 +75,7 @@ PINNED = {
 def test_output_is_pinned_per_seed(tmp_path, n_accounts, seed, fmt):
     import pyarrow
 
-    paths = generate(n_accounts=n_accounts, seed=seed, out=tmp_path, fmt=fmt)
+    paths = generate(n_accounts=n_accounts, seed=seed, out=tmp_path, fmt=fmt, usage_scale=1.0)
     got = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
     want = PINNED[(n_accounts, seed, fmt)]
     assert list(got) == list(want)  # the same files, written in the same order
@@ -164,3 +164,35 @@ def test_csv_format_round_trips(tmp_path):
     b = open_source(tmp_path / "pq").df("subscriptions")
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
     assert np.isclose(a.mrr.sum(), b.mrr.sum())
+
+
+def test_usage_scale_thins_the_usage_events_only(tmp_path):
+    paths = generate(n_accounts=300, seed=42, out=tmp_path, usage_scale=0.25)
+    got = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    want = PINNED[(300, 42, "parquet")]
+    assert got["accounts.parquet"] == want["accounts.parquet"]  # drawn before any usage event
+    assert got["usage_events.parquet"] != want["usage_events.parquet"]
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert truth["usage_scale"] == 0.25
+    src = open_source(tmp_path)  # still a valid data set
+    assert truth["rows"] == src.row_counts()
+    # the seed-42, 300-account run at scale 1 writes 152,315 usage events; a quarter is ~38,079
+    assert 0.22 < truth["rows"]["usage_events"] / 152_315 < 0.28
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan"), float("inf")])
+def test_usage_scale_must_be_positive(tmp_path, scale):
+    with pytest.raises(ConfigError, match="usage-scale must be a positive number"):
+        generate(n_accounts=20, out=tmp_path, usage_scale=scale)
+
+
+def test_cli_usage_scale(tmp_path):
+    from typer.testing import CliRunner
+
+    from csresearch.cli import app
+
+    r = CliRunner().invoke(app, ["demo-data", "--accounts", "30", "--seed", "2", "--usage-scale", "0.5",
+                                 "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "usage scale 0.5" in r.output
+    assert json.loads((tmp_path / "truth.json").read_text())["usage_scale"] == 0.5

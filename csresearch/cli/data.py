@@ -18,12 +18,14 @@ def register(app: typer.Typer) -> None:
         accounts: Annotated[int, typer.Option(help="number of accounts")] = 10_000,
         seed: Annotated[int, typer.Option(help="random seed; the same seed gives identical files")] = 42,
         format: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+        usage_scale: Annotated[float, typer.Option(help="scale the number of usage events per account, e.g. 0.25 for a lighter data set; 1.0 is the default and keeps the files byte-identical")] = 1.0,
     ) -> None:
         """Write the demo B2B SaaS data set (2023-01-01..2025-12-31) and its truth.json."""
         from csresearch.demo import generate
 
-        paths = generate(n_accounts=accounts, seed=seed, out=out, fmt=format)
-        typer.echo(f"wrote {len(paths)} files to {out} ({accounts:,} accounts, seed {seed})")
+        paths = generate(n_accounts=accounts, seed=seed, out=out, fmt=format, usage_scale=usage_scale)
+        scale = "" if usage_scale == 1.0 else f", usage scale {usage_scale:g}"
+        typer.echo(f"wrote {len(paths)} files to {out} ({accounts:,} accounts, seed {seed}{scale})")
 
     @app.command("validate")
     @handle_errors

@@ -3,7 +3,7 @@
 Example
 -------
 >>> rng = np.random.default_rng(1)  # doctest: +SKIP
->>> usage = usage_events(rng, pop, life)  # doctest: +SKIP
+>>> usage = usage_events(rng, pop, life, usage_scale=1.0)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from csresearch.demo.model import END, EVENT_TYPES, MILESTONES, N_DAYS, days, ts
 from csresearch.demo.population import Life, Population
 
 
-def usage_events(rng: np.random.Generator, pop: Population, life: Life) -> pa.Table:
+def usage_events(rng: np.random.Generator, pop: Population, life: Life, usage_scale: float) -> pa.Table:
     """Usage events over every active day: weekly seasonality, per-account trend, a fade before churn.
 
-    Days 0..89 reuse the counts drawn for the covariates; later days are drawn here.
+    Days 0..89 reuse the counts drawn for the covariates; later days are drawn here, with
+    ``usage_scale`` multiplying the expected count per day.
     """
     start, acc, day = pop.start, life.acc, life.day
     rel = day - start[acc]
@@ -30,6 +31,7 @@ def usage_events(rng: np.random.Generator, pop: Population, life: Life) -> pa.Ta
     to_churn = life.churn_day[acc] - day
     fading = life.churned[acc] & (to_churn <= 60) & (to_churn > 0) & (day < life.end1[acc])
     rate *= np.where(fading, 0.3 + 0.7 * to_churn / 60, 1.0)
+    rate *= usage_scale  # exact at 1.0: the files stay byte-identical
     cnt = rng.poisson(rate)
     ev_acc = np.repeat(np.concatenate([life.acc90, acc]), np.concatenate([life.cnt90, cnt]))
     ev_day = np.repeat(np.concatenate([life.day90, day]), np.concatenate([life.cnt90, cnt]))

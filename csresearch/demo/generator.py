@@ -8,6 +8,7 @@ Example
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ def generate(
     out: str | Path = "data/demo",
     fmt: str = "parquet",
     truth: Truth | None = None,
+    usage_scale: float = 1.0,
 ) -> list[Path]:
     """Write every contract table and ``truth.json`` for a synthetic B2B SaaS into ``out``.
 
@@ -44,6 +46,11 @@ def generate(
         ``"parquet"`` (default) or ``"csv"``.
     truth
         The generating model; :class:`Truth` by default.
+    usage_scale
+        Multiplies the expected number of usage events per account (e.g. 0.25 for a lighter
+        data set). ``1.0``, the default, keeps the files byte-identical per seed; another value
+        changes the usage events, the ``usage_trend`` covariate (still computed from the events
+        written) and every later draw, and is recorded in ``truth.json``.
 
     Returns
     -------
@@ -60,26 +67,30 @@ def generate(
         raise ConfigError(f"--accounts must be at least 10, not {n_accounts}")
     if fmt not in ("parquet", "csv"):
         raise ConfigError(f"--format must be parquet or csv, not {fmt!r}")
+    if not (math.isfinite(usage_scale) and usage_scale > 0):
+        raise ConfigError(f"--usage-scale must be a positive number, not {usage_scale!r}")
     truth = truth or Truth()
-    tables, life = _draw_tables(np.random.default_rng(seed), n_accounts, truth)
+    tables, life = _draw_tables(np.random.default_rng(seed), n_accounts, truth, usage_scale)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [_write(name, t, out, fmt) for name, t in tables.items()]
     info = _truth_info(seed, n_accounts, truth, life, tables)
+    if usage_scale != 1.0:  # absent at 1.0, so the default truth.json stays byte-identical
+        info["usage_scale"] = usage_scale
     truth_path = out / "truth.json"
     truth_path.write_text(json.dumps(info, indent=2) + "\n")
     return [*paths, truth_path]
 
 
 def _draw_tables(
-    rng: np.random.Generator, n: int, truth: Truth
+    rng: np.random.Generator, n: int, truth: Truth, usage_scale: float
 ) -> tuple[dict[str, Table], population.Life]:
     """Every table, drawn from ``rng`` in the one order that keeps the files identical per seed."""
     accounts, pop = population.draw_accounts(rng, n)
     population.draw_traits(rng, pop)
-    life = population.draw_first_90_days(rng, pop)
+    life = population.draw_first_90_days(rng, pop, usage_scale)
     population.draw_churn(rng, pop, life, truth)
-    usage = activity.usage_events(rng, pop, life)
+    usage = activity.usage_events(rng, pop, life, usage_scale)
     subs = activity.subscriptions(rng, pop, life)
     milestones = activity.onboarding_milestones(rng, pop)
     tickets, ces, csat = feedback.support_tickets(rng, pop, life)

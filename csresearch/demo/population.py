@@ -170,11 +170,11 @@ def draw_traits(rng: np.random.Generator, pop: Population) -> None:
     pop.onboarding_complete = (done_day < LANDMARK).all(axis=1).astype(float)
 
 
-def draw_first_90_days(rng: np.random.Generator, pop: Population) -> Life:
+def draw_first_90_days(rng: np.random.Generator, pop: Population, usage_scale: float) -> Life:
     """Usage-event and ticket counts per day on days 0..89 and the first NPS answer.
 
     These fix the covariates the churn hazard reads (``usage_trend``, ``tickets_90d``,
-    ``nps_first``).
+    ``nps_first``). ``usage_scale`` multiplies the expected usage events per day.
     """
     n, start, onb = pop.n, pop.start, pop.onb
     acc90, day90 = daily_index(start, np.minimum(start + LANDMARK, N_DAYS))
@@ -182,6 +182,7 @@ def draw_first_90_days(rng: np.random.Generator, pop: Population) -> Life:
     dow90 = (day90 + 6) % 7  # 2023-01-01 was a Sunday -> Monday = 0
     rate90 = pop.base_rate[acc90] * np.exp(pop.slope[acc90] * rel90 / 30) * np.where(dow90 >= 5, 0.3, 1.0)
     rate90 *= 0.5 + 0.5 * np.minimum(1, rel90 / 30 + 0.4 * (onb[acc90] > 0))
+    rate90 *= usage_scale  # exact at 1.0: the files stay byte-identical
     cnt90 = rng.poisson(rate90)
     e0 = np.bincount(acc90, weights=cnt90 * (rel90 < 30), minlength=n)
     e2 = np.bincount(acc90, weights=cnt90 * (rel90 >= 60), minlength=n)
