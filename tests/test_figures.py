@@ -106,3 +106,28 @@ def test_every_retention_health_and_maturity_figure(demo_small, figures):
     assert len(figures) >= 10
     bad = [f"{alt}: {'; '.join(o[:3])}" for alt, o in figures if o]
     assert not bad, "\n".join(bad)
+
+
+def test_every_churn_drivers_figure_on_the_demo_and_on_telco(demo_small, shared_dir, figures):
+    """The churn-drivers figures too: forest plot, partial effects, calibration, at-risk, on a data
+    source and on the Telco flat table (the '0.20.25' axis was there)."""
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+    from csresearch.survival.tables import read_flat_table
+
+    names = [n for n in sections.__all__ if n.startswith("drivers_")]
+    ctx = _ctx(demo_small, "churn_drivers")
+    for name in names:
+        getattr(sections, name)(ctx)
+    n_demo = len(figures)
+    telco = shared_dir / "data" / "telco" / "Telco-Customer-Churn.csv"
+    if telco.exists():
+        params = {"as_of": "2025-12-31", "duration": "tenure", "event": "Churn=Yes", "id_column": "customerID",
+                  "covariates": ["Contract", "InternetService", "PaymentMethod", "MonthlyCharges"],
+                  "value_column": "MonthlyCharges"}
+        ctx = ReportContext("churn_drivers", params, flat=read_flat_table(telco), flat_path=str(telco))
+        for name in names:
+            getattr(sections, name)(ctx)
+    assert n_demo >= 3 and len(figures) > n_demo
+    bad = [f"{alt}: {'; '.join(o[:3])}" for alt, o in figures if o]
+    assert not bad, "\n".join(bad)
