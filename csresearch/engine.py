@@ -208,6 +208,34 @@ def engine_name(con: Any) -> str:
     return getattr(con, "name", type(con).__module__.split(".")[-1])
 
 
+ENGINE_HELP = "engine that runs the analyses: duckdb (default) or pyspark (Spark local; needs Java 17 and csresearch[spark])"
+
+
+def check_engine(engine: str, runnable: bool = True) -> str:
+    """``engine`` when it is one of :data:`ENGINES` (``"spark"`` reads as ``"pyspark"``) and,
+    with ``runnable``, can run here.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown engine (the message lists the choices), or for ``pyspark`` without
+        pyspark or Java (the message says what to install).
+
+    Example
+    -------
+    >>> check_engine("duckdb")
+    'duckdb'
+    """
+    name = "pyspark" if engine == "spark" else engine
+    if name not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if name == "pyspark" and runnable:
+        reason = spark_unavailable_reason()
+        if reason:
+            raise ConfigError(f"engine 'pyspark' cannot run here: {reason}")
+    return name
+
+
 def open_on(
     location: str | Path,
     engine: str = "duckdb",
@@ -229,10 +257,9 @@ def open_on(
     'pyspark'
     """
     loc = str(location)
+    engine = check_engine(engine, runnable=False)  # Spark's absence: said by connect()
     if engine == "duckdb" or loc.startswith("env:") or "://" in loc:
         return open_source(location, mapping=mapping, validate=validate)
-    if engine not in ("pyspark", "spark"):
-        raise ConfigError(f"open_on: engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     path = Path(loc)
     if not path.is_dir():
         raise ConfigError(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from csresearch.cli._common import fail, handle_errors, write_table
+from csresearch.engine import ENGINE_HELP
 
 VIEWS = ("history", "latest", "movers", "contributions")
 SOURCE_HELP = "folder of CSV/Parquet files, .duckdb file, Ibis URL or env:VAR"
@@ -25,15 +26,16 @@ def register(app: typer.Typer) -> None:
         format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",
         out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
         mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
+        engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "duckdb",
     ) -> None:
         """Customer health score per account and month: score, band, component points, coverage, trend."""
         from csresearch import health as hl
-        from csresearch.sources import open_source
+        from csresearch.engine import check_engine, open_on
 
         if view not in VIEWS:
             fail(f"--view must be one of {', '.join(VIEWS)}, not '{view}'")
         cfg = hl.load_health_config(config)
-        src = open_source(source, mapping=mapping)
+        src = open_on(source, engine=check_engine(engine), mapping=mapping)
         hist = hl.health_history(src, as_of, cfg)
         for note in hist.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)
@@ -64,14 +66,15 @@ def register(app: typer.Typer) -> None:
         format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",
         out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
         mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
+        engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "duckdb",
     ) -> None:
         """Calls-to-action from the playbook rules: account, rule, owner team, priority, triggering values."""
         from csresearch import timeline
+        from csresearch.engine import check_engine, open_on
         from csresearch.playbooks import load_playbook, playbook_ctas
-        from csresearch.sources import open_source
 
         pb = load_playbook(config)
-        src = open_source(source, mapping=mapping)
+        src = open_on(source, engine=check_engine(engine), mapping=mapping)
         ctas = playbook_ctas(src, as_of, pb, health_config, months)
         customers = _customers_note(src, as_of, timeline.active_customers(src, as_of))
         typer.echo(f"{len(ctas):,} calls-to-action from {len(pb.rules)} rules for "

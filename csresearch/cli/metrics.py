@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from csresearch.cli._common import handle_errors, write_table
+from csresearch.engine import ENGINE_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -21,13 +22,14 @@ def register(app: typer.Typer) -> None:
         format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",
         out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
         mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
+        engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "duckdb",
     ) -> None:
         """MRR bridge, logo churn, GRR, NRR, NPS, CES and CSAT: one row per period (and group)."""
         from csresearch import timeline
+        from csresearch.engine import check_engine, open_on
         from csresearch.metrics import period_table
-        from csresearch.sources import open_source
 
-        src = open_source(source, mapping=mapping)
+        src = open_on(source, engine=check_engine(engine), mapping=mapping)
         table = period_table(src, as_of, grain, by)
         for note in table.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from csresearch.cli._common import fail, handle_errors, write_table
+from csresearch.engine import ENGINE_HELP
 
 survival_app = typer.Typer(
     help="Survival analysis: Kaplan-Meier retention, log-rank tests, Cox churn drivers.",
@@ -28,16 +29,24 @@ Event = Annotated[str | None, typer.Option("--event", help="event column of 0/1,
 Dropna = Annotated[bool, typer.Option("--dropna", help="drop rows with missing/non-numeric values (count reported)")]
 Fmt = Annotated[str, typer.Option("--format", help="csv, json or parquet")]
 Out = Annotated[Path | None, typer.Option("--out", help="write to FILE instead of stdout")]
+Engine = Annotated[str, typer.Option("--engine", help=ENGINE_HELP + "; with --data only")]
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(survival_app, name="survival")
 
 
-def _load(table, data, as_of, duration, event):
-    from csresearch.survival.tables import survival_from_args
+def _load(table, data, as_of, duration, event, engine="duckdb"):
+    from csresearch.engine import check_engine, open_on
+    from csresearch.survival.tables import survival_from_args, survival_table
 
-    df, d0, e0 = survival_from_args(table, data, as_of)
+    engine = check_engine(engine)
+    if table is None and data is not None and as_of:
+        df, d0, e0 = survival_table(open_on(data, engine=engine), as_of), "tenure_days", "churned"
+    elif engine != "duckdb":
+        fail(f"--engine {engine} reads a --data source (with --as-of); a --table file is read with pandas")
+    else:
+        df, d0, e0 = survival_from_args(table, data, as_of)
     duration, event = duration or d0, event or e0
     if not duration or not event:
         fail("--table needs --duration COL and --event COL[=VALUE]")
@@ -79,12 +88,12 @@ def km(
     at: Annotated[str | None, typer.Option("--at", help="horizons, comma-separated (e.g. 12,24,48)")] = None,
     alpha: Annotated[float, typer.Option(help="1 - confidence level of the intervals")] = 0.05,
     ci: Annotated[bool, typer.Option("--ci", help="add S_<h>_lower/S_<h>_upper columns")] = False,
-    dropna: Dropna = False, format: Fmt = "csv", out: Out = None,
+    dropna: Dropna = False, format: Fmt = "csv", out: Out = None, engine: Engine = "duckdb",
 ) -> None:
     """Kaplan-Meier: per group n, events, median lifetime with interval, S at horizons."""
     from csresearch.survival.curves import km_summary
 
-    df, duration, event = _load(table, data, as_of, duration, event)
+    df, duration, event = _load(table, data, as_of, duration, event, engine)
     res = _run(km_summary, df, duration, event, by=by, at=_floats(at), alpha=alpha, dropna=dropna, ci=ci)
     write_table(res, format, out)
 
@@ -96,12 +105,12 @@ def logrank(
     event: Event = None,
     by: Annotated[str, typer.Option("--by", help="group column")] = ...,
     pairwise: Annotated[bool, typer.Option(help="every pair of groups, Holm-corrected")] = False,
-    dropna: Dropna = False, format: Fmt = "csv", out: Out = None,
+    dropna: Dropna = False, format: Fmt = "csv", out: Out = None, engine: Engine = "duckdb",
 ) -> None:
     """Log-rank test across the groups of --by: statistic, degrees of freedom, p-value."""
     from csresearch.survival import curves
 
-    df, duration, event = _load(table, data, as_of, duration, event)
+    df, duration, event = _load(table, data, as_of, duration, event, engine)
     fn = curves.pairwise_logrank if pairwise else curves.logrank
     write_table(_run(fn, df, duration, event, by, dropna=dropna), format, out)
 
@@ -119,13 +128,13 @@ def cox(
     ph_test: Annotated[bool, typer.Option("--ph-test", help="print the proportional-hazards test instead "
                                           "(R's cox.zph: a row per term and GLOBAL)")] = False,
     transform: Annotated[str, typer.Option("--transform", help="time scale of --ph-test: km, rank or identity")] = "km",
-    dropna: Dropna = False, format: Fmt = "csv", out: Out = None,
+    dropna: Dropna = False, format: Fmt = "csv", out: Out = None, engine: Engine = "duckdb",
 ) -> None:
     """Cox model: one row per term (coef, se, hr, hr_lower, hr_upper, p); concordance and
     log-likelihood as trailing fields (csv) or keys (json)."""
     from csresearch.survival.drivers import CoxModel
 
-    df, duration, event = _load(table, data, as_of, duration, event)
+    df, duration, event = _load(table, data, as_of, duration, event, engine)
     refs = {}
     for r in reference or []:
         col, sep, level = r.partition("=")

@@ -101,7 +101,9 @@ def open_context(report: str, params: dict[str, Any], started: float | None = No
     """Open the report's data (``params['data']``) and return its context.
 
     ``data`` is a data source (folder, .duckdb file, Ibis URL or ``env:VAR``) or, for reports
-    that accept one, a flat one-row-per-customer table file.
+    that accept one, a flat one-row-per-customer table file. ``engine`` (``duckdb``, the
+    default, or ``pyspark``) runs the analyses of a source (:func:`csresearch.engine.open_on`:
+    the same files); a flat table is read with pandas whatever the engine.
     """
     data = str(params.get("data", ""))
     if not data:
@@ -110,10 +112,11 @@ def open_context(report: str, params: dict[str, Any], started: float | None = No
         from csresearch.survival.tables import read_flat_table
 
         return ReportContext(report, params, flat=read_flat_table(data), flat_path=data, started=started)
-    from csresearch.sources import open_source
+    from csresearch.engine import check_engine, open_on
 
     mapping = params.get("mapping_path") or None
-    ctx = ReportContext(report, params, source=open_source(data, mapping=mapping), started=started)
+    engine = check_engine(str(params.get("engine") or "duckdb"))
+    ctx = ReportContext(report, params, source=open_on(data, engine=engine, mapping=mapping), started=started)
     record_customers(ctx)
     return ctx
 

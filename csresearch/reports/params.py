@@ -36,7 +36,7 @@ TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
 TRUE, FALSE = {"true", "yes", "1", "on"}, {"false", "no", "0", "off"}
 PATH_PARAMS = ("data",)
 #: parameters that take one of a few values, checked before a kernel starts
-CHOICES: dict[str, tuple[str, ...]] = {"grain": ("month", "quarter")}
+CHOICES: dict[str, tuple[str, ...]] = {"grain": ("month", "quarter"), "engine": ("duckdb", "pyspark")}
 PATH_SUFFIX = "_path"
 
 
