@@ -20,7 +20,9 @@ the remaining weights renormalised (``missing.policy: renormalise``) or scored
 ``neutral_points`` (``neutral``); ``coverage`` is the share of the weight whose input is
 present either way. A row with no input at all, or coverage below ``min_coverage``, gets
 no score (NaN) and the band ``'insufficient data'``. Bands are half-open ``[lo, hi)``
-intervals covering 0..100 (the top one includes 100); ``trend`` = score - score
+intervals covering 0..100 (the top one includes 100), with hysteresis: with
+``hysteresis.margin: m`` an account keeps last month's band until its score leaves that band's
+interval widened by ``m`` points on each side (``band_raw`` is the band without it); ``trend`` = score - score
 ``trend.periods`` months earlier. The configuration rules are in :func:`load_health_config`
 (:mod:`csresearch.health_config`, re-exported here).
 
@@ -60,7 +62,7 @@ from csresearch.health_config import (
 
 __all__ = [
     "COMPONENTS", "COMP_KEYS", "DIRECTIONS", "METHODS", "NO_SCORE", "POLICIES", "TOP_KEYS",
-    "Component", "HealthConfig", "contributions", "customers_on", "default_config_path",
+    "Component", "HealthConfig", "band_flips", "contributions", "customers_on", "default_config_path",
     "health_features", "health_history", "latest", "load_health_config", "movers", "score_health",
 ]
 
@@ -100,7 +102,8 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
 
     Returns
     -------
-    DataFrame: account_id, period_start, [snapshot_date], segment, score, band, coverage,
+    DataFrame: account_id, period_start, [snapshot_date], segment, score, band_raw (the band
+    of the score), band (with the configured hysteresis), coverage,
     trend, score_prev, band_prev, missing (components without input), then per component
     ``value_<c>``, ``points_<c>`` and ``weight_<c>`` (the effective share, summing to 1 over
     the components used), so that ``score == sum(weight_c * points_c)``.
@@ -158,7 +161,8 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     lows = np.array([b[1] for b in cfg.bands])
     band_names = np.array([b[0] for b in cfg.bands], dtype=object)
     bi = np.clip(np.searchsorted(lows, np.nan_to_num(out["score"].to_numpy()), side="right") - 1, 0, len(lows) - 1)
-    out["band"] = np.where(ok, band_names[bi], NO_SCORE)
+    out["band_raw"] = np.where(ok, band_names[bi], NO_SCORE)
+    out["band"] = _hysteresis(out, cfg.bands, cfg.band_margin)
     out["coverage"] = coverage
     _add_history(out, cfg.trend_periods)
     miss = pd.Series("", index=out.index, dtype=object)
@@ -169,8 +173,63 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
         out[f"points_{c}"] = np.where(present[:, j] | (cfg.missing_policy == "neutral"), pts[:, j], np.nan)
         out[f"weight_{c}"] = np.where(ok, eff[:, j], np.nan)
     out.attrs.update({"config": cfg.source, "components": names, "bands": [b[0] for b in cfg.bands],
-                      "missing_policy": cfg.missing_policy, "trend_periods": cfg.trend_periods})
+                      "missing_policy": cfg.missing_policy, "trend_periods": cfg.trend_periods,
+                      "band_margin": cfg.band_margin})
     return out
+
+
+def _hysteresis(out: pd.DataFrame, bands: tuple, margin: float) -> np.ndarray:
+    """Bands with hysteresis: an account keeps last month's band while its score stays within
+    ``margin`` points beyond that band's edges (``lo - margin <= score < hi + margin``); else
+    the band of its score. ``out`` is sorted by account and month; margin 0 changes nothing."""
+    band = out["band_raw"].to_numpy(dtype=object).copy()
+    if margin <= 0 or len(out) < 2:
+        return band
+    p = pd.DatetimeIndex(out["period_start"])
+    m = p.year.to_numpy() * 12 + p.month.to_numpy()
+    acc = out["account_id"].to_numpy()
+    score = out["score"].to_numpy(dtype="float64")
+    prev = np.r_[0, np.arange(len(out) - 1)]
+    follows = np.r_[False, (acc[1:] == acc[:-1]) & (m[1:] - m[:-1] == 1)]
+    lo = {b[0]: b[1] - margin for b in bands}
+    hi = {b[0]: b[2] + margin for b in bands}
+    for month in np.unique(m):  # in month order, so last month's band is already final
+        idx = np.flatnonzero((m == month) & follows & ~np.isnan(score))
+        if not len(idx):
+            continue
+        before = band[prev[idx]]
+        low = np.array([lo.get(b, np.nan) for b in before], dtype="float64")
+        high = np.array([hi.get(b, np.nan) for b in before], dtype="float64")
+        keep = (score[idx] >= low) & (score[idx] < high)
+        band[idx[keep]] = before[keep]
+    return band
+
+
+def band_flips(health: pd.DataFrame, column: str = "band") -> pd.DataFrame:
+    """Monthly band flip rate: among accounts scored this month and the previous one, the share
+    whose ``column`` (``band``, or ``band_raw`` for the bands without hysteresis) changed.
+
+    Returns one row per month: period_start, scored (in both months), flipped, rate;
+    ``attrs['rate']`` is flipped / scored over all months.
+
+    Example
+    -------
+    >>> band_flips(hist)["rate"].mean()  # doctest: +SKIP
+    """
+    p = pd.DatetimeIndex(health["period_start"])
+    m = p.year.to_numpy() * 12 + p.month.to_numpy()
+    key = pd.MultiIndex.from_arrays([health["account_id"].to_numpy(), m])
+    i1 = key.get_indexer(pd.MultiIndex.from_arrays([health["account_id"].to_numpy(), m - 1]))
+    scored = health["score"].notna().to_numpy()
+    both = scored & (i1 >= 0) & scored[np.maximum(i1, 0)]
+    vals = health[column].to_numpy(dtype=object)
+    flip = both & (vals != vals[np.maximum(i1, 0)])
+    t = pd.DataFrame({"period_start": health["period_start"].to_numpy(), "scored": both, "flipped": flip})
+    t = t.groupby("period_start", as_index=False)[["scored", "flipped"]].sum()
+    t = t.loc[t["scored"] > 0].reset_index(drop=True)
+    t["rate"] = t["flipped"] / t["scored"]
+    t.attrs["rate"] = float(t["flipped"].sum() / t["scored"].sum()) if len(t) else float("nan")
+    return t
 
 
 def _add_history(out: pd.DataFrame, periods: int) -> None:

@@ -3,7 +3,7 @@
 Split from :mod:`csresearch.health` (which re-exports everything here). A configuration
 names any subset of :data:`COMPONENTS`, how each becomes 0..100 points (``percentile``,
 ``thresholds`` or ``minmax``), weights (optionally per segment), the missing-input policy,
-colour bands and the trend period. A bad configuration raises
+colour bands, their hysteresis (``hysteresis.margin``) and the trend period. A bad configuration raises
 :class:`~csresearch.errors.ConfigError` naming the offending key.
 
 Example
@@ -43,7 +43,8 @@ METHODS = ("percentile", "thresholds", "minmax")
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 POLICIES = ("renormalise", "neutral")
 NO_SCORE = "insufficient data"
-TOP_KEYS = {"inputs", "segment_by", "missing", "components", "weights_by_segment", "bands", "trend"}
+TOP_KEYS = {"inputs", "segment_by", "missing", "components", "weights_by_segment", "bands", "trend",
+            "hysteresis"}
 COMP_KEYS = {"weight", "method", "direction", "cuts", "points", "min", "max", "description"}
 
 
@@ -75,6 +76,7 @@ class HealthConfig:
     segment_by: str = "segment"
     inputs: dict[str, int] = field(default_factory=dict)
     source: str = "<dict>"
+    band_margin: float = 0.0
 
     def weights(self, segment: str) -> dict[str, float]:
         """Component weights of ``segment`` (base weights with its overrides)."""
@@ -186,13 +188,26 @@ def _bands(raw: Any) -> tuple[tuple[str, float, float], ...]:
     return tuple(out)
 
 
+def _margin(data: dict, bands: tuple[tuple[str, float, float], ...]) -> float:
+    """``hysteresis.margin``: score points beyond a band's edges before an account leaves it."""
+    hy = _section(data, "hysteresis")
+    _unknown(hy, {"margin"}, "hysteresis.")
+    margin = _num(hy.get("margin", 0), "hysteresis.margin", 0)
+    narrowest = min(hi - lo for _, lo, hi in bands)
+    if margin >= narrowest:
+        raise ConfigError(f"health config: 'hysteresis.margin' ({margin:g}) must be below the narrowest "
+                          f"band's width ({narrowest:g} points)")
+    return margin
+
+
 def load_health_config(config: str | Path | dict | None = None) -> HealthConfig:
     """Read and check a health configuration (a YAML path, a dict, or None for the default).
 
     Refused with :class:`~csresearch.errors.ConfigError` naming the key: an unknown key or
     component, an unknown method or direction, a negative weight, weights not summing to a
     positive number (overall or for a segment), bad cuts/points/min/max, bands that overlap,
-    leave a gap or do not cover 0..100, an unknown missing policy, a bad trend period.
+    leave a gap or do not cover 0..100, an unknown missing policy, a bad trend period, a
+    ``hysteresis.margin`` below 0 or not below the narrowest band's width.
 
     Examples
     --------
@@ -254,8 +269,9 @@ def load_health_config(config: str | Path | dict | None = None) -> HealthConfig:
     segment_by = data.get("segment_by", "segment")
     if not isinstance(segment_by, str) or not segment_by:
         raise ConfigError(f"health config: 'segment_by' must name a column, not {segment_by!r}")
+    bands = _bands(data.get("bands"))
     return HealthConfig(
-        components=comps, bands=_bands(data.get("bands")), weights_by_segment=by_seg,
+        components=comps, bands=bands, weights_by_segment=by_seg,
         missing_policy=policy, neutral_points=neutral, min_coverage=min_cov, trend_periods=periods,
-        segment_by=segment_by, inputs=dict(inputs), source=where,
+        segment_by=segment_by, inputs=dict(inputs), source=where, band_margin=_margin(data, bands),
     )

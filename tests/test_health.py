@@ -17,6 +17,7 @@ from csresearch.errors import ConfigError, DataQualityWarning, DataValidationErr
 from csresearch.health import (
     COMPONENTS,
     NO_SCORE,
+    band_flips,
     contributions,
     health_history,
     load_health_config,
@@ -138,6 +139,29 @@ def test_default_config_is_the_single_packaged_copy():
 BASE = cfg({"nps": NPS_T, "tickets": TICKETS_MM})
 
 
+def test_hysteresis_keeps_a_band_while_the_score_oscillates_at_its_edge():
+    # one account, 6 months, one component minmax 0..100 so score == usage_per_day
+    months = pd.date_range("2025-01-01", periods=6, freq="MS")
+    scores = [45.0, 38.0, 42.0, 37.0, 29.0, 41.0]
+    f = pd.DataFrame({"account_id": "a", "period_start": months, "segment": "smb", "usage_per_day": scores})
+    comps = {"usage_level": {"weight": 1, "method": "minmax", "min": 0, "max": 100}}
+    raw = score_health(f, cfg(comps))
+    # without hysteresis the band follows the 40 boundary: 5 flips in 5 pairs of months
+    assert raw["band"].tolist() == ["yellow", "red", "yellow", "red", "red", "yellow"]
+    h = score_health(f, cfg(comps, hysteresis={"margin": 5}))
+    # margin 5: yellow [40, 70) is left below 35; red [0, 40) is left at 45 and above.
+    # 45 yellow; 38 >= 35 stays yellow; 42 yellow; 37 stays yellow; 29 < 35 -> red; 41 < 45 stays red
+    assert h["band"].tolist() == ["yellow", "yellow", "yellow", "yellow", "red", "red"]
+    assert h["band_raw"].tolist() == raw["band"].tolist()
+    assert h["band_prev"].tolist()[1:] == h["band"].tolist()[:-1]
+    # flip rate: 4 of 5 month pairs flip without hysteresis (38->42 is one: red->yellow), 1 with it
+    assert band_flips(h, "band_raw").attrs["rate"] == pytest.approx(4 / 5)
+    assert band_flips(h).attrs["rate"] == pytest.approx(1 / 5)
+    # a gap month breaks the chain: the first month after it takes the band of its score
+    g = score_health(f.drop(index=3), cfg(comps, hysteresis={"margin": 5}))
+    assert g["band"].tolist() == ["yellow", "yellow", "yellow", "red", "red"]
+
+
 @pytest.mark.parametrize(("change", "match"), [
     (lambda c: c["components"].update(happiness={"weight": 1, "method": "minmax"}), "components.happiness"),
     (lambda c: [v.update(weight=0) for v in c["components"].values()], r"components\.\*\.weight.*positive"),
@@ -161,6 +185,9 @@ BASE = cfg({"nps": NPS_T, "tickets": TICKETS_MM})
     (lambda c: c.update(trend=3), "'trend'"),
     (lambda c: c.update(missing="neutral"), "'missing'"),
     (lambda c: c.update(segment_by=["plan"]), "segment_by"),
+    (lambda c: c.update(hysteresis={"margin": -1}), "hysteresis.margin"),
+    (lambda c: c.update(hysteresis={"margin": 30}), r"hysteresis\.margin.*narrowest band's width \(30"),
+    (lambda c: c.update(hysteresis={"margins": 3}), "hysteresis.margins"),
     # explicit points are used as given: a direction would be silently ignored
     (lambda c: c["components"]["nps"].update(direction="lower_is_better"), "components.nps.direction"),
 ])
