@@ -41,7 +41,15 @@ EVENTS_PER_ACCOUNT = 500
 TIMEOUT = 900.0
 SPARK_TIMEOUT = 600.0
 RENDER_TIMEOUT = 600.0  # the issue's "too long": 10 min for the four reports at one size
-RENDER_TARGET = (10_000, 120.0)  # accounts, seconds for all four reports
+RENDER_TIMEOUTS = {1_000_000: 1200.0}  # 1M accounts: twice the 10 min target, then stopped
+RENDER_MEM_LIMIT = 16 * 2**30  # the render run is stopped above this (24 GiB, shared machine)
+REPORT_TIMEOUT = 600  # seconds per report in the config: a slower report fails, naming its cell
+#: usage_scale of the demo set per size: 1M accounts with about 100M usage events (10k accounts
+#: give 4.4M events at 1.0 and 100k give 46M, so 1M at 1.0 would give about 460M)
+RENDER_USAGE_SCALE = {1_000_000: 0.22}
+#: (accounts, seconds for `report all`, peak GiB or None): issue 11 and the earlier 10k target
+RENDER_TARGETS = ((10_000, 120.0, None), (100_000, 60.0, None), (1_000_000, 600.0, 8.0))
+FIXED_TARGET = 1.5  # seconds of fixed cost per report (issue 11)
 SPLIT = ("startup", "loading", "computation", "rendering")
 
 
@@ -156,31 +164,100 @@ def _features_check(df) -> list[float]:
             float(np.nansum(df["trend"]))]
 
 
-def render_all(demo: str, result: str | None = None) -> dict:
-    """Render the four reports on the demo set ``demo`` one after the other; their split.
+def _cells(nb, top: int = 3) -> list[list]:
+    """The ``top`` slowest code cells of an executed notebook: [first line, seconds]."""
+    out = []
+    for c in nb.cells:
+        d = (c.metadata.get("papermill") or {}).get("duration")
+        if c.cell_type == "code" and d is not None:
+            out.append([c.source.strip().splitlines()[0][:70] if c.source.strip() else "", float(d)])
+    return sorted(out, key=lambda x: -x[1])[:top]
 
-    The output goes to ``_reports_<folder name>`` beside ``demo``. After each report the
-    answer so far is written to ``result`` (when given), so that a run stopped by the time
-    limit still tells which reports finished and how long they took.
+
+def where_stopped(nb_path: Path) -> str | None:
+    """The cell a (failed, interrupted or killed) executed notebook stopped in, with how long
+    it had run by its last save: ``cell 5 (sections.health_movers(ctx)), 412 s``."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(nb_path), as_version=4)
+    except Exception:  # noqa: BLE001 - a notebook cut by a kill may not parse
+        return None
+    from datetime import datetime
+
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for i, c in enumerate(code):
+        pm = c.metadata.get("papermill") or {}
+        if pm.get("exception") or pm.get("status") in ("running", "failed"):
+            line = c.source.strip().splitlines()[0][:70] if c.source.strip() else ""
+            ran = ""
+            if pm.get("start_time"):
+                end = pm.get("end_time") or datetime.fromtimestamp(nb_path.stat().st_mtime).astimezone()
+                end = datetime.fromisoformat(end) if isinstance(end, str) else end
+                ran = f", {(end - datetime.fromisoformat(pm['start_time'])).total_seconds():.0f} s"
+            return f"code cell {i + 1} ({line}){ran}"
+    return None
+
+
+def render_all(demo: str, result: str | None = None, report_timeout: int = REPORT_TIMEOUT) -> dict:
+    """``report all`` on the demo set ``demo``: the four reports from a config with ``jobs: 1``
+    through :func:`csresearch.reports.config.run_config`, as ``csresearch report all`` runs them
+    (in turn, each next report's kernel started and warmed while the one before renders).
+
+    Per report: ``seconds`` = from the end of the report before (the start of the run for
+    the first) to the end of this one; the split of :attr:`RenderResult.timings`; ``fixed`` =
+    seconds - data loading - computation (kernel start-up or the wait for the kernel started
+    ahead, the hidden setup cell and the parameters, the HTML export, papermill's and the
+    index's writes, kernel shut-down); ``cells`` = its three slowest cells. The output goes to
+    ``_reports_<folder name>`` beside ``demo``; after each report the answer so far is written
+    to ``result`` (when given), so that a stopped run still tells what finished.
     """
-    from csresearch.reports import REPORTS, render_report
+    import yaml
+
+    from csresearch.reports import REPORTS
+    from csresearch.reports import render as render_mod
+    from csresearch.reports.config import run_config
 
     demo_p = Path(demo).resolve()
     out_dir = demo_p.parent / f"_reports_{demo_p.name}"
-    t0 = time.perf_counter()
+    cfg = demo_p.parent / f"_reports_{demo_p.name}.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "out": str(out_dir), "timeout": report_timeout, "jobs": 1,
+        "defaults": {"data": str(demo_p), "as_of": AS_OF},
+        "reports": [{"report": r} for r in REPORTS]}))
+    slowest: dict = {}
+    timings = render_mod.cell_timings
+
+    def timings_and_cells(nb):  # the executed notebook is deleted after export: look now
+        slowest["cells"] = _cells(nb)
+        return timings(nb)
+
+    render_mod.cell_timings = timings_and_cells
     ans: dict = {"reports": {}, "split": dict.fromkeys(SPLIT, 0.0)}
-    for name in REPORTS:
-        t = time.perf_counter()
-        res = render_report(name, {"data": str(demo_p), "as_of": AS_OF}, out_dir, progress=False)
-        tim = dict(res.timings or {})
-        tim["seconds"] = time.perf_counter() - t
-        ans["reports"][name] = tim
-        for k in SPLIT:
-            ans["split"][k] += tim.get(k, float("nan"))
-        ans["seconds"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    last = [t0]
+
+    def done(res) -> None:
+        now = time.perf_counter()
+        tim = {k: v for k, v in (res.timings or {}).items()}
+        tim.update(seconds=now - last[0], status=res.status, cells=slowest.pop("cells", []))
+        last[0] = now
+        if res.status == "ok" and "computation" in tim:
+            tim["fixed"] = tim["seconds"] - tim["loading"] - tim["computation"]
+            for k in SPLIT:
+                ans["split"][k] += tim.get(k, 0.0)
+        else:
+            tim["error"] = res.message
+            if res.failed_notebook:
+                tim["where"] = where_stopped(out_dir / res.failed_notebook)
+        ans["reports"][res.label] = tim
+        ans["seconds"] = now - t0
         if result:
             Path(result).write_text(json.dumps({**ans, "partial": True}))
-    ans["check"] = [float(len(ans["reports"]))]
+
+    run_config(cfg, progress=False, on_done=done)
+    ans["seconds"] = time.perf_counter() - t0
+    ans["check"] = [float(sum(r["status"] == "ok" for r in ans["reports"].values()))]
     return ans
 
 
@@ -259,8 +336,9 @@ def run_case(case: str, path: str, result: str | None = None) -> dict:
 
 
 # -- parent: measuring children -----------------------------------------------------------------
-def measure(case: str, path: Path, timeout: float = TIMEOUT) -> dict:
-    """Run ``case`` in a child process; wall time, peak RSS (bytes) and the child's answer."""
+def measure(case: str, path: Path, timeout: float = TIMEOUT, mem_limit: float | None = None) -> dict:
+    """Run ``case`` in a child process; wall time, peak RSS (bytes) and the child's answer.
+    The child and its descendants are killed after ``timeout`` s or above ``mem_limit`` bytes."""
     import psutil
 
     out_file = path.parent / f"_{case}_{path.stem}.json"
@@ -279,8 +357,10 @@ def measure(case: str, path: Path, timeout: float = TIMEOUT) -> dict:
             peak = max(peak, rss)
         except psutil.Error:
             pass
-        if time.perf_counter() - start > timeout and not timed_out:
-            timed_out = True
+        over = mem_limit is not None and peak > mem_limit
+        if (time.perf_counter() - start > timeout or over) and not timed_out:
+            timed_out = (f"stopped at {peak / 2**30:.1f} GiB (limit {mem_limit / 2**30:.0f} GiB)"
+                         if over else f"timed out after {timeout:.0f} s")
             for c in ps.children(recursive=True):
                 c.kill()
             proc.kill()
@@ -288,7 +368,7 @@ def measure(case: str, path: Path, timeout: float = TIMEOUT) -> dict:
     peak = max(peak, usage.ru_maxrss * 1024)
     res = {"case": case, "path": str(path), "peak": peak, "wall": time.perf_counter() - start}
     if timed_out:
-        res["error"] = f"timed out after {timeout:.0f} s"
+        res["error"] = timed_out
         if out_file.exists():  # what finished before the limit (cases that write as they go)
             res["partial"] = json.loads(out_file.read_text())
     elif os.waitstatus_to_exitcode(status) != 0 or not out_file.exists():
@@ -321,7 +401,7 @@ def _growth(sizes, times) -> str:
 
 
 FULL = {"events": [5_000_000, 15_000_000, 50_000_000], "km": [1_000_000, 3_000_000, 10_000_000],
-        "cox": [100_000, 300_000, 1_000_000], "render": [1_000, 10_000, 100_000]}
+        "cox": [100_000, 300_000, 1_000_000], "render": [1_000, 10_000, 100_000, 1_000_000]}
 QUICK = {"events": [200_000, 500_000, 1_000_000], "km": [100_000, 300_000, 1_000_000],
          "cox": [20_000, 50_000, 100_000], "render": [1_000]}
 
@@ -330,30 +410,48 @@ def _fmt_n(n: int) -> str:
     return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
 
 
-def _gen(kind: str, path: Path, n: int, src: Path | None = None) -> Path:
+def _gen(kind: str, path: Path, n: int, src: Path | None = None, usage_scale: float = 1.0) -> Path:
     """Generate data in a child process: the parent stays small, because on Linux a child's
     ``ru_maxrss`` starts at the parent's resident size when it is forked."""
     if not (path / "truth.json" if kind == "demo" else path / "usage_events.parquet"
             if kind == "validation" else path).exists():
         cmd = [sys.executable, "-m", "csresearch.bench", "--gen", kind, "--path", str(path),
-               "--size", str(n)] + (["--src", str(src)] if src else [])
+               "--size", str(n)] + (["--src", str(src)] if src else []) + (
+                   ["--usage-scale", f"{usage_scale:g}"] if usage_scale != 1.0 else [])
         subprocess.run(cmd, check=True)
     return path
 
 
 RENDER_STEP = "render all 4 reports"
+RENDER_METHOD = "`report all`: papermill + nbconvert, a kernel per report, the next started ahead"
+
+
+def demo_dir(work: Path, n: int) -> Path:
+    """The demo set of ``n`` accounts for report rendering (its usage scale in the name)."""
+    scale = RENDER_USAGE_SCALE.get(n, 1.0)
+    return work / (f"demo_{n}" if scale == 1.0 else f"demo_{n}_u{scale:g}")
 
 
 def run_render(work: Path, sizes: dict) -> list[dict]:
-    """The report-rendering rows: all four reports on demo sets of ``sizes["render"]`` accounts."""
+    """The report-rendering rows: ``report all`` on demo sets of ``sizes["render"]`` accounts."""
     rows = []
     print("report rendering", flush=True)
     for n in sizes["render"]:
-        demo = _gen("demo", work / f"demo_{n}", n)
+        scale = RENDER_USAGE_SCALE.get(n, 1.0)
+        demo = _gen("demo", demo_dir(work, n), n, usage_scale=scale)
         n_ev = int(json.loads((demo / "truth.json").read_text())["rows"]["usage_events"])
-        res = measure("render_all", demo, RENDER_TIMEOUT)
+        load = os.getloadavg()
+        res = measure("render_all", demo, RENDER_TIMEOUTS.get(n, RENDER_TIMEOUT), RENDER_MEM_LIMIT)
+        if "error" in res:  # killed: the report that was running, from its work folder
+            out = demo.parent / f"_reports_{demo.name}"
+            done = set((res.get("partial") or {}).get("reports", {}))
+            nbs = [q for q in out.glob(".work-*/*.ipynb") if q.stem not in done]
+            if nbs:
+                nb = max(nbs, key=lambda q: q.stat().st_mtime)
+                res["where"] = f"{nb.stem}: {where_stopped(nb) or 'before its first cell'}"
         rows.append({"step": RENDER_STEP, "n": n, "unit": "accounts", "events": n_ev,
-                     "method": "papermill + nbconvert (a kernel per report)", **res})
+                     "usage_scale": scale, "load": list(load), "date": time.strftime("%Y-%m-%d"),
+                     "method": RENDER_METHOD, **res})
     return rows
 
 
@@ -414,9 +512,10 @@ def _load(load) -> str:
 
 
 def render(rows: list[dict], sizes: dict, spark: bool, seconds: float,
-           load: tuple | None = None, render_run: dict | None = None) -> str:
+           load: tuple | None = None, render_run: dict | None = None, date: str = "") -> str:
     """The Markdown report; ``load`` = load averages (1/5/15 min) at the start and the end;
-    ``render_run`` = seconds and load of a separate ``--only render`` run, if any."""
+    ``render_run`` = seconds and load of a separate ``--only render`` run, if any; ``date``
+    = the full run's date (``" on 2026-12-01"``)."""
     import duckdb
     import ibis
     import lifelines
@@ -432,7 +531,7 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float,
     lines = [
         "# Benchmarks",
         "",
-        f"Generated by `make bench` (`python -m csresearch.bench`) in {seconds / 60:.1f} min on "
+        f"Generated by `make bench` (`python -m csresearch.bench`){date} in {seconds / 60:.1f} min on "
         f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
         f"{platform.system()} {platform.machine()}, Python {platform.python_version()}; "
         f"pandas {pd.__version__}, DuckDB {duckdb.__version__}, ibis {ibis.__version__}, "
@@ -441,17 +540,17 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float,
         "",
     ] + ([f"Load average (1 / 5 / 15 min, `os.getloadavg()`) at the start: {_load(load[0])}; "
           f"at the end: {_load(load[1])} ({os.cpu_count()} cores: above that, others were "
-          "running too).", ""] if load else []) + ([
-        f"Report rendering re-measured apart (`python -m csresearch.bench --only render`) in "
-        f"{render_run['seconds'] / 60:.1f} min; load average at its start: "
-        f"{_load(render_run['load'][0])}; at its end: {_load(render_run['load'][1])}.", ""]
-        if render_run else []) + [
+          "running too).", ""] if load else []) + ([_render_run_note(render_run), ""]
+                                                   if render_run else []) + [
         "## Results",
         "",
         "| step | data | method | seconds | peak RSS (GiB) | time vs reference | same result |",
         "|---|---|---|---:|---:|---:|---|",
     ]
     for r in rows:
+        if r["step"] == RENDER_STEP:
+            lines.append(_render_result_line(r))
+            continue
         secs = r.get("error") or f"{r['seconds']:.2f}"
         if r.get("partial"):
             p = r["partial"]
@@ -515,46 +614,155 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float,
         "- Cox: lifelines `CoxPHFitter` (default settings) on the table read into pandas with "
         "segment dummies vs `csresearch.survival.large.EngineCoxPH`; lifelines stops at its "
         "default step precision, hence differences around 1e-6.",
-        "- Report rendering: `csresearch.bench.render_all` renders retention, health, "
-        "churn_drivers and maturity with `csresearch.reports.render_report` (papermill runs "
-        "each template in a new kernel; nbconvert exports HTML) on the demo set "
-        "(`csresearch.demo.generate(n_accounts=N, seed=42)`), one after the other, as `csresearch "
-        "report all` does with `jobs: 1`. Seconds = wall clock of the four renders (the child's "
-        "imports excluded); peak RSS includes the kernels. Split from papermill's timestamps in "
-        "each executed notebook (`csresearch.reports.render.cell_timings`): kernel start-up = "
-        "start of execution (before the kernel is launched) to the end of the hidden setup cell "
-        "and the parameters; data loading = the cell tagged `start` (`rn.start(...)` opens and "
-        "validates the source; tables are read into pandas lazily by the first section that "
-        "needs them, so that reading counts as computation); computation = the later cells; "
-        "rendering = the nbconvert HTML export timed in `render_report`; other = the rest "
-        "(parameter checks, papermill's notebook writes, kernel shut-down, index).",
+        RENDER_HOW,
     ]
     return "\n".join(lines) + "\n"
+
+
+RENDER_HOW = (
+    "- Report rendering: `csresearch.bench.render_all` writes a config with the four reports "
+    "(retention, health, churn_drivers, maturity; `jobs: 1`, `timeout: 600` s per report) and runs "
+    "it with `csresearch.reports.config.run_config`, the code of `csresearch report all`: the "
+    "reports render in turn, each in its own kernel, and the next report's kernel is started and "
+    "warmed (`reports/kernel.py` `start_ahead`) while the one before renders; the first report "
+    "starts its own. Data: the demo set `csresearch.demo.generate(n_accounts=N, seed=42, "
+    "usage_scale=s)`, s = 1.0 up to 100k accounts and 0.22 at 1M (about 100M usage events), on "
+    "DuckDB. `report all` seconds = wall clock of `run_config` in the child process (its imports, "
+    "about 1-2 s, excluded); peak RSS = the process tree (the child and every kernel) as above; "
+    "the run is stopped after 600 s (1,200 s at 1M) or above 16 GiB, and the report that was "
+    "running is named with the cell it was in (from its executed notebook). Per report: seconds "
+    "= from the end of the report before (the start of the run for the first) to the end of this "
+    "one, so the four add up to the total; split from papermill's timestamps in the executed "
+    "notebook (`csresearch.reports.html.cell_timings`): kernel start-up = papermill's start of "
+    "execution to the end of the hidden setup cell and the parameters (with a kernel started "
+    "ahead: the connection, setup cell and parameters only; the wait for the warm-up, if any, is "
+    "in other); data loading = the cell tagged `start` (`rn.start(...)` opens and validates the "
+    "source; sections read tables lazily, so reading counts as computation); computation = the "
+    "later cells; HTML export = nbconvert's export timed in `render_report`; other = the rest "
+    "(waiting for the kernel started ahead, starting the next one, papermill's notebook writes, "
+    "kernel shut-down, summary JSON, index). Fixed cost per report = seconds - data loading - "
+    "computation (= kernel start-up + HTML export + other): what a report costs whatever the "
+    "data; \"first\" is the report that started its own kernel, \"later\" the mean of the three "
+    "that got one started ahead. Slowest cells: the three longest cells of each report."
+)
+
+
+def _s(x) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def _ok_reports(a: dict) -> list[dict]:
+    return [v for v in a.get("reports", {}).values() if v.get("status") == "ok" and "fixed" in v]
+
+
+def _fixed(a: dict) -> tuple[float | None, float | None, float | None]:
+    """Fixed cost per report: mean of the reports that rendered, the first, the later ones."""
+    reps = list(a.get("reports", {}).values())
+    ok = _ok_reports(a)
+    if not ok:
+        return None, None, None
+    first = reps[0].get("fixed") if reps and reps[0].get("status") == "ok" else None
+    later = [v["fixed"] for v in reps[1:] if v.get("status") == "ok" and "fixed" in v]
+    return (sum(v["fixed"] for v in ok) / len(ok), first,
+            sum(later) / len(later) if later else None)
+
+
+def _render_status(r: dict) -> str:
+    """The total for a finished run, else the error, what finished and where it stopped."""
+    a = r if "seconds" in r else r.get("partial") or {}
+    bad = [f"{k} failed: {v.get('error', '')}" + (f" in {v['where']}" if v.get("where") else "")
+           for k, v in a.get("reports", {}).items() if v.get("status") != "ok"]
+    if "seconds" in r and not r.get("error"):
+        return f"{r['seconds']:.1f}" + (f" ({'; '.join(bad)})" if bad else "")
+    n_ok = len(_ok_reports(a))
+    text = r.get("error", "failed")
+    if a:
+        text += f"; {n_ok} of 4 done in {a.get('seconds', 0):.0f} s"
+    if r.get("where"):
+        text += f"; stopped in {r['where']}"
+    return text + (f" ({'; '.join(bad)})" if bad else "")
+
+
+def _render_result_line(r: dict) -> str:
+    return (f"| {r['step']} | {r['n']:,} accounts, {r['events']:,} events | {r['method']} | "
+            f"{_render_status(r)} | {_gib(r['peak'])} |  |  |")
 
 
 def _render_section(rows: list[dict]) -> list[str]:
     rs = [r for r in rows if r["step"] == RENDER_STEP]
     if not rs:
         return []
-    lines = ["", "## Report rendering (all four reports, seconds summed over the reports)", "",
-             "| accounts | events | total s | peak RSS (GiB) | kernel start-up | data loading | "
-             "computation | rendering (HTML) | other | per report (s) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["", "## Report rendering (`report all`: the four reports in turn, kernels started ahead)",
+             "",
+             "Seconds of the split are summed over the reports (share of the `report all` time).",
+             "",
+             "| accounts | usage events | `report all` s | peak RSS (GiB) | load avg at start | "
+             "kernel start-up | data loading | computation | HTML export | other | "
+             "fixed cost per report (s): mean; first / later |",
+             "|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---|"]
     for r in rs:
-        a = r if "seconds" in r else r.get("partial")
-        if not a:
-            lines.append(f"| {r['n']:,} | {r['events']:,} | {r['error']} | {_gib(r['peak'])} |"
-                         " - | - | - | - | - | none finished |")
+        a = r if "seconds" in r else r.get("partial") or {}
+        load = " / ".join(f"{x:.1f}" for x in r["load"]) if r.get("load") else "-"
+        ok = _ok_reports(a)
+        if not ok:
+            lines.append(f"| {r['n']:,} | {r['events']:,} | {_render_status(r)} | {_gib(r['peak'])} "
+                         f"| {load} | - | - | - | - | - | - |")
             continue
-        sp = a["split"]
-        other = a["seconds"] - sum(sp[k] for k in SPLIT)
-        total = f"{a['seconds']:.1f}" if "seconds" in r else (
-            f"{r['error']}; {len(a['reports'])} of 4 done in {a['seconds']:.1f}")
-        per = ", ".join(f"{k} {v['seconds']:.1f}" for k, v in a["reports"].items())
-        lines.append(f"| {r['n']:,} | {r['events']:,} | {total} | {_gib(r['peak'])} | "
+        sp = {k: sum(v.get(k, 0.0) for v in ok) for k in SPLIT}
+        total = sum(v["seconds"] for v in ok)
+        other = total - sum(sp.values())
+        mean, first, later = _fixed(a)
+        lines.append(f"| {r['n']:,} | {r['events']:,} | {_render_status(r)} | {_gib(r['peak'])} | "
+                     f"{load} | "
                      + " | ".join(f"{sp[k]:.1f} ({sp[k] / a['seconds']:.0%})" for k in SPLIT)
-                     + f" | {other:.1f} | {per} |")
+                     + f" | {other:.1f} | {_s(mean)}; {_s(first)} / {_s(later)} |")
+    lines += ["", "### Split per report", "",
+              "| accounts | report | seconds | kernel start-up | data loading | computation | "
+              "HTML export | other | fixed cost | slowest cells (s) |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rs:
+        a = r if "seconds" in r else r.get("partial") or {}
+        for name, v in a.get("reports", {}).items():
+            cells = "; ".join(f"`{c}` {d:.1f}" for c, d in v.get("cells", []))
+            if v.get("status") != "ok" or "fixed" not in v:
+                where = f" in {v['where']}" if v.get("where") else ""
+                lines.append(f"| {r['n']:,} | {name} | {v['seconds']:.1f} | {v.get('status', '?')}: "
+                             f"{v.get('error', '')}{where} | | | | | | {cells} |")
+                continue
+            other = v["seconds"] - sum(v.get(k, 0.0) for k in SPLIT)
+            lines.append(f"| {r['n']:,} | {name} | {v['seconds']:.1f} | "
+                         + " | ".join(f"{v.get(k, 0.0):.1f}" for k in SPLIT)
+                         + f" | {other:.1f} | {v['fixed']:.1f} | {cells} |")
+        if r.get("error"):
+            lines.append(f"| {r['n']:,} | (run stopped) | | {r['error']}"
+                         + (f"; in {r['where']}" if r.get("where") else "") + " | | | | | | |")
     return lines
+
+
+def _render_targets(rows: list[dict]) -> list[str]:
+    out = []
+    by_n = {r["n"]: r for r in rows if r["step"] == RENDER_STEP}
+    for n, limit, gib in RENDER_TARGETS:
+        r = by_n.get(n)
+        if r is None:
+            continue
+        a = r if "seconds" in r else r.get("partial") or {}
+        all_ok = "seconds" in r and not r.get("error") and len(_ok_reports(a)) == 4
+        mem = f", peak {_gib(r['peak'])} GiB" if gib else ""
+        met = all_ok and r["seconds"] < limit and (not gib or r["peak"] < gib * 2**30)
+        want = f"< {limit:.0f} s" + (f", < {gib:.0f} GiB" if gib else "")
+        got = f"{r['seconds']:.1f} s{mem}" if all_ok else f"{_render_status(r)}{mem}"
+        out.append(f"- All four reports (`report all`) at {n:,} accounts ({r['events']:,} usage "
+                   f"events): {got}: {'met' if met else 'NOT met'} ({want}).")
+    fixed = [(r["n"], _fixed(r if "seconds" in r else r.get("partial") or {})[0]) for r in by_n.values()]
+    fixed = [(n, f) for n, f in fixed if f is not None]
+    if fixed:
+        bad = [f"{n:,}" for n, f in fixed if f > FIXED_TARGET]
+        out.append("- Fixed cost per report (mean over the four reports; kernel start-up + HTML "
+                   "export + other): " + ", ".join(f"{_fmt_n(n)} accounts {f:.2f} s" for n, f in fixed)
+                   + (": met" if not bad else f": NOT met at {', '.join(bad)} accounts")
+                   + f" (<= {FIXED_TARGET} s).")
+    return out
 
 
 def _targets(rows: list[dict], sizes: dict) -> list[str]:
@@ -578,14 +786,77 @@ def _targets(rows: list[dict], sizes: dict) -> list[str]:
         out.append(f"- Kaplan-Meier at {_fmt_n(n_km)} subscribers: engine-side takes "
                    f"{eng['ratio']:.3f} of lifelines' time: "
                    f"{'met' if eng['ratio'] < 0.25 else 'NOT met'} (< 0.25).")
-    n_t, limit = RENDER_TARGET
-    ren = next((r for r in rows if r["step"] == RENDER_STEP and r["n"] == n_t), None)
-    if ren:
-        secs = ren.get("seconds")
-        out.append(f"- All four reports at {n_t:,} accounts: "
-                   + (f"{secs:.1f} s: {'met' if secs < limit else 'NOT met'}" if secs is not None
-                      else f"{ren['error']}: NOT met") + f" (< {limit:.0f} s).")
+    out += _render_targets(rows)
     return out or ["- (no target measured)"]
+
+
+def _render_run_note(run: dict) -> str:
+    sizes = ", ".join(f"{n:,}" for n in run.get("sizes", []))
+    sizes_opt = f" --sizes {','.join(str(n) for n in run['sizes'])}" if run.get("sizes") else ""
+    return (f"{RENDER_NOTE} on {run.get('date', '?')} (`python -m csresearch.bench --only render"
+            f"{sizes_opt}`; "
+            f"accounts {sizes}) in {run['seconds'] / 60:.1f} min; load average (1 / 5 / 15 min) at "
+            f"its start: {_load(run['load'][0])}; at its end: {_load(run['load'][1])}. Each render "
+            "row also gives the load at its own start. Every other row is from the full run above.")
+
+
+RENDER_NOTE = "Report-rendering rows and sections re-measured apart"
+
+
+def _section(lines: list[str], title: str) -> tuple[int, int]:
+    """[start, end) of the Markdown section whose heading starts with ``title``."""
+    i = next((k for k, x in enumerate(lines) if x.startswith(title)), len(lines))
+    j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+    return i, j
+
+
+def splice_render(text: str, rows: list[dict], run: dict, full_date: str = "") -> str:
+    """``text`` (a results.md of a full run) with its report-rendering rows, section, targets
+    and method replaced by ``rows``; every other line is kept as it is. ``run`` = seconds,
+    load, date and sizes of this render run; ``full_date`` (" on 2026-11-24") is added to the
+    full run's first line when it has no date."""
+    import re
+
+    lines = text.rstrip("\n").split("\n")
+    if full_date and not any(re.search(r"`\) on \d{4}-\d\d-\d\d", x) for x in lines
+                             if x.startswith("Generated by `make bench`")):
+        lines = [x.replace("`python -m csresearch.bench`) in", f"`python -m csresearch.bench`){full_date} in", 1)
+                 if x.startswith("Generated by `make bench`") else x for x in lines]
+    notes = [k for k, x in enumerate(lines) if x.startswith((RENDER_NOTE, "Report rendering re-measured"))]
+    for k in reversed(notes):  # the note and the blank line after it
+        del lines[k:k + 2 if k + 1 < len(lines) and not lines[k + 1] else k + 1]
+    i, j = _section(lines, "## Results")
+    k = i  # insert the note right before "## Results"
+    lines[k:k] = [_render_run_note(run), ""]
+    i, j = _section(lines, "## Results")
+    body = [x for x in lines[i:j] if not x.startswith(f"| {RENDER_STEP} ")]
+    last = max(n for n, x in enumerate(body) if x.startswith("|"))
+    body[last + 1:last + 1] = [_render_result_line(r) for r in rows]
+    lines[i:j] = body
+    i, j = _section(lines, "## Report rendering")
+    new = _render_section(rows)[1:] + [""]
+    if i < len(lines):
+        lines[i:j] = new
+    else:
+        t, _ = _section(lines, "## Targets")
+        lines[t:t] = new
+    i, j = _section(lines, "## Targets")
+    body = [x for x in lines[i:j] if not x.startswith(("- All four reports", "- Fixed cost per report"))]
+    last = max(n for n, x in enumerate(body) if x.startswith("- "))
+    body[last + 1:last + 1] = _render_targets(rows)
+    lines[i:j] = body
+    lines = [x for x in lines if not x.startswith("- Report rendering split: not measured")]
+    lines = [RENDER_HOW if x.startswith("- Report rendering:") else x for x in lines]
+    return "\n".join(lines) + "\n"
+
+
+def _git_date(path: Path) -> str:
+    try:
+        d = subprocess.run(["git", "log", "-1", "--format=%cs", "--", str(path)], capture_output=True,
+                           text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f" on {d}" if d else ""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -601,7 +872,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", type=int)
     ap.add_argument("--src")
     ap.add_argument("--only", choices=["render"],
-                    help="re-measure only this and merge into the rows of the last full run")
+                    help="re-measure only this and merge it into the last full run (its rows in "
+                         "WORK/rows.json, else the render rows and sections of --out)")
+    ap.add_argument("--sizes", help="with --only render: accounts, e.g. 1000,10000,100000; the "
+                    "render rows of other sizes measured before (WORK/render_rows.json) are kept")
+    ap.add_argument("--usage-scale", type=float, default=1.0)
     a = ap.parse_args(argv)
     if a.gen:  # child: data generation
         p = Path(a.path)
@@ -615,7 +890,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             from csresearch.demo import generate
 
-            generate(n_accounts=a.size, seed=42, out=p)
+            generate(n_accounts=a.size, seed=42, out=p, usage_scale=a.usage_scale)
         return
     if a.case:  # child
         Path(a.result).write_text(json.dumps(run_case(a.case, a.path, a.result)))
@@ -627,19 +902,37 @@ def main(argv: list[str] | None = None) -> None:
     saved_at = Path(a.work) / "rows.json"
     t0, load0 = time.perf_counter(), os.getloadavg()
     if a.only:
-        if not saved_at.exists():
-            raise SystemExit(f"--only needs the rows of a full run ({saved_at}); run without it first")
-        saved = json.loads(saved_at.read_text())
-        rows = [r for r in saved["rows"] if r["step"] != RENDER_STEP] + run_render(Path(a.work), sizes)
-        saved.update(rows=rows, render_run={"seconds": time.perf_counter() - t0,
-                                            "load": [load0, os.getloadavg()]})
+        if a.sizes:
+            sizes = {**sizes, "render": [int(x) for x in a.sizes.split(",")]}
+        Path(a.work).mkdir(parents=True, exist_ok=True)
+        kept_at = Path(a.work) / "render_rows.json"
+        kept = json.loads(kept_at.read_text()) if kept_at.exists() else []
+        new = run_render(Path(a.work), sizes)
+        done = {r["n"] for r in new}
+        render_rows = sorted([r for r in kept if r["n"] not in done] + new, key=lambda r: r["n"])
+        kept_at.write_text(json.dumps(render_rows, default=str))
+        run = {"seconds": time.perf_counter() - t0, "load": [load0, os.getloadavg()],
+               "date": time.strftime("%Y-%m-%d"), "sizes": sorted(done)}
+        out = Path(a.out)
+        if saved_at.exists():
+            saved = json.loads(saved_at.read_text())
+            saved.update(rows=[r for r in saved["rows"] if r["step"] != RENDER_STEP] + render_rows,
+                         render_run=run)
+            saved_at.write_text(json.dumps(saved, default=str))
+            text = render(saved["rows"], saved.get("sizes", sizes), saved["spark"], saved["seconds"],
+                          saved["load"], saved["render_run"], saved.get("date", ""))
+        elif out.exists():  # no rows of the full run here: keep its lines, replace the render ones
+            text = splice_render(out.read_text(), render_rows, run, _git_date(out))
+        else:
+            raise SystemExit(f"--only needs a full run: {saved_at} or {out}; run without it first")
     else:
         rows = run_all(Path(a.work), sizes, spark, demo_accounts=1_000 if a.quick else 10_000)
         saved = {"rows": rows, "spark": spark, "seconds": time.perf_counter() - t0,
-                 "load": [load0, os.getloadavg()], "render_run": None, "sizes": sizes}
-    saved_at.write_text(json.dumps(saved, default=str))
-    text = render(saved["rows"], saved.get("sizes", sizes), saved["spark"], saved["seconds"], saved["load"],
-                  saved["render_run"])
+                 "load": [load0, os.getloadavg()], "render_run": None, "sizes": sizes,
+                 "date": f" on {time.strftime('%Y-%m-%d')}"}
+        saved_at.write_text(json.dumps(saved, default=str))
+        text = render(saved["rows"], sizes, saved["spark"], saved["seconds"], saved["load"],
+                      None, saved["date"])
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(text)
     print(f"wrote {a.out}")
