@@ -10,12 +10,14 @@ import typer
 from csresearch.cli._common import fail, handle_errors, write_table
 from csresearch.engine import ENGINE_HELP
 
-VIEWS = ("history", "latest", "movers", "contributions")
+VIEWS = ("history", "latest", "movers", "contributions", "validation")
 SOURCE_HELP = "folder of CSV/Parquet files, .duckdb file, Ibis URL or env:VAR"
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("health")
+    from csresearch.cli.health_learn import HealthCommand, validation_view
+
+    @app.command("health", cls=HealthCommand)
     @handle_errors
     def health(
         source: Annotated[str, typer.Argument(help=SOURCE_HELP)],
@@ -23,6 +25,9 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option(help="health YAML (default: the packaged one)")] = None,
         view: Annotated[str, typer.Option(help="history (every active month), latest, movers or contributions")] = "history",
         top: Annotated[int, typer.Option(help="movers: how many of the largest drops")] = 20,
+        train_until: Annotated[str | None, typer.Option(help="validation: learn weights up to this date")] = None,
+        weights: Annotated[Path | None, typer.Option(help="validation: a learned health YAML")] = None,
+        horizon_days: Annotated[float, typer.Option(help="validation: churn within N days")] = 180,
         format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",
         out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
         mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
@@ -36,6 +41,8 @@ def register(app: typer.Typer) -> None:
             fail(f"--view must be one of {', '.join(VIEWS)}, not '{view}'")
         cfg = hl.load_health_config(config)
         src = open_on(source, engine=check_engine(engine), mapping=mapping)
+        if view == "validation":
+            return validation_view(src, source, as_of, config, train_until, weights, horizon_days, format, out)
         hist = hl.health_history(src, as_of, cfg)
         for note in hist.attrs.get("notes", []):
             typer.echo(f"note: {note}", err=True)
