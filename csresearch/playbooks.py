@@ -73,11 +73,25 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Capacity:
+    """How many NEW calls a week each queue takes (:mod:`csresearch.worklist`), and the horizon of
+    the churn probability that ranks them. ``digital_per_week`` None: the digital-campaign list
+    (tech-touch accounts) is not capped."""
+
+    per_owner_per_week: int = 5
+    pooled_per_week: int = 10
+    digital_per_week: int | None = None
+    horizon_days: int = 180
+    lookback_days: int = 365
+
+
+@dataclass(frozen=True)
 class Playbook:
     rules: tuple[Rule, ...]
     high_touch_min: float = 50_000
     low_touch_min: float = 10_000
     source: str = "<dict>"
+    capacity: Capacity = Capacity()
 
 
 def default_playbook_path() -> Path | resources.abc.Traversable:
@@ -108,12 +122,36 @@ def _condition(c: Any, key: str) -> Condition:
     return Condition(feat, op, tuple(val) if isinstance(val, list) else val)
 
 
+def _capacity(raw: Any) -> Capacity:
+    """The ``capacity`` section: whole numbers (``digital_per_week`` may be null: no cap)."""
+    if raw is None:
+        return Capacity()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"playbook: 'capacity' must be a mapping, e.g. {{per_owner_per_week: 5}}, not {raw!r}")
+    keys = set(Capacity.__dataclass_fields__)
+    if set(raw) - keys:
+        raise ConfigError(f"playbook: unknown key 'capacity.{sorted(set(raw) - keys)[0]}'; allowed: "
+                          f"{', '.join(sorted(keys))}")
+    least = {"horizon_days": 1, "lookback_days": 1}
+    for k, v in raw.items():
+        if v is None and k == "digital_per_week":
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < least.get(k, 0):
+            raise ConfigError(f"playbook: 'capacity.{k}' must be a whole number >= {least.get(k, 0)}, not {v!r}")
+    cap = Capacity(**raw)
+    if cap.lookback_days <= cap.horizon_days:
+        raise ConfigError(f"playbook: 'capacity.lookback_days' ({cap.lookback_days}) must exceed "
+                          f"'capacity.horizon_days' ({cap.horizon_days}): the churn rates need outcomes seen")
+    return cap
+
+
 def load_playbook(config: str | Path | dict | None = None) -> Playbook:
     """Read and check a playbook (YAML path, dict, or None for the default).
 
     Refused with :class:`~csresearch.errors.ConfigError` naming the key: unknown keys, a rule
     without name/when/cta/owner, duplicate rule names, unknown features or operators, values
-    of the wrong kind, a priority outside high/medium/low, bad touch tier cut points.
+    of the wrong kind, a priority outside high/medium/low, bad touch tier cut points, a
+    ``capacity`` key unknown or not a whole number (``capacity.per_owner_per_week`` ...).
     """
     if isinstance(config, dict):
         data, where = config, "<dict>"
@@ -126,9 +164,10 @@ def load_playbook(config: str | Path | dict | None = None) -> Playbook:
         except yaml.YAMLError as e:
             raise ConfigError(f"playbook {path} is not valid YAML: {e}") from e
         where = str(path)
-    if not isinstance(data, dict) or set(data) - {"rules", "touch_tiers"}:
-        bad = sorted(set(data) - {"rules", "touch_tiers"}) if isinstance(data, dict) else data
-        raise ConfigError(f"playbook: unknown top-level key(s) {bad}; use 'rules' and 'touch_tiers'")
+    top = {"rules", "touch_tiers", "capacity"}
+    if not isinstance(data, dict) or set(data) - top:
+        bad = sorted(set(data) - top) if isinstance(data, dict) else data
+        raise ConfigError(f"playbook: unknown top-level key(s) {bad}; use 'rules', 'touch_tiers' and 'capacity'")
     tiers = data.get("touch_tiers") or {}
     if set(tiers) - {"high_touch_min", "low_touch_min"}:
         raise ConfigError(f"playbook: unknown key(s) in 'touch_tiers': {sorted(set(tiers) - {'high_touch_min', 'low_touch_min'})}")
@@ -162,7 +201,7 @@ def load_playbook(config: str | Path | dict | None = None) -> Playbook:
             raise ConfigError(f"playbook: '{key}.when' must be a non-empty list of conditions")
         conds = tuple(_condition(c, f"{key}.when[{j}]") for j, c in enumerate(when))
         rules.append(Rule(r["name"], conds, r["cta"].strip(), r["owner"], pr, str(r.get("description", "")).strip()))
-    return Playbook(tuple(rules), float(hi), float(lo), where)
+    return Playbook(tuple(rules), float(hi), float(lo), where, _capacity(data.get("capacity")))
 
 
 def _mask(col: pd.Series, c: Condition) -> np.ndarray:

@@ -14,6 +14,7 @@ from csresearch.errors import ConfigError, DataValidationError
 from csresearch.health import health_history, load_health_config
 from csresearch.playbooks import (
     FEATURES,
+    Capacity,
     load_playbook,
     playbook_ctas,
     playbook_features,
@@ -94,6 +95,13 @@ def test_nothing_fires_gives_empty_frame():
     (lambda r: r["rules"][1].update(action="x"), r"rules\[1\]\.action"),
     (lambda r: r.update(touch_tiers={"high_touch_min": 5, "low_touch_min": 10}), "touch_tiers.low_touch_min"),
     (lambda r: r.update(extra=1), "extra"),
+    (lambda r: r.update(capacity={"per_owner_per_week": -1}), r"capacity\.per_owner_per_week.*whole number >= 0"),
+    (lambda r: r.update(capacity={"pooled_per_week": 2.5}), r"capacity\.pooled_per_week"),
+    (lambda r: r.update(capacity={"digital_per_week": "all"}), r"capacity\.digital_per_week"),
+    (lambda r: r.update(capacity={"horizon_days": 0}), r"capacity\.horizon_days.*>= 1"),
+    (lambda r: r.update(capacity={"per_csm": 5}), r"unknown key 'capacity\.per_csm'"),
+    (lambda r: r.update(capacity={"horizon_days": 365, "lookback_days": 180}), r"capacity\.lookback_days"),
+    (lambda r: r.update(capacity=5), r"'capacity' must be a mapping"),
 ])
 def test_bad_playbook_refused(change, match):
     r = copy.deepcopy(RULES)
@@ -107,6 +115,13 @@ def test_missing_feature_column_and_months():
         run_playbook(feats().drop(columns="usage_change_pct"), RULES)
     with pytest.raises(ConfigError, match="months"):
         run_playbook(feats(), RULES, months=0)
+
+
+def test_capacity_defaults_and_read():
+    assert load_playbook(RULES).capacity == Capacity()  # absent: 5 per CSM, 10 pooled, digital not capped
+    cap = load_playbook({**RULES, "capacity": {"per_owner_per_week": 3, "digital_per_week": None}}).capacity
+    assert (cap.per_owner_per_week, cap.pooled_per_week, cap.digital_per_week) == (3, 10, None)
+    assert load_playbook().capacity.per_owner_per_week == 5  # the packaged default states it
 
 
 def test_default_playbook_is_the_single_packaged_copy_and_valid():

@@ -70,24 +70,40 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option(help="playbook YAML (default: the packaged one)")] = None,
         health_config: Annotated[Path | None, typer.Option(help="health YAML for the score and band features")] = None,
         months: Annotated[int, typer.Option(help="evaluate the last N months (CTAs de-duplicated per account and rule)")] = 1,
+        view: Annotated[str, typer.Option(help="worklist: one call per account, ranked by MRR at risk, queued by "
+                                          "owner and capped (within_capacity); rules: one row per account and rule")] = "worklist",
         format: Annotated[str, typer.Option("--format", help="csv, json or parquet")] = "csv",
         out: Annotated[Path | None, typer.Option(help="file to write (default: stdout)")] = None,
         mapping: Annotated[Path | None, typer.Option(help="YAML renaming your tables/columns onto the contract")] = None,
         engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "duckdb",
     ) -> None:
-        """Calls-to-action from the playbook rules: account, rule, owner team, priority, triggering values."""
+        """Calls-to-action from the playbook rules, as a worklist: ranked by expected MRR at risk, by owner
+        (CSM, pooled queue, digital campaign), with the reason in words and within_capacity."""
         from csresearch import timeline
         from csresearch.engine import check_engine, open_on
         from csresearch.playbooks import load_playbook, playbook_ctas
 
         pb = load_playbook(config)
         src = open_on(source, engine=check_engine(engine), mapping=mapping)
-        ctas = playbook_ctas(src, as_of, pb, health_config, months)
+        if view not in ("worklist", "rules"):
+            fail(f"--view must be worklist or rules, not '{view}'")
+        if view == "rules":
+            ctas = playbook_ctas(src, as_of, pb, health_config, months)
+            meta = {}
+        else:
+            from csresearch.worklist import worklist, worklist_meta
+
+            ctas = worklist(src, as_of, pb, health_config, months)
+            meta = worklist_meta(ctas)
         customers = _customers_note(src, as_of, timeline.active_customers(src, as_of))
-        typer.echo(f"{len(ctas):,} calls-to-action from {len(pb.rules)} rules for "
+        typer.echo(f"{meta.get('calls', len(ctas)):,} calls-to-action from {len(pb.rules)} rules for "
                    f"{ctas['account_id'].nunique():,} of the {customers['active_customers']:,} "
                    f"active customers on {as_of}", err=True)
-        write_table(ctas, format, out, {"as_of": as_of, "playbook": pb.source, "months": months, **customers})
+        if meta:
+            typer.echo(f"worklist: {meta['worklist_size']:,} new calls within the weekly capacity of "
+                       f"{meta['worklist_capacity']:,} ({meta['new']:,} new, {meta['carried']:,} already on the list "
+                       f"on {meta['previous']}); {meta['digital_size']:,} to the digital campaign", err=True)
+        write_table(ctas, format, out, {"as_of": as_of, "playbook": pb.source, "months": months, **customers, **meta})
 
 
 def _customers_note(src, as_of: str, n: int) -> dict:

@@ -1,0 +1,338 @@
+"""The worklist: the playbooks' calls to action ranked by expected MRR at risk, per owner, capped.
+
+One item per account that a playbook rule fired for (:func:`csresearch.playbooks.run_playbook`;
+several rules on one account make one call, its reasons joined, the action of the most urgent
+rule). Each item is ranked by
+
+    revenue_at_risk = p_churn(band) x MRR
+
+where ``p_churn(band)`` is the churn rate of the account's health band: among the customers
+on each monthly scoring date in the ``lookback_days`` before ``as_of`` whose outcome is seen
+(scoring date + ``horizon_days`` <= ``as_of``), the share of those in the band whose paid
+episode ended within ``horizon_days`` (pooled over the dates; :func:`band_churn_rates`). It is
+an observed rate per band, computed from the data up to ``as_of`` only: the simplest honest
+probability the kit has, and the same for every account of a band (so within a band the order
+is by MRR). MRR is the paid MRR on ``as_of`` (:func:`csresearch.segments.touch_tiers`).
+
+Queues: tech-touch accounts (ARR below the playbook's ``low_touch_min``) go to the
+digital-campaign list (``queue`` digital), not a person; other accounts to their CSM
+(``accounts.csm_owner``, queue owner) or, without one, to the pooled queue. An item is
+``new`` unless the account was on the list a week earlier (the same rules over the month that
+was complete on ``as_of - 7 days``, for the customers on that day); only new items take the
+weekly capacity of the playbook's ``capacity`` section, in rank order within each queue
+(``within_capacity``). The worklist is the new items within capacity.
+
+Example
+-------
+>>> wl = worklist(open_source("data/demo"), "2025-12-31")  # doctest: +SKIP
+>>> wl.loc[wl["within_capacity"], ["owner", "account_id", "mrr", "band", "reason", "cta"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from csresearch import labels
+from csresearch.errors import DataQualityWarning
+from csresearch.playbooks import PRIORITIES, Capacity, Playbook
+
+QUEUES = ("owner", "pooled", "digital")
+POOLED, DIGITAL = "pooled queue", "digital campaign"
+COLUMNS = ["rank", "account_id", "owner", "queue", "status", "within_capacity", "queue_rank", "mrr",
+           "score", "band", "p_churn", "revenue_at_risk", "reason", "cta", "rule", "priority", "team",
+           "values", "tier", "period_start"]
+
+
+# -- outcomes and the band -> probability table -------------------------------------------------
+def churned_within(src, day: str, horizon_days: int) -> pd.Series:
+    """The customers on ``day`` (account_id index): True when the paid episode covering ``day``
+    ends within ``horizon_days`` after it (the timeline's churn day, read as of day + horizon).
+
+    Example
+    -------
+    >>> churned_within(src, "2025-06-30", 180).mean()  # doctest: +SKIP
+    """
+    from csresearch import timeline
+
+    d = pd.Timestamp(day)
+    e = timeline.episodes(src, (d + pd.Timedelta(days=horizon_days)).date().isoformat())
+    lit = ibis.literal(d.date())
+    cov = e.filter((e.start <= lit) & (e.end.isnull() | (e.end > lit))).select("account_id", "churned")
+    df = cov.execute()
+    out = df.groupby(df["account_id"].astype(str))["churned"].max().astype(bool)
+    return out.rename("churned").rename_axis("account_id")
+
+
+def band_churn_rates(history: pd.DataFrame, src, as_of: str, horizon_days: int = 180,
+                     lookback_days: int = 365) -> pd.DataFrame:
+    """Observed churn within ``horizon_days`` by health band (the calibrated band -> probability).
+
+    Scoring dates: the months of ``history`` (account_id, band, snapshot_date) whose snapshot
+    lies in the ``lookback_days`` before ``as_of`` and whose outcome is seen (snapshot +
+    horizon <= as_of). Per band: account-months of customers on the date, how many churned
+    within the horizon, ``p_churn`` = churned / accounts (pooled over the dates).
+    ``attrs``: dates, horizon_days, base_rate (all bands).
+
+    Example
+    -------
+    >>> band_churn_rates(hist, src, "2025-12-31")["p_churn"]  # doctest: +SKIP
+    """
+    asof = pd.Timestamp(as_of)
+    snaps = pd.to_datetime(pd.Series(history["snapshot_date"].unique()))
+    ok = (snaps + pd.Timedelta(days=horizon_days) <= asof) & (snaps > asof - pd.Timedelta(days=lookback_days))
+    parts = []
+    for d in sorted(snaps[ok]):
+        ch = churned_within(src, d.date().isoformat(), horizon_days)
+        rows = history.loc[history["snapshot_date"] == d, ["account_id", "band"]]
+        rows = rows.loc[rows["account_id"].astype(str).isin(ch.index)]
+        parts.append(rows.assign(churned=rows["account_id"].astype(str).map(ch).to_numpy(dtype=bool)))
+    dates = [d.date().isoformat() for d in sorted(snaps[ok])]
+    if not parts:
+        warnings.warn(f"band churn rates: no scoring date in the {lookback_days} days before {as_of} has "
+                      f"{horizon_days} days of outcome; p_churn is missing and the worklist is ranked by MRR",
+                      DataQualityWarning, stacklevel=2)
+        t = pd.DataFrame({"accounts": [], "churned": [], "p_churn": []}, index=pd.Index([], name="band"))
+    else:
+        allp = pd.concat(parts, ignore_index=True)
+        t = allp.groupby("band").agg(accounts=("churned", "size"), churned=("churned", "sum"))
+        t["p_churn"] = t["churned"] / t["accounts"]
+        t.attrs["base_rate"] = float(allp["churned"].mean())
+    t.attrs.update({"dates": dates, "horizon_days": horizon_days, "lookback_days": lookback_days})
+    return t
+
+
+# -- reasons in words -----------------------------------------------------------------------------
+def _n(v) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def _day(v) -> str:
+    return "" if v is None or pd.isna(v) else pd.Timestamp(v).date().isoformat()
+
+
+def _phrase(feature: str, r: dict, w: dict) -> str | None:
+    """One condition of a rule in words, with its number (and date); None to leave it out."""
+    v = r.get(feature)
+    if feature in ("tier", "active", "active_at_snapshot", "nps_first_days", "band_prev", "score_prev"):
+        return None  # context, or said with another feature
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return f"no {labels.words(feature)}"
+    if feature == "band":
+        s = f"health band {v} (score {_n(r.get('score')) or 0:.0f})"
+        if isinstance(r.get("band_prev"), str) and r["band_prev"] != v:
+            s += f", {r['band_prev']} last month ({_n(r.get('score_prev')) or 0:.0f})"
+        return s
+    if feature == "usage_change_pct":
+        return f"usage {'down' if v < 0 else 'up'} {abs(v):.0f} % vs the previous {w['baseline_months']} months"
+    if feature == "nps_latest":
+        on = _day(r.get("nps_latest_on"))
+        return f"NPS {v:.0f} on {on}" if on else f"NPS {v:.0f}"
+    if feature == "nps_first":
+        return f"first NPS {v:.0f} on day {_n(r.get('nps_first_days')) or 0:.0f} of the contract"
+    if feature == "days_to_renewal":
+        return f"renewal in {v:.0f} days ({_day(pd.Timestamp(r['snapshot_date']) + pd.Timedelta(days=v))})"
+    if feature == "tickets":
+        return f"{v:.0f} support tickets in {w['ticket_window_months']} months"
+    if feature == "ces_mean":
+        return f"customer effort {v:.1f} of 7 (mean of {w['ces_window_months']} months)"
+    if feature == "onboarding_overdue":
+        return f"{labels.plural(int(v), 'onboarding milestone')} overdue"
+    if feature == "tenure_days":
+        return f"customer for {v:.0f} days"
+    return labels.conditions(f"{feature}={v:.4g}" if isinstance(v, float) else f"{feature}={v}")
+
+
+def _nps_dates(src, rows: pd.DataFrame) -> pd.Series:
+    """Day of the latest NPS answer on or before each row's snapshot (NaT without one)."""
+    if not src.has("nps_responses") or rows.empty:
+        return pd.Series(pd.NaT, index=rows.index)
+    r = src.df("nps_responses")[["account_id", "responded_at"]].dropna()
+    r = r.assign(account_id=r["account_id"].astype(str), on=r["responded_at"].dt.normalize())
+    r = r.sort_values("on")
+    left = rows[["account_id", "snapshot_date"]].assign(account_id=rows["account_id"].astype(str),
+                                                        _i=np.arange(len(rows)))
+    m = pd.merge_asof(left.sort_values("snapshot_date"), r[["account_id", "on"]], left_on="snapshot_date",
+                      right_on="on", by="account_id", direction="backward")
+    return pd.Series(m.sort_values("_i")["on"].to_numpy(), index=rows.index)
+
+
+def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, windows: dict,
+             src=None) -> pd.DataFrame:
+    """``ctas`` with ``reason``: each rule's conditions in words, with the account's numbers and
+    dates ("usage down 40 % vs the previous 3 months, NPS 3 on 2025-11-02"); pure apart from
+    reading NPS answer days from ``src`` (optional).
+
+    ``windows``: the health inputs' windows (baseline_months, ticket_window_months,
+    ces_window_months), as :func:`csresearch.account_features.check_input_options` returns them.
+    """
+    feats = {r.name: list(dict.fromkeys(c.feature for c in r.when)) for r in playbook.rules}
+    rows = ctas[["account_id", "period_start"]].merge(features, on=["account_id", "period_start"], how="left")
+    rows.index = ctas.index
+    rows["nps_latest_on"] = _nps_dates(src, rows) if src is not None else pd.NaT
+    reasons = []
+    for rule, r in zip(ctas["rule"], rows.to_dict("records"), strict=True):
+        parts = [_phrase(f, r, windows) for f in feats.get(rule, [])]
+        reasons.append(", ".join(p for p in parts if p))
+    return ctas.assign(reason=reasons)
+
+
+# -- ranking and capacity --------------------------------------------------------------------
+def _one_per_account(ctas: pd.DataFrame) -> pd.DataFrame:
+    c = ctas.assign(_p=ctas["priority"].map({p: i for i, p in enumerate(PRIORITIES)}))
+    c = c.sort_values(["account_id", "_p", "rule"], kind="stable")
+    g = c.groupby("account_id", sort=False)
+    join = "; ".join
+    return g.agg(rule=("rule", ", ".join), priority=("priority", "first"), cta=("cta", "first"),
+                 team=("owner", "first"), reason=("reason", join), values=("values", join),
+                 score=("score", "first"), band=("band", "first"),
+                 period_start=("period_start", "max")).reset_index()
+
+
+def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series, capacity: Capacity,
+                  previous=()) -> pd.DataFrame:
+    """Rank and queue the calls to action (pure function).
+
+    Parameters
+    ----------
+    ctas
+        One row per account and rule: account_id, rule, priority, cta, owner (the rule's team),
+        reason, values, score, band, period_start (:func:`describe` of ``run_playbook``).
+    accounts
+        account_id, mrr, csm_owner (missing: pooled queue), tier (tech-touch: digital).
+    p_churn
+        Churn probability by band (:func:`band_churn_rates`); a band not in it gets NaN.
+    capacity
+        New items per week per queue (:class:`csresearch.playbooks.Capacity`).
+    previous
+        The accounts on the list a week earlier: their items are ``carried``, not new.
+
+    Returns
+    -------
+    One row per account (:data:`COLUMNS`), by revenue_at_risk (highest first; then lower
+    score, account id). ``attrs``: worklist_size (person queues within capacity),
+    worklist_capacity (per_owner x CSMs + pooled), digital_size, new, carried, owners.
+
+    Example
+    -------
+    >>> rank_worklist(ctas, accounts, pd.Series({"red": 0.3}), Capacity())  # doctest: +SKIP
+    """
+    items = _one_per_account(ctas) if len(ctas) else pd.DataFrame(columns=[c for c in COLUMNS if c in
+                                                                           ctas.columns or c == "team"])
+    info = accounts.assign(account_id=accounts["account_id"].astype(str)).drop_duplicates("account_id")
+    items = items.assign(account_id=items["account_id"].astype(str)).merge(
+        info[["account_id", "mrr", "csm_owner", "tier"]], on="account_id", how="left")
+    person = items["csm_owner"].astype(object).where(items["csm_owner"].notna(), "").astype(str).str.strip()
+    items["queue"] = np.select([items["tier"].eq("tech-touch"), person.ne("")], ["digital", "owner"], "pooled")
+    items["owner"] = np.select([items["queue"].eq("digital"), items["queue"].eq("owner")],
+                               [DIGITAL, person], POOLED)
+    items["p_churn"] = items["band"].map(p_churn).astype("float64")
+    items["revenue_at_risk"] = items["p_churn"] * pd.to_numeric(items["mrr"], errors="coerce")
+    items = items.sort_values(["revenue_at_risk", "score", "account_id"], ascending=[False, True, True],
+                              na_position="last", kind="stable").reset_index(drop=True)
+    items["rank"] = np.arange(1, len(items) + 1)
+    new = ~items["account_id"].isin(pd.Index(list(previous)).astype(str))
+    items["status"] = np.where(new, "new", "carried")
+    items["queue_rank"] = items.loc[new].groupby("owner").cumcount() + 1
+    cap = items["queue"].map({"owner": capacity.per_owner_per_week, "pooled": capacity.pooled_per_week,
+                              "digital": capacity.digital_per_week}).astype("float64").fillna(np.inf)
+    items["within_capacity"] = new & (items["queue_rank"] <= cap)
+    owners = int(person.loc[person.ne("")].nunique()) if "csm_owner" in info else 0
+    n_owners = int(info["csm_owner"].dropna().astype(str).str.strip().replace("", np.nan).dropna().nunique())
+    people = items["within_capacity"] & items["queue"].ne("digital")
+    items.attrs.update({
+        "worklist_size": int(people.sum()), "digital_size": int((items["within_capacity"] & ~people).sum()),
+        "worklist_capacity": n_owners * capacity.per_owner_per_week + capacity.pooled_per_week,
+        "owners": n_owners, "owners_with_items": owners, "new": int(new.sum()), "carried": int((~new).sum()),
+    })
+    return items[COLUMNS]
+
+
+# -- from a source ----------------------------------------------------------------------------
+def _accounts(src, as_of: str, pb: Playbook) -> pd.DataFrame:
+    """account_id, mrr (paid, on as_of), tier, csm_owner (NaN when the column or value is absent)."""
+    from csresearch.segments import touch_tiers
+
+    t = touch_tiers(src, as_of, pb.high_touch_min, pb.low_touch_min)
+    acc = src.df("accounts") if src.has("accounts") else pd.DataFrame(columns=["account_id"])
+    owner = acc.drop_duplicates("account_id").set_index(acc["account_id"].drop_duplicates().astype(str))
+    csm = owner["csm_owner"] if "csm_owner" in owner.columns else pd.Series(dtype=object)
+    return t.assign(account_id=t["account_id"].astype(str), csm_owner=t["account_id"].astype(str).map(csm))
+
+
+def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1) -> pd.DataFrame:
+    """The ranked, queued and capped calls to action as of ``as_of`` (see the module docstring).
+
+    The rules run as :func:`csresearch.playbooks.playbook_ctas` (the last ``months`` months,
+    customers on ``as_of``); the list a week earlier decides what is new. ``attrs``: those of
+    :func:`rank_worklist`, plus as_of, previous (the day a week earlier), active_customers,
+    calls (rule firings), rates (:func:`band_churn_rates`), capacity and playbook.
+
+    Example
+    -------
+    >>> wl = worklist(src, "2025-12-31")  # doctest: +SKIP
+    >>> wl.attrs["worklist_size"], wl.attrs["worklist_capacity"]  # doctest: +SKIP
+    """
+    from csresearch.account_features import check_input_options
+    from csresearch.health import HealthConfig, customers_on, load_health_config
+    from csresearch.playbooks import load_playbook, playbook_features, run_playbook
+
+    pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
+    cfg = health_config if isinstance(health_config, HealthConfig) else load_health_config(health_config)
+    feats = playbook_features(src, as_of, cfg, pb)
+    ids = customers_on(src, as_of)
+    ctas = run_playbook(feats, pb, months, customers=ids)
+    prev_day = (pd.Timestamp(as_of) - pd.Timedelta(days=7)).date().isoformat()
+    before = feats.loc[feats["snapshot_date"] <= pd.Timestamp(prev_day)]
+    previous = (run_playbook(before, pb, months, customers=customers_on(src, prev_day))["account_id"]
+                if len(before) else pd.Series([], dtype=str))
+    cap = pb.capacity
+    rates = band_churn_rates(feats, src, as_of, cap.horizon_days, cap.lookback_days)
+    ctas = describe(ctas, feats, pb, check_input_options(cfg.inputs), src)
+    out = rank_worklist(ctas, _accounts(src, as_of, pb), rates["p_churn"], cap, previous)
+    out.attrs.update({"as_of": as_of, "previous": prev_day, "active_customers": len(ids), "calls": len(ctas),
+                      "rates": rates, "capacity": cap, "playbook": pb.source, "band_margin": cfg.band_margin})
+    return out
+
+
+def worklist_meta(wl: pd.DataFrame) -> dict:
+    """Plain figures of :func:`worklist`'s attrs (for an export's metadata or a report)."""
+    a, rates = wl.attrs, wl.attrs.get("rates")
+    keys = ("worklist_size", "worklist_capacity", "digital_size", "new", "carried", "owners", "calls", "previous")
+    out = {k: a[k] for k in keys if k in a}
+    cap = a.get("capacity")
+    if cap is not None:
+        out.update({f"capacity_{k}": v for k, v in vars(cap).items()})
+    if rates is not None:
+        out["p_churn_by_band"] = {str(b): round(float(p), 4) for b, p in rates["p_churn"].items()}
+        out["p_churn_dates"] = list(rates.attrs.get("dates", []))
+    return out
+
+
+def worklist_lift(src, day: str, playbook=None, health_config=None) -> dict:
+    """Back-test: churn within the capacity's horizon after ``day`` among the accounts on the
+    worklist of ``day`` (within capacity, person queues), on the full list, and among all
+    customers on ``day`` (the base rate); lift = rate / base rate. Needs data to day + horizon.
+
+    Example
+    -------
+    >>> worklist_lift(src, "2025-06-30")["lift"]  # doctest: +SKIP
+    """
+    wl = worklist(src, day, playbook, health_config)
+    horizon = wl.attrs["capacity"].horizon_days
+    ch = churned_within(src, day, horizon)
+    base = float(ch.mean()) if len(ch) else float("nan")
+    picked = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital"), "account_id"]
+
+    def rate(ids: pd.Series) -> tuple[int, float]:
+        hit = ch.reindex(pd.Index(ids.astype(str)))
+        return int(hit.notna().sum()), float(hit.dropna().astype(float).mean()) if hit.notna().any() else float("nan")
+
+    n_w, r_w = rate(picked)
+    n_f, r_f = rate(wl["account_id"])
+    return {"day": day, "horizon_days": horizon, "customers": len(ch), "base_rate": base,
+            "worklist": n_w, "worklist_rate": r_w, "lift": r_w / base if base else float("nan"),
+            "full_list": n_f, "full_list_rate": r_f, "full_list_lift": r_f / base if base else float("nan")}

@@ -1,0 +1,154 @@
+"""The worklist: ranking by MRR at risk, queues, weekly capacity, new vs carried, reasons in words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from csresearch.playbooks import Capacity, load_playbook, playbook_ctas
+from csresearch.sources import DataSource
+from csresearch.worklist import band_churn_rates, describe, rank_worklist, worklist
+
+NOV = pd.Timestamp("2025-11-01")
+P_CHURN = pd.Series({"red": 0.3, "yellow": 0.1, "green": 0.05})
+
+
+def small_ctas() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = [  # account, rule, priority, band, score
+        ("a1", "turned_red", "high", "red", 20.0), ("a1", "usage_down", "medium", "red", 20.0),
+        ("a2", "usage_down", "medium", "yellow", 50.0), ("a3", "turned_red", "high", "red", 30.0),
+        ("a4", "turned_red", "high", "red", 10.0), ("a5", "usage_down", "medium", "red", 35.0),
+        ("a6", "usage_down", "medium", "red", 5.0), ("a7", "no_nps", "low", "green", 80.0),
+    ]
+    c = pd.DataFrame(rows, columns=["account_id", "rule", "priority", "band", "score"])
+    c = c.assign(cta=c["rule"] + " action", owner="customer success", reason=c["rule"] + " reason",
+                 values="", period_start=NOV)
+    acc = pd.DataFrame({
+        "account_id": ["a1", "a2", "a3", "a4", "a5", "a6", "a7"],
+        "mrr": [1000.0, 5000.0, 800.0, 500.0, 2000.0, 100.0, 10000.0],
+        "csm_owner": ["Ann", "Ann", None, "Ann", "Ann", "Ann", "Bob"],
+        "tier": ["low-touch", "high-touch", "low-touch", "tech-touch", "low-touch", "low-touch", "high-touch"],
+    })
+    return c, acc
+
+
+def test_rank_by_revenue_at_risk_queues_and_capacity():
+    c, acc = small_ctas()
+    before = c.copy()
+    wl = rank_worklist(c, acc, P_CHURN, Capacity(per_owner_per_week=2, pooled_per_week=0), previous=["a2"])
+    pd.testing.assert_frame_equal(c, before)  # input untouched
+    # risk = p(band) x MRR: a5 .3*2000=600, a2 .1*5000=500, a7 .05*10000=500 (tie: lower score
+    # first, a2 50 < a7 80), a1 .3*1000=300, a3 .3*800=240, a4 .3*500=150, a6 .3*100=30
+    assert wl["account_id"].tolist() == ["a5", "a2", "a7", "a1", "a3", "a4", "a6"]
+    np.testing.assert_allclose(wl["revenue_at_risk"], [600, 500, 500, 300, 240, 150, 30])
+    assert wl["rank"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    # one call per account: a1's two rules joined, the action of the high-priority one
+    a1 = wl.set_index("account_id").loc["a1"]
+    assert a1["rule"] == "turned_red, usage_down" and a1["cta"] == "turned_red action"
+    assert a1["reason"] == "turned_red reason; usage_down reason"
+    # queues: a3 has no CSM -> pooled; a4 is tech-touch -> digital although Ann owns it
+    q = wl.set_index("account_id")
+    assert q.loc["a3", "queue"] == "pooled" and q.loc["a3", "owner"] == "pooled queue"
+    assert q.loc["a4", "queue"] == "digital" and q.loc["a4", "owner"] == "digital campaign"
+    assert q.loc["a7", "owner"] == "Bob"
+    # a2 was on last week's list: carried, takes no capacity; Ann's new ones: a5, a1, a6 -> cap 2
+    assert q.loc["a2", "status"] == "carried" and not q.loc["a2", "within_capacity"]
+    assert q["within_capacity"].to_dict() == {"a5": True, "a2": False, "a7": True, "a1": True,
+                                              "a3": False, "a4": True, "a6": False}
+    assert q.loc["a6", "queue_rank"] == 3
+    # person queues within capacity: a5, a7, a1; digital (not capped): a4; capacity 2 CSMs x 2 + 0
+    assert wl.attrs["worklist_size"] == 3 and wl.attrs["digital_size"] == 1
+    assert wl.attrs["worklist_capacity"] == 4 and wl.attrs["new"] == 6 and wl.attrs["carried"] == 1
+
+
+def test_pooled_capacity_and_capped_digital():
+    c, acc = small_ctas()
+    acc = acc.assign(csm_owner=None)  # every account without a CSM -> pooled (a4 still digital)
+    wl = rank_worklist(c, acc, P_CHURN, Capacity(per_owner_per_week=5, pooled_per_week=2, digital_per_week=0))
+    pooled = wl.loc[wl["queue"] == "pooled"]
+    assert len(pooled) == 6 and pooled["within_capacity"].sum() == 2
+    assert pooled.loc[pooled["within_capacity"], "account_id"].tolist() == ["a5", "a2"]  # the two riskiest
+    assert not wl.loc[wl["queue"] == "digital", "within_capacity"].any()
+    assert wl.attrs["worklist_capacity"] == 2  # no CSM: 0 x 5 + 2
+
+
+class _Src:
+    """A stand-in source holding only nps_responses (describe reads answer days from it)."""
+
+    def __init__(self, nps: pd.DataFrame):
+        self.nps = nps
+
+    def has(self, name: str) -> bool:
+        return name == "nps_responses"
+
+    def df(self, name: str) -> pd.DataFrame:
+        return self.nps
+
+
+def test_reasons_in_words_with_numbers_and_dates():
+    pb = load_playbook({"rules": [
+        {"name": "usage_and_nps", "when": [{"feature": "usage_change_pct", "op": "<=", "value": -30},
+                                           {"feature": "nps_latest", "op": "<=", "value": 6}],
+         "cta": "call", "owner": "cs"},
+        {"name": "renewal", "when": [{"feature": "days_to_renewal", "op": "<=", "value": 60},
+                                     {"feature": "band", "op": "==", "value": "red"}], "cta": "plan", "owner": "sales"},
+    ]})
+    feats = pd.DataFrame({"account_id": ["a"], "period_start": [NOV], "snapshot_date": [pd.Timestamp("2025-11-30")],
+                          "usage_change_pct": [-40.2], "nps_latest": [3.0], "days_to_renewal": [45.0],
+                          "band": ["red"], "band_prev": ["yellow"], "score": [31.6], "score_prev": [52.0]})
+    ctas = pd.DataFrame({"account_id": ["a", "a"], "period_start": [NOV, NOV], "rule": ["usage_and_nps", "renewal"]})
+    nps = pd.DataFrame({"account_id": ["a", "a", "a"], "score": [9, 3, 10],
+                        "responded_at": pd.to_datetime(["2025-06-01 09:00", "2025-11-02 14:00", "2025-12-05 08:00"])})
+    windows = {"baseline_months": 3, "ticket_window_months": 3, "ces_window_months": 6}
+    out = describe(ctas, feats, pb, windows, _Src(nps))
+    # the answer of 2025-12-05 is after the snapshot (2025-11-30): the latest on or before it is 2025-11-02
+    assert out["reason"].tolist() == [
+        "usage down 40 % vs the previous 3 months, NPS 3 on 2025-11-02",
+        # 2025-11-30 + 45 days = 2026-01-14
+        "renewal in 45 days (2026-01-14), health band red (score 32), yellow last month (52)",
+    ]
+    assert describe(ctas, feats, pb, windows)["reason"].iloc[0].endswith("NPS 3")  # no source: no date
+
+
+def test_band_churn_rates_by_hand():
+    subs = pd.DataFrame({
+        "subscription_id": ["s1", "s2", "s3"], "account_id": ["A", "B", "C"],
+        "start_date": pd.to_datetime(["2024-01-01"] * 3),
+        "end_date": pd.to_datetime([None, "2024-05-01", "2024-12-01"]),
+        "mrr": [100.0, 100.0, 100.0], "plan": "pro",
+    })
+    acc = pd.DataFrame({"account_id": ["A", "B", "C"], "name": ["a", "b", "c"], "segment": "smb",
+                        "created_at": pd.to_datetime(["2024-01-01"] * 3)})
+    src = DataSource.from_frames({"accounts": acc, "subscriptions": subs}, validate=False)
+    hist = pd.DataFrame({"account_id": ["A", "B", "C", "A"], "band": ["red", "red", "green", "red"],
+                         "snapshot_date": pd.to_datetime(["2024-01-31"] * 3 + ["2024-10-31"])})
+    t = band_churn_rates(hist, src, "2024-12-31", horizon_days=180, lookback_days=365)
+    # 2024-01-31 + 180 days = 2024-07-29 <= as_of: seen. B ends 2024-05-01 (churned within 180 days),
+    # C ends 2024-12-01 (after the horizon). red: 1 of 2; green: 0 of 1. 2024-10-31 + 180 is after as_of: left out
+    assert t.attrs["dates"] == ["2024-01-31"]
+    assert t.loc["red", "accounts"] == 2 and t.loc["red", "p_churn"] == pytest.approx(0.5)
+    assert t.loc["green", "p_churn"] == 0 and t.attrs["base_rate"] == pytest.approx(1 / 3)
+
+
+def test_worklist_on_demo_new_from_last_week_and_capacity(demo_small):
+    as_of = "2025-12-31"
+    wl = worklist(demo_small, as_of)
+    cap = wl.attrs["capacity"]
+    person = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
+    assert (person.loc[person["queue"] == "owner"].groupby("owner").size() <= cap.per_owner_per_week).all()
+    assert (person["queue"] == "pooled").sum() <= cap.pooled_per_week
+    assert wl.attrs["worklist_size"] == len(person) <= wl.attrs["worklist_capacity"]
+    assert not wl.loc[wl["within_capacity"], "status"].eq("carried").any()
+    assert wl["rank"].tolist() == list(range(1, len(wl) + 1))
+    assert wl["revenue_at_risk"].dropna().is_monotonic_decreasing
+    # "new": not on the list computed independently as of a week earlier (2025-12-24: November)
+    before = set(playbook_ctas(demo_small, "2025-12-24")["account_id"].astype(str))
+    carried = set(wl.loc[wl["status"] == "carried", "account_id"])
+    assert carried == set(wl["account_id"]) & before
+    # tech-touch accounts go to the digital campaign, never to a person
+    from csresearch.segments import touch_tiers
+
+    tiers = touch_tiers(demo_small, as_of).set_index("account_id")["tier"]
+    assert (wl["account_id"].map(tiers).eq("tech-touch") == wl["queue"].eq("digital")).all()
+    assert wl["reason"].str.len().gt(0).all()
