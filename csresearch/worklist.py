@@ -138,7 +138,7 @@ def _phrase(feature: str, r: dict, w: dict) -> str | None:
     if feature == "tickets":
         return f"{v:.0f} support tickets in {w['ticket_window_months']} months"
     if feature == "ces_mean":
-        return f"customer effort {v:.1f} of 7 (mean of {w['ces_window_months']} months)"
+        return f"CES {v:.1f} of 7 (mean of {w['ces_window_months']} months)"
     if feature == "onboarding_overdue":
         return f"{labels.plural(int(v), 'onboarding milestone')} overdue"
     if feature == "tenure_days":

@@ -8,7 +8,7 @@ import pytest
 
 from csresearch.playbooks import Capacity, load_playbook, playbook_ctas
 from csresearch.sources import DataSource
-from csresearch.worklist import band_churn_rates, describe, rank_worklist, worklist
+from csresearch.worklist import band_churn_rates, describe, rank_worklist
 
 NOV = pd.Timestamp("2025-11-01")
 P_CHURN = pd.Series({"red": 0.3, "yellow": 0.1, "green": 0.05})
@@ -131,9 +131,21 @@ def test_band_churn_rates_by_hand():
     assert t.loc["green", "p_churn"] == 0 and t.attrs["base_rate"] == pytest.approx(1 / 3)
 
 
-def test_worklist_on_demo_new_from_last_week_and_capacity(demo_small):
+def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_small):
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+    from csresearch.reports.sections.health_worklist import worklist_of
+
     as_of = "2025-12-31"
-    wl = worklist(demo_small, as_of)
+    ctx = ReportContext.from_source(demo_small, as_of, report="health")
+    html = sections.health_summary(ctx).html
+    wl = worklist_of(ctx)  # the same worklist as worklist(demo_small, as_of), memoised by the report
+    # the first screen: who to call this week, the figures recorded
+    assert html.index("Who to call this week") < html.index("Accounts scored")
+    assert f"{wl.attrs['worklist_size']} new call" in html and "what to do" in html
+    assert ctx.summary["worklist_size"] == wl.attrs["worklist_size"]
+    assert ctx.summary["worklist_capacity"] == wl.attrs["worklist_capacity"]
+    assert 0 <= ctx.summary["band_flip_rate"] <= ctx.summary["band_flip_rate_raw"] <= 1
     cap = wl.attrs["capacity"]
     person = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
     assert (person.loc[person["queue"] == "owner"].groupby("owner").size() <= cap.per_owner_per_week).all()

@@ -14,6 +14,7 @@ from csresearch import narrative as nv
 from csresearch.display import Html, Section, cards, esc
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
+from csresearch.reports.sections import health_worklist as hw
 
 BAND_ORDER = ("red", "yellow", "green", "insufficient data")
 
@@ -54,22 +55,14 @@ def _mrr_now(ctx: ReportContext) -> pd.Series:
     return ctx.memo("mrr_now", build)
 
 
-def _ctas(ctx: ReportContext) -> pd.DataFrame:
-    """The playbooks' CTAs for the last month (once per run)."""
-    from csresearch.playbooks import playbook_ctas
-
-    pb = ctx.params.get("playbook_path") or None
-    cfg = ctx.params.get("health_config_path") or None
-    return ctx.memo("ctas", lambda: playbook_ctas(ctx.source, ctx.as_of, playbook=pb, health_config=cfg))
-
-
 @section
 def summary(ctx: ReportContext) -> Section:
-    """Headline: scored accounts, band shares, the month's largest drops, what to do."""
+    """Headline: who to call this week and why (the worklist), scored accounts, band shares."""
     now = latest(ctx)
     s = Section("Summary")
     if now.empty:
         return s.text("No account was active in the last complete month; there is no score to report.")
+    hw.first_screen(ctx, s, history(ctx))
     month = nv.period_label(now["period_start"].iloc[0])
     bands = now["band"].value_counts()
     scored = now["score"].notna()
@@ -82,7 +75,7 @@ def summary(ctx: ReportContext) -> Section:
     red_share = f"{nv.pct(red_mrr / all_mrr)} of active MRR; " if all_mrr > 0 else ""
     lead = (f"{labels.plural(red, 'account')} ({nv.pct(red / max(int(scored.sum()), 1))} of those scored, "
             f"{nv.currency(red_mrr, ctx.currency, short=True)} of MRR) {'is' if red == 1 else 'are'} red in {month}, "
-            f"{nv.thousands(new_red)} of them newly: call those first, starting with the largest drops below.")
+            f"{nv.thousands(new_red)} of them newly.")
     s.add(Html(f'<p class="cs-lead"><strong>{esc(lead)}</strong></p>'))
     s.add(cards([
         ("Accounts scored", nv.thousands(scored.sum()),
@@ -97,11 +90,11 @@ def summary(ctx: ReportContext) -> Section:
         + (f" (previous month: {nv.thousands(prev_red)})." if prev_red is not None else "."),
         f"{labels.plural(new_red, 'account')} turned red this month: start with the movers below.",
     ]
-    ctas = _ctas(ctx)
-    if len(ctas):
-        high = int((ctas["priority"] == "high").sum())
-        items.append(f"The playbooks raised {nv.plural(len(ctas), 'call')} to action ({nv.thousands(high)} high "
-                     "priority); the list is below.")
+    wl = hw.worklist_of(ctx)
+    if len(wl):
+        items.append(f"The playbooks raised {nv.plural(len(wl), 'call')} to action (one per account); this week's "
+                     f"{nv.thousands(wl.attrs['worklist_size'])} are the new ones that fit the capacity; the "
+                     "ranked list is below.")
     if not scored.all():
         items.append(f"{labels.plural(int((~scored).sum()), 'account')} with too little data to score (band "
                      "'insufficient data').")
@@ -310,21 +303,12 @@ def signal_ladder(ctx: ReportContext) -> Section:
 
 @section
 def playbook_ctas(ctx: ReportContext) -> Section:
-    """The playbooks' calls to action for the last month, most urgent first."""
-    s = Section("Calls to action from the playbooks")
-    ctas = _ctas(ctx)
-    if ctas.empty:
+    """The worklist: every call to action ranked by expected MRR at risk, queue, this week's
+    calls, the band churn probabilities and the back-test lift."""
+    s = Section("Calls to action: the worklist")
+    if hw.worklist_of(ctx).empty:
         return s.text("No playbook rule fired for the last month.")
-    by_owner = ctas.groupby("owner").size()
-    s.text(
-        f"{nv.plural(len(ctas), 'call')} to action for {nv.plural(ctas['account_id'].nunique(), 'account')} in the "
-        "last month: " + ", ".join(f"{n:,} for {o}" for o, n in by_owner.sort_values(ascending=False).items()) + "."
-    )
-    t = ctas.assign(name=ctas["account_id"].map(_names(ctx)), values=ctas["values"].map(labels.conditions),
-                    rule=ctas["rule"].map(labels.words))
-    s.table(t[["priority", "name", "account_id", "rule", "owner", "cta", "values", "band"]],
-            what="calls to action", order="most urgent first: by priority, then rule",
-            labels={"cta": "call to action", "values": "triggered by"})
+    hw.full_list(ctx, s)
     return s
 
 

@@ -1,0 +1,138 @@
+"""The health report's worklist: who to call this week and why, the full ranked list, band
+stability and the back-test lift (helpers of :mod:`csresearch.reports.sections.health`).
+
+The worklist is :func:`csresearch.worklist.worklist` (configured by the report's
+``playbook_path`` and ``health_config_path``); band flips are
+:func:`csresearch.health.band_flips` over the last ``FLIP_MONTHS`` months of the history.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from csresearch import labels
+from csresearch import narrative as nv
+from csresearch.display import Html, Section, esc
+from csresearch.reports.context import ReportContext
+
+FLIP_MONTHS = 12
+TOP_PER_OWNER = 3
+
+
+def worklist_of(ctx: ReportContext) -> pd.DataFrame:
+    """The worklist as of ``as_of`` (once per run)."""
+    from csresearch.worklist import worklist
+
+    pb = ctx.params.get("playbook_path") or None
+    cfg = ctx.params.get("health_config_path") or None
+    return ctx.memo("worklist", lambda: worklist(ctx.source, ctx.as_of, playbook=pb, health_config=cfg))
+
+
+def flip_rates(history: pd.DataFrame) -> tuple[float, float]:
+    """Monthly band flip rate over the last ``FLIP_MONTHS`` months: (with hysteresis, without)."""
+    from csresearch.health import band_flips
+
+    def rate(col: str) -> float:
+        t = band_flips(history, col).tail(FLIP_MONTHS)
+        return float(t["flipped"].sum() / t["scored"].sum()) if t["scored"].sum() else float("nan")
+
+    return rate("band"), rate("band_raw") if "band_raw" in history else float("nan")
+
+
+def _names(ctx: ReportContext) -> pd.Series:
+    acc = ctx.df("accounts")
+    return acc.drop_duplicates("account_id").set_index("account_id")["name"]
+
+
+def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
+    a, cap = wl.attrs, wl.attrs["capacity"]
+    people = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
+    s = (f"Who to call this week: {labels.plural(a['worklist_size'], 'new call')} within the capacity of "
+         f"{nv.thousands(a['worklist_capacity'])} ({cap.per_owner_per_week} per CSM for "
+         f"{labels.plural(a['owners'], 'CSM')}, {cap.pooled_per_week} for the pooled queue), the largest expected "
+         f"MRR at risk first; {labels.plural(a['digital_size'], 'tech-touch account')} go to the digital campaign "
+         f"and {nv.thousands(a['carried'])} already on the list a week earlier are not raised again.")
+    if len(people):
+        top = people.iloc[0]
+        name = _names(ctx).get(top["account_id"], top["account_id"])
+        s += (f" First: {top['owner']} calls {name} ({nv.currency(top['mrr'], ctx.currency)} MRR, "
+              f"{top['band']}): {top['reason']}.")
+    return s
+
+
+def first_screen(ctx: ReportContext, s: Section, history: pd.DataFrame) -> None:
+    """Add who to call this week and why (a lead sentence and each owner's top items) to ``s``
+    and record worklist_size, worklist_capacity, band_flip_rate (and band_flip_rate_raw)."""
+    wl = worklist_of(ctx)
+    flips, raw = flip_rates(history)
+    ctx.record(worklist_size=int(wl.attrs["worklist_size"]), worklist_capacity=int(wl.attrs["worklist_capacity"]),
+               worklist_digital=int(wl.attrs["digital_size"]), band_flip_rate=round(flips, 4),
+               band_flip_rate_raw=round(raw, 4), calls_to_action=int(wl.attrs["calls"]))
+    s.add(Html(f'<p class="cs-lead"><strong>{esc(_lead(ctx, wl))}</strong></p>'))
+    people = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
+    top = people.groupby("owner", sort=True, group_keys=False).head(TOP_PER_OWNER)
+    if len(top):
+        t = top.assign(name=top["account_id"].map(_names(ctx))).sort_values(["owner", "rank"])
+        s.table(t[["owner", "name", "account_id", "mrr", "band", "score", "reason", "cta"]],
+                formats={"mrr": "currency", "score": "float1"}, top=None,
+                labels={"mrr": "MRR", "reason": "why", "cta": "what to do"},
+                caption=f"This week's calls: each owner's top {TOP_PER_OWNER} new items by expected MRR at risk")
+    cfg_margin = wl.attrs.get("band_margin", 0)
+    s.note(f"Bands hold with hysteresis: an account keeps last month's band until its score leaves it by "
+           f"{nv.number(cfg_margin, 0)} points. Monthly band flip rate over the last {FLIP_MONTHS} months: "
+           f"{nv.pct(flips)} (without hysteresis {nv.pct(raw)}).")
+
+
+def lift(ctx: ReportContext) -> dict | None:
+    """Back-test at the last month end ``horizon_days`` or more before as_of (once per run)."""
+    from csresearch.worklist import worklist_lift
+
+    def build() -> dict | None:
+        horizon = worklist_of(ctx).attrs["capacity"].horizon_days
+        day = (pd.Timestamp(ctx.as_of) - pd.Timedelta(days=horizon) + pd.Timedelta(days=1))
+        day = (day.to_period("M").to_timestamp() - pd.Timedelta(days=1)).date().isoformat()
+        pb = ctx.params.get("playbook_path") or None
+        cfg = ctx.params.get("health_config_path") or None
+        try:
+            return worklist_lift(ctx.source, day, pb, cfg)
+        except (ValueError, KeyError):  # too little history before that day
+            return None
+
+    return ctx.memo("worklist_lift", build)
+
+
+def full_list(ctx: ReportContext, s: Section) -> None:
+    """The band probabilities, the ranked list (every call, queue, within capacity), the lift."""
+    wl = worklist_of(ctx)
+    rates = wl.attrs["rates"]
+    by_queue = wl.groupby("queue").size()
+    s.text(f"The playbooks' {nv.plural(wl.attrs['calls'], 'rule firing')} make "
+           f"{labels.plural(len(wl), 'call')} (one per account): "
+           + ", ".join(f"{nv.thousands(by_queue.get(q, 0))} for {w}" for q, w in
+                       (("owner", "CSMs"), ("pooled", "the pooled queue"), ("digital", "the digital campaign")))
+           + f". {nv.thousands(wl.attrs['new'])} are new (not on the list as of {wl.attrs['previous']}); the "
+           f"{nv.thousands(wl.attrs['worklist_size'])} within capacity are this week's calls. "
+           "The whole list: csresearch playbooks SOURCE --as-of DATE --format csv.")
+    horizon = rates.attrs.get("horizon_days")
+    if len(rates):
+        s.table(rates.reset_index(), formats={"p_churn": "pct"}, top=None,
+                labels={"accounts": "account-months", "churned": f"churned within {horizon} days",
+                        "p_churn": "churn probability"},
+                caption=f"Churn probability by band: observed churn within {horizon} days of the scoring dates "
+                        f"{', '.join(rates.attrs['dates'])} (customers on each date, data up to {ctx.as_of})")
+    t = wl.assign(name=wl["account_id"].map(_names(ctx)), values=wl["reason"])
+    s.table(t[["rank", "owner", "name", "account_id", "status", "within_capacity", "mrr", "band",
+               "revenue_at_risk", "values", "cta"]],
+            formats={"mrr": "currency", "revenue_at_risk": "currency"}, what="calls to action",
+            order="by expected MRR at risk (churn probability of the band x MRR)",
+            labels={"values": "why", "cta": "what to do", "revenue_at_risk": "MRR at risk",
+                    "within_capacity": "this week"})
+    lf = lift(ctx)
+    if lf is None or not lf["worklist"]:
+        s.note("Lift: no back-test date with enough history and outcome before as_of.")
+        return
+    ctx.record(worklist_lift=round(lf["lift"], 3), worklist_lift_day=lf["day"])
+    s.note(f"Back-test on {lf['day']}: of the {lf['worklist']} accounts on that week's worklist, "
+           f"{nv.pct(lf['worklist_rate'])} churned within {lf['horizon_days']} days, against {nv.pct(lf['base_rate'])} "
+           f"of all {nv.thousands(lf['customers'])} customers: lift {nv.number(lf['lift'], 2)}x "
+           f"(the full list: {nv.pct(lf['full_list_rate'])}, {nv.number(lf['full_list_lift'], 2)}x).")
