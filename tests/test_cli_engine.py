@@ -98,3 +98,11 @@ def test_open_context_refuses_an_unknown_engine(folder):
 
     with pytest.raises(ConfigError, match="engine must be one of duckdb, pyspark"):
         open_context("retention", {"data": str(folder), "as_of": "2024-01-31", "engine": "oracle"})
+
+
+def test_report_engine_option_is_the_parameter(folder, tmp_path):
+    r = runner.invoke(app, ["report", "retention", "--data", str(folder), "--as-of", "2024-01-31",
+                            "--engine", "polars", "--out", str(tmp_path / "out"), "--quiet"])
+    assert r.exit_code == 2 and "parameter 'engine' must be one of duckdb, pyspark" in r.stderr
+    r = runner.invoke(app, ["report", "all", "--config", str(tmp_path / "r.yaml"), "--engine", "pyspark"])
+    assert r.exit_code == 2 and "set engine in the config" not in r.stderr and "--engine" in r.stderr

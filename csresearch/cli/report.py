@@ -36,6 +36,8 @@ def register(app: typer.Typer) -> None:
         timeout: Annotated[float, typer.Option(help="seconds allowed for the whole report")] = 900,
         jobs: Annotated[int | None, typer.Option(help="with 'all': reports rendered at once (default from the config)")] = None,
         quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+        engine: Annotated[str | None, typer.Option(help="the report's engine parameter: duckdb (default) or pyspark; "
+                                                   "with 'all', set engine in the config's defaults")] = None,
     ) -> None:
         """Render a report to HTML: checked parameters, own kernel, atomic write, index.html.
 
@@ -60,8 +62,8 @@ def register(app: typer.Typer) -> None:
         if name == "all":
             if config is None:
                 fail("'report all' needs --config FILE (e.g. data/reports.yaml)")
-            if data or as_of or param or label:
-                fail("'report all' takes its parameters from --config; drop --data/--as-of/--param/--label")
+            if data or as_of or param or label or engine:
+                fail("'report all' takes its parameters from --config; drop --data/--as-of/--param/--label/--engine")
             t0 = time.time()
 
             def started(job) -> None:
@@ -88,6 +90,8 @@ def register(app: typer.Typer) -> None:
             params["data"] = data
         if as_of is not None:
             params["as_of"] = as_of
+        if engine is not None:
+            params["engine"] = engine
         from csresearch.errors import ReportError
 
         try:
