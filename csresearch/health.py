@@ -158,10 +158,7 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     score = (eff * np.nan_to_num(pts)).sum(axis=1)
     ok = ((w > 0) & present).any(axis=1) & (coverage >= cfg.min_coverage) & (denom > 0)
     out["score"] = np.where(ok, np.clip(score, 0, 100), np.nan)
-    lows = np.array([b[1] for b in cfg.bands])
-    band_names = np.array([b[0] for b in cfg.bands], dtype=object)
-    bi = np.clip(np.searchsorted(lows, np.nan_to_num(out["score"].to_numpy()), side="right") - 1, 0, len(lows) - 1)
-    out["band_raw"] = np.where(ok, band_names[bi], NO_SCORE)
+    out["band_raw"] = _band_of(out["score"].to_numpy(), ok, cfg.bands)
     out["band"] = _hysteresis(out, cfg.bands, cfg.band_margin)
     out["coverage"] = coverage
     _add_history(out, cfg.trend_periods)
@@ -176,6 +173,14 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
                       "missing_policy": cfg.missing_policy, "trend_periods": cfg.trend_periods,
                       "band_margin": cfg.band_margin})
     return out
+
+
+def _band_of(score: np.ndarray, ok: np.ndarray, bands: tuple) -> np.ndarray:
+    """The band of each score (half-open intervals); ``NO_SCORE`` where not ``ok``."""
+    lows = np.array([b[1] for b in bands])
+    names = np.array([b[0] for b in bands], dtype=object)
+    bi = np.clip(np.searchsorted(lows, np.nan_to_num(score), side="right") - 1, 0, len(lows) - 1)
+    return np.where(ok, names[bi], NO_SCORE)
 
 
 def _hysteresis(out: pd.DataFrame, bands: tuple, margin: float) -> np.ndarray:

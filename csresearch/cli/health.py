@@ -81,29 +81,33 @@ def register(app: typer.Typer) -> None:
         (CSM, pooled queue, digital campaign), with the reason in words and within_capacity."""
         from csresearch import timeline
         from csresearch.engine import check_engine, open_on
-        from csresearch.playbooks import load_playbook, playbook_ctas
+        from csresearch.playbooks import load_playbook
 
         pb = load_playbook(config)
         src = open_on(source, engine=check_engine(engine), mapping=mapping)
         if view not in ("worklist", "rules"):
             fail(f"--view must be worklist or rules, not '{view}'")
-        if view == "rules":
-            ctas = playbook_ctas(src, as_of, pb, health_config, months)
-            meta = {}
-        else:
-            from csresearch.worklist import worklist, worklist_meta
-
-            ctas = worklist(src, as_of, pb, health_config, months)
-            meta = worklist_meta(ctas)
+        ctas, meta = _playbook_rows(src, as_of, pb, health_config, months, view)
         customers = _customers_note(src, as_of, timeline.active_customers(src, as_of))
         typer.echo(f"{meta.get('calls', len(ctas)):,} calls-to-action from {len(pb.rules)} rules for "
                    f"{ctas['account_id'].nunique():,} of the {customers['active_customers']:,} "
                    f"active customers on {as_of}", err=True)
-        if meta:
-            typer.echo(f"worklist: {meta['worklist_size']:,} new calls within the weekly capacity of "
-                       f"{meta['worklist_capacity']:,} ({meta['new']:,} new, {meta['carried']:,} already on the list "
-                       f"on {meta['previous']}); {meta['digital_size']:,} to the digital campaign", err=True)
         write_table(ctas, format, out, {"as_of": as_of, "playbook": pb.source, "months": months, **customers, **meta})
+
+
+def _playbook_rows(src, as_of: str, pb, health_config, months: int, view: str):
+    """The rows to export and their metadata: the worklist, or one row per account and rule."""
+    from csresearch.playbooks import playbook_ctas
+    from csresearch.worklist import worklist, worklist_meta
+
+    if view == "rules":
+        return playbook_ctas(src, as_of, pb, health_config, months), {}
+    wl = worklist(src, as_of, pb, health_config, months)
+    meta = worklist_meta(wl)
+    typer.echo(f"worklist: {meta['worklist_size']:,} new calls within the weekly capacity of "
+               f"{meta['worklist_capacity']:,} ({meta['new']:,} new, {meta['carried']:,} already on the list "
+               f"on {meta['previous']}); {meta['digital_size']:,} to the digital campaign", err=True)
+    return wl, meta
 
 
 def _customers_note(src, as_of: str, n: int) -> dict:
