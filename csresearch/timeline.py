@@ -224,8 +224,6 @@ def account_timeline(src: Any, as_of: str) -> ir.Table:
     )
 
 
-customer_spans = account_timeline
-
 
 # -- one day ------------------------------------------------------------------------------------
 def active_on(src: Any, day: str) -> ir.Table:

@@ -170,9 +170,9 @@ def test_survival_table_on_demo(demo_small):
 
 # -- covariates of the first 90 days (the demo data's truth.json) --------------------------
 def test_start_window_covariates_match_pandas(demo_small):
-    from csresearch.survival.tables import demo_covariates
+    from csresearch.survival.tables import start_window_covariates
 
-    cov = demo_covariates(demo_small, "2025-12-31").set_index("account_id")
+    cov = start_window_covariates(demo_small, "2025-12-31").set_index("account_id")
     st = survival_table(demo_small, "2025-12-31").set_index("account_id")
     # population: active at day 90 and window closed
     alive = st[(st.tenure_days > 90) | ((st.churned == 0) & (st.tenure_days >= 90))]
@@ -211,10 +211,10 @@ def test_truth_recovery_10k(demo_10k_dir):
 
     from csresearch.sources import open_source
     from csresearch.survival.drivers import CoxModel
-    from csresearch.survival.tables import demo_covariates
+    from csresearch.survival.tables import start_window_covariates
 
     truth = json.loads((demo_10k_dir / "truth.json").read_text())
-    cov = demo_covariates(open_source(demo_10k_dir), truth["period"]["as_of"],
+    cov = start_window_covariates(open_source(demo_10k_dir), truth["period"]["as_of"],
                           window_days=truth["landmark_days"])
     terms = list(truth["coefficients"])
     m = CoxModel(["segment", "usage_trend", "nps_first", "tickets_90d", "onboarding_complete"],

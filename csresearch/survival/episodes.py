@@ -199,5 +199,3 @@ def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFr
     return df[["account_id", "start_date", "tenure_days", "churned", "days_after_window", "segment",
                "usage_trend", "nps_first", "tickets_90d", "onboarding_complete"]]
 
-
-demo_covariates = start_window_covariates

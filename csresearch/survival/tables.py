@@ -31,7 +31,6 @@ from csresearch.errors import DataQualityWarning, DataValidationError
 from csresearch.read_errors import check_table_file, check_utf8, reading
 from csresearch.survival.episodes import (  # noqa: F401  (the data-source tables, importable from here too)
     DAYS_PER_MONTH,
-    demo_covariates,
     start_window_covariates,
     survival_table,
     survival_table_expr,
