@@ -56,6 +56,31 @@ SPARK_DEFAULTS: dict[str, str] = {
 
 _SPARK: Any = None
 
+#: log4j2 settings for the Spark JVM: errors only, so that Spark's start-up banner and
+#: warnings do not mix with the command line's notes on stderr
+LOG4J2 = """rootLogger.level = error
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = error
+"""
+
+
+def _quiet_java_options() -> str:
+    """``-Dlog4j2.configurationFile=...`` naming :data:`LOG4J2` written to a temporary file."""
+    import tempfile
+
+    f = Path(tempfile.gettempdir()) / "csresearch-log4j2.properties"
+    if not f.exists() or f.read_text() != LOG4J2:
+        tmp = f.with_name(f"{f.name}.{os.getpid()}")
+        tmp.write_text(LOG4J2)
+        tmp.replace(f)
+    return f"-Dlog4j2.configurationFile=file:{f}"
+
 
 def java_version() -> str | None:
     """The first line of ``java -version`` (e.g. ``openjdk version "17.0.15"``), or None."""
@@ -141,6 +166,7 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     if os.environ.get("CSRESEARCH_SPARK_MEMORY"):
         settings["spark.driver.memory"] = os.environ["CSRESEARCH_SPARK_MEMORY"]
     settings.update(conf or {})
+    settings.setdefault("spark.driver.extraJavaOptions", _quiet_java_options())
     builder = SparkSession.builder.master(
         master or os.environ.get("CSRESEARCH_SPARK_MASTER", "local[2]")
     ).appName("csresearch")
