@@ -42,6 +42,7 @@ TIMEOUT = 900.0
 SPARK_TIMEOUT = 600.0
 RENDER_TIMEOUT = 600.0  # the issue's "too long": 10 min for the four reports at one size
 RENDER_TIMEOUTS = {1_000_000: 1200.0}  # 1M accounts: twice the 10 min target, then stopped
+GEN_TIMEOUT = 1200.0  # generating a demo set for rendering (20 min)
 RENDER_MEM_LIMIT = 16 * 2**30  # the render run is stopped above this (24 GiB, shared machine)
 REPORT_TIMEOUT = 600  # seconds per report in the config: a slower report fails, naming its cell
 #: usage_scale of the demo set per size: 1M accounts with about 100M usage events (10k accounts
@@ -174,9 +175,10 @@ def _cells(nb, top: int = 3) -> list[list]:
     return sorted(out, key=lambda x: -x[1])[:top]
 
 
-def where_stopped(nb_path: Path) -> str | None:
+def where_stopped(nb_path: Path, until=None) -> str | None:
     """The cell a (failed, interrupted or killed) executed notebook stopped in, with how long
-    it had run by its last save: ``cell 5 (sections.health_movers(ctx)), 412 s``."""
+    it ran (to its end time, else to ``until``, the moment the run was killed, else to the
+    file's last save): ``code cell 5 (sections.health_movers(ctx)), 412 s``."""
     import nbformat
 
     try:
@@ -191,10 +193,12 @@ def where_stopped(nb_path: Path) -> str | None:
         if pm.get("exception") or pm.get("status") in ("running", "failed"):
             line = c.source.strip().splitlines()[0][:70] if c.source.strip() else ""
             ran = ""
+            if pm.get("start_time") and not pm.get("end_time") and until is not None:
+                ran = " (still running when the run was stopped)"
             if pm.get("start_time"):
-                end = pm.get("end_time") or datetime.fromtimestamp(nb_path.stat().st_mtime).astimezone()
+                end = pm.get("end_time") or until or datetime.fromtimestamp(nb_path.stat().st_mtime).astimezone()
                 end = datetime.fromisoformat(end) if isinstance(end, str) else end
-                ran = f", {(end - datetime.fromisoformat(pm['start_time'])).total_seconds():.0f} s"
+                ran = f", {(end - datetime.fromisoformat(pm['start_time'])).total_seconds():.0f} s" + ran
             return f"code cell {i + 1} ({line}){ran}"
     return None
 
@@ -261,10 +265,17 @@ def render_all(demo: str, result: str | None = None, report_timeout: int = REPOR
     return ans
 
 
-def run_case(case: str, path: str, result: str | None = None) -> dict:
+def run_case(case: str, path: str, result: str | None = None, size: int | None = None,
+             usage_scale: float = 1.0) -> dict:
     """Run one measurement in this process; return seconds, setup seconds and a check value."""
     t_setup = time.perf_counter()
     out: dict = {}
+    if case == "gen_demo":  # a demo set for report rendering, measured like the rest
+        from csresearch.demo import generate
+
+        t0 = time.perf_counter()
+        generate(n_accounts=size, seed=42, out=path, usage_scale=usage_scale)
+        return {"seconds": time.perf_counter() - t0, "setup": t0 - t_setup, "check": [float(size)]}
     if case == "render_all":
         t0 = time.perf_counter()
         out = render_all(path, result)
@@ -336,7 +347,8 @@ def run_case(case: str, path: str, result: str | None = None) -> dict:
 
 
 # -- parent: measuring children -----------------------------------------------------------------
-def measure(case: str, path: Path, timeout: float = TIMEOUT, mem_limit: float | None = None) -> dict:
+def measure(case: str, path: Path, timeout: float = TIMEOUT, mem_limit: float | None = None,
+            extra: list[str] | None = None) -> dict:
     """Run ``case`` in a child process; wall time, peak RSS (bytes) and the child's answer.
     The child and its descendants are killed after ``timeout`` s or above ``mem_limit`` bytes."""
     import psutil
@@ -344,7 +356,7 @@ def measure(case: str, path: Path, timeout: float = TIMEOUT, mem_limit: float | 
     out_file = path.parent / f"_{case}_{path.stem}.json"
     out_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "csresearch.bench", "--case", case, "--path", str(path),
-           "--result", str(out_file)]
+           "--result", str(out_file)] + (extra or [])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     ps = psutil.Process(proc.pid)
     peak, start, timed_out = 0, time.perf_counter(), False
@@ -438,20 +450,31 @@ def run_render(work: Path, sizes: dict) -> list[dict]:
     print("report rendering", flush=True)
     for n in sizes["render"]:
         scale = RENDER_USAGE_SCALE.get(n, 1.0)
-        demo = _gen("demo", demo_dir(work, n), n, usage_scale=scale)
+        demo = demo_dir(work, n)
+        row = {"step": RENDER_STEP, "n": n, "unit": "accounts", "usage_scale": scale,
+               "date": time.strftime("%Y-%m-%d"), "method": RENDER_METHOD}
+        if not (demo / "truth.json").exists():  # generated here, measured, stopped like a render
+            gen = measure("gen_demo", demo, GEN_TIMEOUT, RENDER_MEM_LIMIT,
+                          ["--size", str(n), "--usage-scale", f"{scale:g}"])
+            row["gen"] = {k: gen.get(k) for k in ("seconds", "wall", "peak", "error")}
+            if "error" in gen:
+                rows.append({**row, "events": None, "peak": gen["peak"], "load": list(os.getloadavg()),
+                             "error": f"not rendered: generating the demo set {gen['error']}"})
+                continue
         n_ev = int(json.loads((demo / "truth.json").read_text())["rows"]["usage_events"])
         load = os.getloadavg()
         res = measure("render_all", demo, RENDER_TIMEOUTS.get(n, RENDER_TIMEOUT), RENDER_MEM_LIMIT)
         if "error" in res:  # killed: the report that was running, from its work folder
+            from datetime import UTC, datetime
+
+            until = datetime.now(UTC)
             out = demo.parent / f"_reports_{demo.name}"
             done = set((res.get("partial") or {}).get("reports", {}))
             nbs = [q for q in out.glob(".work-*/*.ipynb") if q.stem not in done]
             if nbs:
                 nb = max(nbs, key=lambda q: q.stat().st_mtime)
-                res["where"] = f"{nb.stem}: {where_stopped(nb) or 'before its first cell'}"
-        rows.append({"step": RENDER_STEP, "n": n, "unit": "accounts", "events": n_ev,
-                     "usage_scale": scale, "load": list(load), "date": time.strftime("%Y-%m-%d"),
-                     "method": RENDER_METHOD, **res})
+                res["where"] = f"{nb.stem}: {where_stopped(nb, until) or 'before its first cell'}"
+        rows.append({**row, "events": n_ev, "load": list(load), **res})
     return rows
 
 
@@ -683,8 +706,15 @@ def _render_status(r: dict) -> str:
     return text + (f" ({'; '.join(bad)})" if bad else "")
 
 
+def _ev(r: dict) -> str:
+    """The usage events of a render row (expected ones when the set was not generated)."""
+    if r.get("events") is not None:
+        return f"{r['events']:,}"
+    return f"about {r['n'] * 460 * r.get('usage_scale', 1.0) / 1e6:.0f}M expected"
+
+
 def _render_result_line(r: dict) -> str:
-    return (f"| {r['step']} | {r['n']:,} accounts, {r['events']:,} events | {r['method']} | "
+    return (f"| {r['step']} | {r['n']:,} accounts, {_ev(r)} events | {r['method']} | "
             f"{_render_status(r)} | {_gib(r['peak'])} |  |  |")
 
 
@@ -705,17 +735,25 @@ def _render_section(rows: list[dict]) -> list[str]:
         load = " / ".join(f"{x:.1f}" for x in r["load"]) if r.get("load") else "-"
         ok = _ok_reports(a)
         if not ok:
-            lines.append(f"| {r['n']:,} | {r['events']:,} | {_render_status(r)} | {_gib(r['peak'])} "
+            lines.append(f"| {r['n']:,} | {_ev(r)} | {_render_status(r)} | {_gib(r['peak'])} "
                          f"| {load} | - | - | - | - | - | - |")
             continue
         sp = {k: sum(v.get(k, 0.0) for v in ok) for k in SPLIT}
         total = sum(v["seconds"] for v in ok)
         other = total - sum(sp.values())
         mean, first, later = _fixed(a)
-        lines.append(f"| {r['n']:,} | {r['events']:,} | {_render_status(r)} | {_gib(r['peak'])} | "
+        lines.append(f"| {r['n']:,} | {_ev(r)} | {_render_status(r)} | {_gib(r['peak'])} | "
                      f"{load} | "
                      + " | ".join(f"{sp[k]:.1f} ({sp[k] / a['seconds']:.0%})" for k in SPLIT)
                      + f" | {other:.1f} | {_s(mean)}; {_s(first)} / {_s(later)} |")
+    gens = [r for r in rs if r.get("gen")]
+    if gens:
+        lines += [""] + [
+            f"Demo set of {r['n']:,} accounts (usage scale {r.get('usage_scale', 1.0):g}) generated for "
+            "this run: " + (g["error"] if g.get("error") else f"{g['seconds']:.0f} s")
+            + f" wall ({g['wall']:.0f} s with the child's start), peak RSS {_gib(g['peak'])} GiB"
+            + (f"; {g['how']}" if g.get("how") else "") + "."
+            for r in gens for g in [r["gen"]]]
     lines += ["", "### Split per report", "",
               "| accounts | report | seconds | kernel start-up | data loading | computation | "
               "HTML export | other | fixed cost | slowest cells (s) |",
@@ -752,7 +790,7 @@ def _render_targets(rows: list[dict]) -> list[str]:
         met = all_ok and r["seconds"] < limit and (not gib or r["peak"] < gib * 2**30)
         want = f"< {limit:.0f} s" + (f", < {gib:.0f} GiB" if gib else "")
         got = f"{r['seconds']:.1f} s{mem}" if all_ok else f"{_render_status(r)}{mem}"
-        out.append(f"- All four reports (`report all`) at {n:,} accounts ({r['events']:,} usage "
+        out.append(f"- All four reports (`report all`) at {n:,} accounts ({_ev(r)} usage "
                    f"events): {got}: {'met' if met else 'NOT met'} ({want}).")
     fixed = [(r["n"], _fixed(r if "seconds" in r else r.get("partial") or {})[0]) for r in by_n.values()]
     fixed = [(n, f) for n, f in fixed if f is not None]
@@ -797,7 +835,24 @@ def _render_run_note(run: dict) -> str:
             f"{sizes_opt}`; "
             f"accounts {sizes}) in {run['seconds'] / 60:.1f} min; load average (1 / 5 / 15 min) at "
             f"its start: {_load(run['load'][0])}; at its end: {_load(run['load'][1])}. Each render "
-            "row also gives the load at its own start. Every other row is from the full run above.")
+            "row also gives the load at its own start. Every other row is from the full run above."
+            + (f" Code: {run['code']}." if run.get("code") else ""))
+
+
+def _code_state() -> str:
+    """The commit measured and how many files under csresearch/ differed from it (others' work)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "csresearch"], capture_output=True,
+                               text=True, timeout=10).stdout.strip().splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if not head:
+        return ""
+    return f"commit {head} at the start" + (
+        f" plus uncommitted changes of others in {len(dirty)} files under csresearch/ (the working tree "
+        "as it was; others kept committing and editing during the run)" if dirty else "")
 
 
 RENDER_NOTE = "Report-rendering rows and sections re-measured apart"
@@ -893,7 +948,7 @@ def main(argv: list[str] | None = None) -> None:
             generate(n_accounts=a.size, seed=42, out=p, usage_scale=a.usage_scale)
         return
     if a.case:  # child
-        Path(a.result).write_text(json.dumps(run_case(a.case, a.path, a.result)))
+        Path(a.result).write_text(json.dumps(run_case(a.case, a.path, a.result, a.size, a.usage_scale)))
         return
     from csresearch.engine import spark_unavailable_reason
 
@@ -907,12 +962,14 @@ def main(argv: list[str] | None = None) -> None:
         Path(a.work).mkdir(parents=True, exist_ok=True)
         kept_at = Path(a.work) / "render_rows.json"
         kept = json.loads(kept_at.read_text()) if kept_at.exists() else []
+        code = _code_state()
         new = run_render(Path(a.work), sizes)
         done = {r["n"] for r in new}
         render_rows = sorted([r for r in kept if r["n"] not in done] + new, key=lambda r: r["n"])
         kept_at.write_text(json.dumps(render_rows, default=str))
         run = {"seconds": time.perf_counter() - t0, "load": [load0, os.getloadavg()],
-               "date": time.strftime("%Y-%m-%d"), "sizes": sorted(done)}
+               "date": time.strftime("%Y-%m-%d"), "sizes": sorted(done), "code": code}
+        (Path(a.work) / "render_run.json").write_text(json.dumps(run))
         out = Path(a.out)
         if saved_at.exists():
             saved = json.loads(saved_at.read_text())
