@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import io
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from tests import pg
+from tests.figure_data import assert_same_figures, recording
 
 pytestmark = pytest.mark.postgres
 AS_OF = "2025-12-31"
@@ -181,46 +181,11 @@ def _sections(report: str) -> list[str]:
 FIGURES: list[list] = []
 
 
-def _figure_data(fig) -> list:
-    """What a figure shows, as words and arrays: compared to 1e-9, and far cheaper than a PNG."""
-    out: list = []
-    for ax in fig.axes:
-        out.append((ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), [t.get_text() for t in ax.texts]))
-        out += [np.asarray(line.get_xydata(), float) for line in ax.get_lines()]
-        out += [np.asarray(p.get_bbox().bounds, float) for p in ax.patches]
-        for c in ax.collections:
-            out += [np.asarray(path.vertices, float) for path in c.get_paths()]
-            out.append(np.ma.filled(np.ma.asarray(c.get_offsets(), float), np.nan))
-        out += [np.ma.filled(np.ma.asarray(im.get_array(), float), np.nan) for im in ax.images]
-    return out
-
-
 @pytest.fixture(scope="module", autouse=True)
 def figures_as_data():
     """Sections' figures recorded as data (FIGURES) instead of rendered to PNG."""
-    import matplotlib.pyplot as plt
-
-    from csresearch import display
-
-    def record(fig, alt, dpi=110):
-        FIGURES.append(_figure_data(fig))
-        plt.close(fig)
-        return display.Html(f'<figure alt="{display.esc(alt)}"></figure>')
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(display, "figure_html", record)
+    with recording(FIGURES):
         yield
-
-
-def _assert_same_figures(a: list[list], b: list[list]) -> None:
-    assert len(a) == len(b)
-    for fa, fb in zip(a, b, strict=True):
-        assert len(fa) == len(fb)
-        for x, y in zip(fa, fb, strict=True):
-            if isinstance(x, tuple):
-                assert x == y
-            else:
-                np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12, equal_nan=True)
 
 
 def test_health_history_same(contexts):
@@ -248,7 +213,7 @@ def test_report_sections_same(name, contexts):
     b = fn(contexts["duckdb"][report])
     assert a.parts == b.parts
     assert a.figures == b.figures == len(FIGURES) and a.missing == b.missing == []
-    _assert_same_figures(figs_a, FIGURES)
+    assert_same_figures(figs_a, FIGURES)
     assert len(a.tables) == len(b.tables)
     for x, y in zip(a.tables, b.tables, strict=True):
         pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-9)

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from csresearch.engine import spark_unavailable_reason
-from tests.test_postgres import _assert_same_figures, _figure_data
+from tests.figure_data import assert_same_figures, recording
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 AS_OF = "2025-12-31"
@@ -55,17 +55,7 @@ def contexts(spark_ok, demo_small_dir):
 @pytest.fixture(scope="module", autouse=True)
 def figures_as_data():
     """Sections' figures recorded as data (FIGURES) instead of rendered to PNG."""
-    import matplotlib.pyplot as plt
-
-    from csresearch import display
-
-    def record(fig, alt, dpi=110):
-        FIGURES.append(_figure_data(fig))
-        plt.close(fig)
-        return display.Html(f'<figure alt="{display.esc(alt)}"></figure>')
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(display, "figure_html", record)
+    with recording(FIGURES):
         yield
 
 
@@ -105,7 +95,7 @@ def test_report_sections_same(name, contexts):
     b = fn(cb)
     assert a.parts == b.parts
     assert a.figures == b.figures == len(FIGURES) and a.missing == b.missing == []
-    _assert_same_figures(figs_a, FIGURES)
+    assert_same_figures(figs_a, FIGURES)
     assert len(a.tables) == len(b.tables)
     for x, y in zip(a.tables, b.tables, strict=True):
         pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-9)
