@@ -29,7 +29,7 @@ import pandas as pd
 from csresearch import timeline
 from csresearch.features import monthly_aggregate
 from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
-from csresearch.metrics.revenue import mrr_bridge, mrr_movements
+from csresearch.metrics.revenue import mrr_bridge, start_churners
 from csresearch.metrics.surveys import survey_scores
 from csresearch.periods import check_grain, month_from_index, parse_as_of, period_floor
 
@@ -72,12 +72,14 @@ def _ratio(num, den) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def churn_by_reason(movements: pd.DataFrame, reasons: pd.DataFrame | None) -> pd.DataFrame:
-    """Churn movements with their reason (``'unrecorded'`` when none matches; see module doc).
+def churn_by_reason(churners: pd.DataFrame, reasons: pd.DataFrame | None) -> pd.DataFrame:
+    """The churned customers of each period (:func:`~csresearch.metrics.revenue.start_churners`,
+    the logo churn rate's numerator) with their reason (``'unrecorded'`` when none matches; see
+    module doc), so that the reasons add up to the churn rate.
 
     Returns period_start, account_id, reason, owner.
     """
-    ch = movements.loc[movements["movement"] == "churn", ["period_start", "period_end", "account_id"]]
+    ch = churners[["period_start", "period_end", "account_id"]]
     ch = ch.reset_index(drop=True).reset_index(names="_row")
     if reasons is not None and len(reasons):
         r = reasons[["account_id", "churned_at", "reason"]].copy()
@@ -150,7 +152,7 @@ def kpi_tree(src, as_of: str, grain: str = "month") -> pd.DataFrame:
     subs = src.df("subscriptions")
     bridge = mrr_bridge(subs, as_of, grain)
     periods = pd.DatetimeIndex(bridge["period_start"])
-    moves = mrr_movements(subs, as_of, grain)
+    churners = start_churners(subs, as_of, grain)
     start = bridge["accounts_start"].to_numpy()
     mrr0 = bridge["mrr_start"].to_numpy()
     values: dict[str, np.ndarray] = {
@@ -163,7 +165,7 @@ def kpi_tree(src, as_of: str, grain: str = "month") -> pd.DataFrame:
     reasons = src.df("churn_reasons") if src.has("churn_reasons") else None
     if reasons is None:
         notes.update({f"churn_{r}": "churn_reasons absent: every churn is unrecorded" for r in REASON_OWNERS})
-    cbr = churn_by_reason(moves, reasons)
+    cbr = churn_by_reason(churners, reasons)
     counts = cbr.groupby(["period_start", "reason"]).size().unstack(fill_value=0)
     for r in [*REASON_OWNERS, UNRECORDED]:
         n = counts[r].reindex(periods).fillna(0) if r in counts else pd.Series(0.0, index=periods)

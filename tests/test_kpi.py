@@ -55,17 +55,18 @@ def tree():
 def test_top_nodes_and_churn_by_reason(tree):
     w = wide(tree)
     # Jan: a, b, c, d active on Jan 1 and on Feb 1: no churn, NRR 1.
-    # Feb: start 4 accounts, MRR 500; a (adoption), c (expectation, churned_at Mar 1 = period end)
-    # and d (no reason) churn; b expands by 50.
-    np.testing.assert_allclose(w["churn_rate"], [0, 3 / 4])
+    # Feb: start 4 accounts, MRR 500; a (adoption, Feb 10) and d (no reason, Feb 20) churn; b
+    # expands by 50. c ends on Mar 1, after as_of (Feb 28): as of Feb 28 that end is not known yet
+    # (the timeline censors it), so c has not churned and its 'expectation' reason is not counted.
+    np.testing.assert_allclose(w["churn_rate"], [0, 2 / 4])
     np.testing.assert_allclose(w["churn_adoption"], [0, 1 / 4])
-    np.testing.assert_allclose(w["churn_expectation"], [0, 1 / 4])
+    np.testing.assert_allclose(w["churn_expectation"], [0, 0])
     np.testing.assert_allclose(w["churn_unrecorded"], [0, 1 / 4])
     np.testing.assert_allclose(w["churn_product"], [0, 0])
-    # NRR Feb = (500 + 50 - 0 - 400) / 500 = 0.3 = 1 + 0.1 - 0 - 0.8
-    np.testing.assert_allclose(w["nrr"], [1, 0.3])
+    # NRR Feb = (500 + 50 - 0 - 200) / 500 = 0.7 = 1 + 0.1 - 0 - 0.4
+    np.testing.assert_allclose(w["nrr"], [1, 0.7])
     np.testing.assert_allclose(w["expansion_rate"], [0, 0.1])
-    np.testing.assert_allclose(w["mrr_churn_rate"], [0, 0.8])
+    np.testing.assert_allclose(w["mrr_churn_rate"], [0, 0.4])
 
 
 def test_team_kpis(tree):
@@ -89,7 +90,7 @@ def test_tree_shape_and_owners(tree):
     assert all(p is None or p in nodes for _, p, *_ in KPI_TREE)
     assert tree.loc[tree.node == "churn_expectation", "team"].iloc[0] == "sales"
     text = render_tree(tree, FEB)
-    assert text.splitlines()[0] == "churn_rate [all teams]: 75.0%"
+    assert text.splitlines()[0] == "churn_rate [all teams]: 50.0%"
     assert "  churn_adoption [customer success]: 25.0%" in text
     assert "    onboarding_score [customer success]: 0.0%" in text
 
@@ -100,7 +101,7 @@ def test_absent_tables_noted():
     w = kpi_tree(DataSource.from_frames(f), "2025-02-28")
     t = w.loc[w.node == "tickets_per_account"]
     assert t["value"].isna().all() and (t["note"] == "support_tickets absent").all()
-    np.testing.assert_allclose(wide(w)["churn_unrecorded"], [0, 3 / 4])
+    np.testing.assert_allclose(wide(w)["churn_unrecorded"], [0, 2 / 4])  # a and d
 
 
 def test_decompositions_exact_on_demo(demo_small):

@@ -429,3 +429,14 @@ def test_as_of_before_the_data_is_a_config_error_naming_the_range():
 def test_as_of_past_the_date_range_is_a_config_error_not_an_overflow(as_of):
     with pytest.raises(ConfigError, match=rf"as_of {as_of} is outside the supported dates.*2200-01-01"):
         mrr_bridge(subs_frame(), as_of)
+
+
+def test_start_churners_are_the_logo_churn_numerator(demo_small):
+    """Churn by reason (KPI tree) counts these accounts: they must give the logo churn rate."""
+    from csresearch.metrics.revenue import start_churners
+
+    for grain in ("month", "quarter"):
+        b = mrr_bridge(demo_small, "2025-12-31", grain).set_index("period_start")
+        n = start_churners(demo_small, "2025-12-31", grain).groupby("period_start").size()
+        rate = (n.reindex(b.index).fillna(0) / b["accounts_start"]).where(b["accounts_start"] > 0)
+        np.testing.assert_allclose(rate.to_numpy(), b["logo_churn_rate"].to_numpy(), atol=1e-12)

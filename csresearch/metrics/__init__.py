@@ -32,6 +32,7 @@ from csresearch.metrics.revenue import (
     mrr_snapshots,
     renewal_events,
     renewal_rates,
+    start_churners,
 )
 from csresearch.metrics.surveys import TENURE, ces, csat, nps, survey_scores
 
@@ -46,6 +47,7 @@ __all__ = [
     "first_active_dates",
     "mrr_bridge",
     "mrr_movements",
+    "start_churners",
     "mrr_snapshots",
     "nps",
     "onboarding_completion",

@@ -150,6 +150,17 @@ def events_expr(src: Any, as_of: str, periods: pd.DatetimeIndex, grain: str) -> 
     return j.select("account_id", "i", "new", "reactivated", "churned")
 
 
+def start_churners_expr(src: Any, as_of: str, periods: pd.DatetimeIndex, grain: str) -> ir.Table:
+    """period_start, period_end, account_id of the customers on a period's first day with a churn
+    day in that period (each once): the accounts behind the logo churn rate's numerator."""
+    mv = movements_expr(src, as_of, periods, grain)
+    ev = events_expr(src, as_of, periods, grain)
+    ch = ev.filter(ev.churned == 1).select(c_id="account_id", c_i="i").distinct()
+    mv = mv.filter(mv.start > 0)
+    j = mv.join(ch, [mv.account_id == ch.c_id, mv.i == ch.c_i])
+    return j.select("period_start", "period_end", "account_id")
+
+
 # -- groups ---------------------------------------------------------------------------------------
 def check_by(src: Any, by: str) -> None:
     """``by`` must be a column of the source's accounts table (a named error otherwise)."""

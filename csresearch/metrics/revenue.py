@@ -238,6 +238,31 @@ def _from_micro(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 
 
 # -- movements -----------------------------------------------------------------------------------
+def start_churners(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month") -> pd.DataFrame:
+    """The customers behind each period's logo churn rate: customers on the period's first day
+    whose churn day (:mod:`csresearch.timeline`) falls in the period, each once.
+
+    Columns: period_start, period_end, account_id (one row per account and period).
+
+    Example
+    -------
+    >>> start_churners(subs, as_of="2024-03-31").account_id.tolist()  # doctest: +SKIP
+    ['b']
+    """
+    src = source_of(subscriptions)
+    periods = eng.report_periods(src, as_of, grain)
+    if len(periods) == 0:
+        return pd.DataFrame({"period_start": pd.Series(dtype="datetime64[ns]"),
+                             "period_end": pd.Series(dtype="datetime64[ns]"),
+                             "account_id": pd.Series(dtype=object)})
+    t = eng.start_churners_expr(src, as_of, periods, grain).order_by(["period_start", "account_id"]).execute()
+    return pd.DataFrame({
+        "period_start": pd.to_datetime(t["period_start"]).astype("datetime64[ns]"),
+        "period_end": pd.to_datetime(t["period_end"]).astype("datetime64[ns]"),
+        "account_id": t["account_id"].astype(object),
+    })
+
+
 def mrr_movements(
     subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month"
 ) -> pd.DataFrame:
