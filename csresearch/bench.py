@@ -348,9 +348,11 @@ def run_case(case: str, path: str, result: str | None = None, size: int | None =
 
 # -- parent: measuring children -----------------------------------------------------------------
 def measure(case: str, path: Path, timeout: float = TIMEOUT, mem_limit: float | None = None,
-            extra: list[str] | None = None) -> dict:
+            extra: list[str] | None = None, poll: float = 0.02) -> dict:
     """Run ``case`` in a child process; wall time, peak RSS (bytes) and the child's answer.
-    The child and its descendants are killed after ``timeout`` s or above ``mem_limit`` bytes."""
+    The child and its descendants are killed after ``timeout`` s or above ``mem_limit`` bytes.
+    ``poll``: seconds between two RSS samples (each lists every process of the machine: at
+    20 ms that is about a tenth of a core, so long runs poll less often)."""
     import psutil
 
     out_file = path.parent / f"_{case}_{path.stem}.json"
@@ -376,7 +378,7 @@ def measure(case: str, path: Path, timeout: float = TIMEOUT, mem_limit: float | 
             for c in ps.children(recursive=True):
                 c.kill()
             proc.kill()
-        time.sleep(0.02)
+        time.sleep(poll)
     peak = max(peak, usage.ru_maxrss * 1024)
     res = {"case": case, "path": str(path), "peak": peak, "wall": time.perf_counter() - start}
     if timed_out:
@@ -455,7 +457,7 @@ def run_render(work: Path, sizes: dict) -> list[dict]:
                "date": time.strftime("%Y-%m-%d"), "method": RENDER_METHOD}
         if not (demo / "truth.json").exists():  # generated here, measured, stopped like a render
             gen = measure("gen_demo", demo, GEN_TIMEOUT, RENDER_MEM_LIMIT,
-                          ["--size", str(n), "--usage-scale", f"{scale:g}"])
+                          ["--size", str(n), "--usage-scale", f"{scale:g}"], poll=0.2)
             row["gen"] = {k: gen.get(k) for k in ("seconds", "wall", "peak", "error")}
             if "error" in gen:
                 rows.append({**row, "events": None, "peak": gen["peak"], "load": list(os.getloadavg()),
@@ -463,7 +465,7 @@ def run_render(work: Path, sizes: dict) -> list[dict]:
                 continue
         n_ev = int(json.loads((demo / "truth.json").read_text())["rows"]["usage_events"])
         load = os.getloadavg()
-        res = measure("render_all", demo, RENDER_TIMEOUTS.get(n, RENDER_TIMEOUT), RENDER_MEM_LIMIT)
+        res = measure("render_all", demo, RENDER_TIMEOUTS.get(n, RENDER_TIMEOUT), RENDER_MEM_LIMIT, poll=0.2)
         if "error" in res:  # killed: the report that was running, from its work folder
             from datetime import UTC, datetime
 
@@ -651,7 +653,10 @@ RENDER_HOW = (
     "starts its own. Data: the demo set `csresearch.demo.generate(n_accounts=N, seed=42, "
     "usage_scale=s)`, s = 1.0 up to 100k accounts and 0.22 at 1M (about 100M usage events), on "
     "DuckDB. `report all` seconds = wall clock of `run_config` in the child process (its imports, "
-    "about 1-2 s, excluded); peak RSS = the process tree (the child and every kernel) as above; "
+    "about 1-2 s, excluded); peak RSS = the summed RSS of the process tree (the child and every "
+    "kernel) polled with psutil (every 20 ms in the runs of 2026-12-01 up to 100k accounts, "
+    "every 200 ms since: at 20 ms the polling itself took about a tenth of a core) and the "
+    "child's ru_maxrss; "
     "the run is stopped after 600 s (1,200 s at 1M) or above 16 GiB, and the report that was "
     "running is named with the cell it was in (from its executed notebook). Per report: seconds "
     "= from the end of the report before (the start of the run for the first) to the end of this "
@@ -749,9 +754,10 @@ def _render_section(rows: list[dict]) -> list[str]:
     gens = [r for r in rs if r.get("gen")]
     if gens:
         lines += [""] + [
-            f"Demo set of {r['n']:,} accounts (usage scale {r.get('usage_scale', 1.0):g}) generated for "
-            "this run: " + (g["error"] if g.get("error") else f"{g['seconds']:.0f} s")
-            + f" wall ({g['wall']:.0f} s with the child's start), peak RSS {_gib(g['peak'])} GiB"
+            f"Demo set of {r['n']:,} accounts (usage scale {r.get('usage_scale', 1.0):g}) "
+            + (f"not generated: {g['error']}, peak RSS {_gib(g['peak'])} GiB" if g.get("error") else
+               f"generated for this run in {g['seconds']:.0f} s ({g['wall']:.0f} s with the child's "
+               f"start), peak RSS {_gib(g['peak'])} GiB")
             + (f"; {g['how']}" if g.get("how") else "") + "."
             for r in gens for g in [r["gen"]]]
     lines += ["", "### Split per report", "",
@@ -772,7 +778,8 @@ def _render_section(rows: list[dict]) -> list[str]:
                          + " | ".join(f"{v.get(k, 0.0):.1f}" for k in SPLIT)
                          + f" | {other:.1f} | {v['fixed']:.1f} | {cells} |")
         if r.get("error"):
-            lines.append(f"| {r['n']:,} | (run stopped) | | {r['error']}"
+            lines.append(f"| {r['n']:,} | {'(run stopped)' if r.get('events') is not None else '(not rendered)'} "
+                         f"| | {r['error']}"
                          + (f"; in {r['where']}" if r.get("where") else "") + " | | | | | | |")
     return lines
 
@@ -786,7 +793,7 @@ def _render_targets(rows: list[dict]) -> list[str]:
             continue
         a = r if "seconds" in r else r.get("partial") or {}
         all_ok = "seconds" in r and not r.get("error") and len(_ok_reports(a)) == 4
-        mem = f", peak {_gib(r['peak'])} GiB" if gib else ""
+        mem = f", peak {_gib(r['peak'])} GiB" if gib and r.get("events") is not None else ""
         met = all_ok and r["seconds"] < limit and (not gib or r["peak"] < gib * 2**30)
         want = f"< {limit:.0f} s" + (f", < {gib:.0f} GiB" if gib else "")
         got = f"{r['seconds']:.1f} s{mem}" if all_ok else f"{_render_status(r)}{mem}"

@@ -57,3 +57,15 @@ def test_splice_keeps_the_full_run_and_replaces_only_the_render_lines():
     assert text.count("## Report rendering") == 1 and "### Split per report" in text
     assert bench.splice_render(text, [_row(100_000, reports=REPORTS, split=SPLIT, seconds=60.0)], run,
                                " on 2026-11-24") == text
+
+
+def test_a_size_whose_demo_set_could_not_be_generated_is_a_row_with_the_reason():
+    gen = {"seconds": None, "wall": 181.8, "peak": 16 * 2**30, "error": "stopped at 16.0 GiB after 182 s"}
+    row = _row(1_000_000, events=None, usage_scale=0.22, gen=gen, peak=16 * 2**30,
+               error="not rendered: generating the demo set stopped at 16.0 GiB after 182 s")
+    text = bench.render([row], bench.QUICK, spark=False, seconds=90.0)
+    assert ("| 1,000,000 | about 101M expected | not rendered: generating the demo set stopped at 16.0 GiB "
+            "after 182 s | 16.00 |") in text
+    assert ("Demo set of 1,000,000 accounts (usage scale 0.22) not generated: stopped at 16.0 GiB "
+            "after 182 s, peak RSS 16.00 GiB.") in text
+    assert "NOT met (< 600 s, < 8 GiB)." in text
