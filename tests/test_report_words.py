@@ -151,3 +151,10 @@ def test_churn_drivers_say_their_hazard_ratios_are_adjusted(demo_small):
     assert "support tickets" in text and "unadjusted" in text and "both can be right" in text
     assert "These hazard ratios are adjusted" in sections.drivers_hazard_ratios(ctx).html
     assert "These hazard ratios are adjusted, holding the other terms fixed." in sections.drivers_summary(ctx).html
+
+
+def test_churn_drivers_model_count_is_not_called_customers(demo_small):
+    """'Customers' next to 'Active customers on <as_of>' would be two numbers for one word."""
+    ctx = ReportContext.from_source(demo_small, AS_OF, report="churn_drivers")
+    html = sections.drivers_summary(ctx).html
+    assert "Customers in the model" in html and "past and present customers" in html

@@ -128,7 +128,7 @@ def summary(ctx: ReportContext) -> Section:
     s = Section("Summary")
     sig = _significant(m.summary)
     s.add(cards([
-        ("Customers", nv.thousands(m.n_), f"{nv.thousands(m.events_)} churned"),
+        ("Customers in the model", nv.thousands(m.n_), f"{nv.thousands(m.events_)} churned; past and present customers"),
         ("Drivers with a clear effect", f"{len(sig)} of {len(m.summary)}", "p < 0.05"),
         ("Cross-validated concordance", nv.number(cv.attrs["mean"], 3), "0.5 = coin toss, 1 = perfect ranking"),
     ]))
