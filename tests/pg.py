@@ -135,6 +135,25 @@ def server() -> Iterator[str]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def served(folder: str | Path | None = None) -> Iterator[str]:
+    """:func:`server` for a test fixture: skipped (with the reason) when no server can start;
+    the ``<table>.parquet`` files of ``folder`` loaded first when given."""
+    import pytest
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"PostgreSQL tests skipped: {reason}")
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(server())
+        except (RuntimeError, OSError) as e:
+            pytest.skip(f"PostgreSQL tests skipped: the server could not start: {e}")
+        if folder is not None:
+            load_folder(url, folder)
+        yield url
+
+
 def load_folder(url: str, folder: str | Path) -> list[str]:
     """Copy every ``<table>.parquet`` of ``folder`` into the database at ``url``.
 

@@ -12,7 +12,6 @@ health reports agree. Skipped, with the reason, where no server can start
 
 from __future__ import annotations
 
-import contextlib
 import io
 
 import pandas as pd
@@ -31,15 +30,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def pg_url(demo_small_dir):
     """URL of a server holding the small demo; stopped when the module's tests are done."""
-    reason = pg.unavailable_reason()
-    if reason:
-        pytest.skip(f"PostgreSQL tests skipped: {reason}")
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(pg.server())
-        except (RuntimeError, OSError) as e:
-            pytest.skip(f"PostgreSQL tests skipped: the server could not start: {e}")
-        pg.load_folder(url, demo_small_dir)
+    with pg.served(demo_small_dir) as url:
         yield url
 
 

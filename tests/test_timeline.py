@@ -4,14 +4,7 @@ PostgreSQL / Spark (compiled always; run on a throw-away PostgreSQL server where
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from datetime import date, timedelta
-from pathlib import Path
 
 import ibis
 import numpy as np
@@ -298,43 +291,13 @@ def test_expressions_compile(book, dialect, monkeypatch):
         assert "SELECT" in sql and "BIT_" not in sql.upper() and "<<" not in sql
 
 
-def _pg_bin() -> Path | None:
-    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
-    return Path(found).resolve().parent if found else None
-
-
 @pytest.fixture(scope="module")
 def postgres():
-    """A throw-away PostgreSQL server on a Unix socket (skipped with the reason if none can start)."""
-    pytest.importorskip("psycopg", reason="psycopg (the [postgres] extra) is not installed")
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb) not found")
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user and not shutil.which("runuser"):
-        pytest.skip("running as root and runuser is absent: PostgreSQL will not start as root")
-    root = Path(tempfile.mkdtemp(prefix="csr_timeline_pg_"))
-    if as_user:
-        shutil.chown(root, "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = root / "data"
-    opts = f"-p {port} -k {root} -c listen_addresses=''"
-    try:
-        subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "tl"],
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", opts, "-l",
-                        str(root / "log"), "-w", "start"], check=True, capture_output=True, timeout=120)
-    except (subprocess.SubprocessError, OSError) as e:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"a throw-away PostgreSQL server could not start: {e}")
-    try:
-        yield ibis.postgres.connect(host=str(root), port=port, user="tl", database="postgres")
-    finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+    """A throw-away PostgreSQL server (tests/pg.py; skipped with the reason if none can start)."""
+    from tests import pg
+
+    with pg.served() as url:
+        yield ibis.connect(url)
 
 
 DATE_COLUMNS = {"start", "end", "start_date", "end_date", "period_start", "period_end", "first_paid_day",

@@ -13,8 +13,6 @@ The source (as of 2024-06-30; periods Jan..Jun 2024, the last read as of as_of):
 
 from __future__ import annotations
 
-import contextlib
-
 import pandas as pd
 import pytest
 
@@ -135,20 +133,12 @@ def test_cohorts_start_at_the_first_paid_day_and_read_active_on(src):
 @pytest.fixture(scope="module")
 def pg_src(tmp_path_factory):
     """The hand-made source on a throw-away PostgreSQL server (skipped where none can start)."""
-    reason = pg.unavailable_reason()
-    if reason:
-        pytest.skip(f"PostgreSQL tests skipped: {reason}")
+    from csresearch.sources import open_source
+
     folder = tmp_path_factory.mktemp("agreement")
     for name, df in frames().items():
         df.to_parquet(folder / f"{name}.parquet", index=False)
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(pg.server())
-        except (RuntimeError, OSError) as e:
-            pytest.skip(f"PostgreSQL tests skipped: the server could not start: {e}")
-        pg.load_folder(url, folder)
-        from csresearch.sources import open_source
-
+    with pg.served(folder) as url:
         yield open_source(url)
 
 
