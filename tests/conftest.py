@@ -10,7 +10,7 @@ import pytest
 matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-_SHARED_CANDIDATES = [REPO.parent / "shared", Path("/work/shared")]
+_SHARED_CANDIDATES = [REPO.parent / "shared"]
 SHARED = next((p for p in _SHARED_CANDIDATES if p.exists()), _SHARED_CANDIDATES[0])
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from csresearch.cli import app
 
 REL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"
-TELCO = REL if REL.exists() else Path("/work/shared/data/telco/Telco-Customer-Churn.csv")
+TELCO = REL
 needs_telco = pytest.mark.skipif(not TELCO.exists(), reason=f"Telco table not found at {TELCO}")
 runner = CliRunner()
 FLAT = ["--table", str(TELCO), "--duration", "tenure", "--event", "Churn=Yes"]

@@ -31,7 +31,7 @@ matplotlib.use("Agg")
 
 def _telco_path() -> Path:
     rel = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"
-    return rel if rel.exists() else Path("/work/shared/data/telco/Telco-Customer-Churn.csv")
+    return rel
 
 
 TELCO = _telco_path()
@@ -154,7 +154,7 @@ def test_km_and_rmst_invariants(rows, horizon):
         assert 0 <= r <= horizon + 1e-9
 
 
-# -- published Telco figures (/work/shared/data/README.md) --------------------------------
+# -- published Telco figures (shared/data/README.md) --------------------------------
 @needs_telco
 def test_telco_counts(telco):
     s = km_summary(telco, "tenure", "Churn=Yes")

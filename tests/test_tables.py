@@ -19,7 +19,7 @@ from csresearch.survival.tables import (
 )
 
 REL = Path(__file__).resolve().parents[2] / "shared" / "data" / "telco" / "Telco-Customer-Churn.csv"
-TELCO = REL if REL.exists() else Path("/work/shared/data/telco/Telco-Customer-Churn.csv")
+TELCO = REL
 needs_telco = pytest.mark.skipif(not TELCO.exists(), reason=f"Telco table not found at {TELCO}")
 
 
