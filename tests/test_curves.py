@@ -19,12 +19,11 @@ from csresearch.survival.curves import (
     at_risk_table,
     km_curve,
     km_summary,
-    logrank,
-    pairwise_logrank,
     plot_km,
     rmst,
     rmst_difference,
 )
+from csresearch.survival.logrank import logrank, pairwise_logrank
 
 matplotlib.use("Agg")
 

@@ -108,10 +108,11 @@ def logrank(
     dropna: Dropna = False, format: Fmt = "csv", out: Out = None, engine: Engine = "duckdb",
 ) -> None:
     """Log-rank test across the groups of --by: statistic, degrees of freedom, p-value."""
-    from csresearch.survival import curves
 
     df, duration, event = _load(table, data, as_of, duration, event, engine)
-    fn = curves.pairwise_logrank if pairwise else curves.logrank
+    from csresearch.survival import logrank as lr
+
+    fn = lr.pairwise_logrank if pairwise else lr.logrank
     write_table(_run(fn, df, duration, event, by, dropna=dropna), format, out)
 
 

@@ -29,7 +29,8 @@ from typing import Any
 _EXPORTS = {
     "tables": ["read_flat_table", "survival_frame", "event_indicator"],
     "episodes": ["survival_table", "survival_table_expr", "start_window_covariates"],
-    "curves": ["km_summary", "km_curve", "at_risk_table", "plot_km", "rmst", "rmst_difference", "logrank", "pairwise_logrank"],
+    "curves": ["km_summary", "km_curve", "at_risk_table", "plot_km", "rmst", "rmst_difference"],
+    "logrank": ["logrank", "pairwise_logrank"],
     "drivers": ["CoxModel"],
     "checks": ["prefit_checks"],
     "predict": ["conditional_churn_probability", "expected_remaining_lifetime", "revenue_at_stake",

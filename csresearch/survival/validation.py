@@ -30,9 +30,10 @@ from matplotlib.axes import Axes
 
 from csresearch import narrative as nv
 from csresearch.errors import DataQualityWarning, DataValidationError, ModelError
-from csresearch.survival.curves import km_summary, logrank, survival_band_at
+from csresearch.survival.curves import km_summary, survival_band_at
 from csresearch.survival.drivers import CoxModel
 from csresearch.survival.landmark import brier_at, outcomes_after
+from csresearch.survival.logrank import logrank
 from csresearch.survival.tables import DURATION, EVENT, survival_frame
 
 BAND_CUTS = (40.0, 70.0)

@@ -29,7 +29,8 @@ def lifetimes(ctx: ReportContext) -> Section:
     """Kaplan-Meier curves by segment from the first paid day, the at-risk table, log-rank test,
     median lifetime with its interval in words, and RMST."""
     from csresearch.reports.sections.retention import survival
-    from csresearch.survival.curves import at_risk_table, km_curve, logrank
+    from csresearch.survival.curves import at_risk_table, km_curve
+    from csresearch.survival.logrank import logrank
 
     st = survival(ctx)
     by = ctx.segment
