@@ -1,5 +1,10 @@
 """Generate the demo data set: draw each table in a fixed order, write the files and truth.json.
 
+Two generating models: ``"dynamic"`` (:mod:`csresearch.demo.dynamic`, a latent
+monthly engagement state and a time-varying Cox truth, written block by block) and
+``"static"`` (the default for now; the first model: a Weibull proportional-hazards truth on the first 90 days,
+byte-identical to what it always wrote).
+
 Example
 -------
 >>> paths = generate(n_accounts=200, seed=1, out="/tmp/demo")  # doctest: +SKIP
@@ -18,6 +23,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from csresearch.demo import activity, feedback, population
+from csresearch.demo.dynamic.generate import generate_dynamic
+from csresearch.demo.dynamic.truth import DynamicTruth
 from csresearch.demo.model import DEFINITIONS, END, LANDMARK, START, Truth
 from csresearch.errors import ConfigError
 
@@ -29,8 +36,9 @@ def generate(
     seed: int = 42,
     out: str | Path = "data/demo",
     fmt: str = "parquet",
-    truth: Truth | None = None,
+    truth: Truth | DynamicTruth | None = None,
     usage_scale: float = 1.0,
+    model: str = "static",
 ) -> list[Path]:
     """Write every contract table and ``truth.json`` for a synthetic B2B SaaS into ``out``.
 
@@ -45,17 +53,24 @@ def generate(
     fmt
         ``"parquet"`` (default) or ``"csv"``.
     truth
-        The generating model; :class:`Truth` by default.
+        The generating model's parameters: :class:`Truth` (static) or
+        :class:`~csresearch.demo.dynamic.truth.DynamicTruth` (dynamic); the model's default when None.
     usage_scale
         Multiplies the expected number of usage events per account (e.g. 0.25 for a lighter
-        data set). ``1.0``, the default, keeps the files byte-identical per seed; another value
-        changes the usage events, the ``usage_trend`` covariate (still computed from the events
-        written) and every later draw, and is recorded in ``truth.json``.
+        data set). Static model: ``1.0``, the default, keeps the files byte-identical per seed;
+        another value changes the usage events, the ``usage_trend`` covariate (still computed
+        from the events written) and every later draw, and is recorded in ``truth.json``.
+        Dynamic model: the hazard reads usage per day divided by it, so churn barely changes.
+    model
+        ``"dynamic"``: monthly engagement state, time-varying Cox truth, annual
+        contracts, ``truth_risk.parquet`` with the true linear predictor per account-month;
+        ``"static"`` (default): the Weibull model on the first 90 days (its files are byte-identical to
+        earlier versions').
 
     Returns
     -------
     list of Path
-        The files written.
+        The files written (``truth.json`` last).
 
     Examples
     --------
@@ -69,6 +84,13 @@ def generate(
         raise ConfigError(f"--format must be parquet or csv, not {fmt!r}")
     if not (math.isfinite(usage_scale) and usage_scale > 0):
         raise ConfigError(f"--usage-scale must be a positive number, not {usage_scale!r}")
+    if model not in ("dynamic", "static"):
+        raise ConfigError(f"--model must be dynamic or static, not {model!r}")
+    want = DynamicTruth if model == "dynamic" else Truth
+    if truth is not None and not isinstance(truth, want):
+        raise ConfigError(f"model {model!r} takes a {want.__name__}, not a {type(truth).__name__}")
+    if model == "dynamic":
+        return generate_dynamic(n_accounts, seed, Path(out), fmt, truth, usage_scale)
     truth = truth or Truth()
     tables, life = _draw_tables(np.random.default_rng(seed), n_accounts, truth, usage_scale)
     out = Path(out)
