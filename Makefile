@@ -42,11 +42,11 @@ test: $(STAMP) ## run the whole test suite (unit, notebooks with nbval, end-to-e
 	$(BIN)/python -m pytest -q
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
-lint: $(STAMP) ## ruff on the package and tests
-	$(BIN)/ruff check csresearch tests
+lint: $(STAMP) ## ruff on the package, the tests and the benchmarks
+	$(BIN)/ruff check csresearch tests bench
 
 bench: data ## run the benchmarks and write bench/results.md
-	$(BIN)/python -m csresearch.bench --out bench/results.md
+	$(BIN)/python -m bench --out bench/results.md
 
 lab: $(STAMP) ## open JupyterLab at the repository root (notebooks/, report templates in csresearch/templates/)
 	$(BIN)/jupyter lab $(ALLOW_ROOT)

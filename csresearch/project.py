@@ -24,9 +24,9 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from csresearch.data.schema import CONTRACT
 from csresearch.errors import ConfigError
 from csresearch.redaction import has_password
-from csresearch.schema import CONTRACT
 
 DEMO_SOURCE = "data/demo"  # where `csresearch demo-data` writes, run inside the project folder
 DEFAULT_AS_OF = "2025-12-31"  # the demo data's last day
@@ -115,12 +115,12 @@ def explore_notebook(source: str, as_of: str) -> str:
     cells = [
         new_markdown_cell("# Exploring the data\n\nOpens the data source of `reports.yaml` (validated on "
                           "load: a failure names the table, the column and how to fix it)."),
-        new_code_cell(f'from csresearch.sources import open_source\n\nsrc = open_source("{source}", '
+        new_code_cell(f'from csresearch.data.sources import open_source\n\nsrc = open_source("{source}", '
                       f'mapping="mapping.yaml")\nAS_OF = "{as_of}"\n'
                       "src.row_counts()  # rows per table; an absent optional table is left out"),
         new_code_cell("from csresearch.metrics import period_table\n\n"
                       'period_table(src, AS_OF, grain="quarter", by="segment").tail(12)'),
-        new_code_cell("from csresearch.health import health_history\n\n"
+        new_code_cell("from csresearch.health.score import health_history\n\n"
                       "health = health_history(src, AS_OF, \"health.yaml\")\n"
                       "health[health.period_start == health.period_start.max()].band.value_counts()"),
         new_code_cell("from csresearch.survival import km_summary, survival_table\n\n"

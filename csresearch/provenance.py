@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from csresearch import __version__
-from csresearch.display import Html, esc
 from csresearch.redaction import mask_secrets
+from csresearch.reports.present.tables import Html, esc
 
 SECRET_NAME = re.compile(r"(password|passwd|secret|token|api_?key)", re.I)
 
@@ -86,7 +86,7 @@ def collect(
     parameters
         The report's parameters as run (masked here).
     source
-        The :class:`~csresearch.sources.DataSource` read (location, fingerprint, row counts).
+        The :class:`~csresearch.data.sources.DataSource` read (location, fingerprint, row counts).
     table
         Instead of a source: (path of a flat table, its number of rows).
     started

@@ -24,25 +24,25 @@ def shared_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_small_dir(tmp_path_factory) -> Path:
-    """A 400-account demo data set (seed 3): every table, fast to generate."""
+    """A 400-account demo data set (seed 3, the static model): every table, fast to generate."""
     from csresearch.demo import generate
 
     out = tmp_path_factory.mktemp("demo_small")
-    generate(n_accounts=400, seed=3, out=out)
+    generate(n_accounts=400, seed=3, out=out, model="static")
     return out
 
 
 @pytest.fixture(scope="session")
 def demo_small(demo_small_dir):
     """The small demo set opened (and validated) as a DataSource."""
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
 
     return open_source(demo_small_dir)
 
 
 @pytest.fixture(scope="session")
 def demo_10k_dir(tmp_path_factory) -> Path:
-    """The default demo data set: 10,000 accounts, seed 42 (about 8 s to generate).
+    """The static demo data set: 10,000 accounts, seed 42, ``model="static"`` (about 8 s to generate).
 
     Note for the truth-recovery test: the generator is unbiased (10 seeds x 6 coefficients at
     10,000 accounts: 3 of 60 true values fell outside their 95 % intervals, the nominal 5 %).
@@ -52,5 +52,5 @@ def demo_10k_dir(tmp_path_factory) -> Path:
     from csresearch.demo import generate
 
     out = tmp_path_factory.mktemp("demo_10k")
-    generate(n_accounts=10_000, seed=42, out=out)
+    generate(n_accounts=10_000, seed=42, out=out, model="static")
     return out

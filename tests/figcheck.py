@@ -12,7 +12,7 @@ from unittest import mock
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
-SAVE_DPI = 110  # csresearch.display.figure_html saves at this dpi
+SAVE_DPI = 110  # csresearch.reports.present.tables.figure_html saves at this dpi
 TOL = 0.5  # pixels of overlap allowed (anti-aliasing)
 GAP = 1.0  # pixels a value label keeps from its bar
 

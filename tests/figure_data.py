@@ -29,7 +29,7 @@ def recording(figures: list) -> Iterator[None]:
     """Within the block, every figure a section adds is appended to ``figures`` as data."""
     import matplotlib.pyplot as plt
 
-    from csresearch import display
+    from csresearch.reports.present import tables as display
 
     def record(fig, alt, dpi=110):
         figures.append(figure_data(fig))

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch.account_features import account_month_features
+from csresearch.data.sources import DataSource
 from csresearch.errors import ConfigError, DataQualityWarning
-from csresearch.sources import DataSource
+from csresearch.features.account import account_month_features
 
 AS_OF = "2025-04-30"
 

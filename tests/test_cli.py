@@ -66,7 +66,7 @@ def test_module_entry_point_masks_and_exits_with_a_documented_code(tmp_path):
 
 
 def test_an_unexpected_error_is_one_masked_paragraph_with_exit_3(monkeypatch):
-    import csresearch.sources as sources
+    import csresearch.data.sources as sources
 
     def boom(*a, **k):
         raise RuntimeError("duckdb said: IO Error\n  at postgres://u:Tr0ub@dor-PW@h/db")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from csresearch import engine
 from csresearch.cli import app
+from csresearch.data import engine
 from csresearch.errors import ConfigError
 
 runner = CliRunner()

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from csresearch import timeline
 from csresearch.cli import app
-from csresearch.health import health_history
+from csresearch.data import timeline
+from csresearch.health.score import health_history
 
 runner = CliRunner()
 AS_OF = "2025-12-31"

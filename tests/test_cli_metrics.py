@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from csresearch.cli import app
+from csresearch.data.sources import open_source
 from csresearch.errors import ConfigError, DataQualityWarning
 from csresearch.metrics import period_table
-from csresearch.sources import open_source
 
 runner = CliRunner()
 

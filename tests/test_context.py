@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from csresearch.data.sources import DataSource
 from csresearch.reports.context import ReportContext, customers_sentence, record_customers
-from csresearch.sources import DataSource
 
 
 def _source() -> DataSource:

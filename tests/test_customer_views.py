@@ -18,13 +18,13 @@ import warnings
 import pandas as pd
 import pytest
 
-from csresearch import timeline
+from csresearch.data import timeline
+from csresearch.data.sources import DataSource
 from csresearch.errors import DataQualityWarning
-from csresearch.health import customers_on, health_history, latest, movers
+from csresearch.health.playbooks import playbook_ctas, playbook_features, run_playbook
+from csresearch.health.score import customers_on, health_history, latest, movers
+from csresearch.health.segments import nine_segments, touch_tiers
 from csresearch.maturity.evidence import gather_evidence
-from csresearch.playbooks import playbook_ctas, playbook_features, run_playbook
-from csresearch.segments import nine_segments, touch_tiers
-from csresearch.sources import DataSource
 
 AS_OF = "2025-12-31"
 IDS = ["p2f", "f2p", "free", "mid", "steady"]

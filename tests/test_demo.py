@@ -7,7 +7,7 @@ import pytest
 
 from csresearch.demo import END, START, generate
 from csresearch.errors import ConfigError
-from csresearch.sources import open_source
+from csresearch.data.sources import open_source
 
 
 def _digest(folder):

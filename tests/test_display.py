@@ -8,7 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csresearch.display import Section, cards, format_frame, table
+from csresearch.reports.present.tables import Section, cards, format_frame, table
 
 EVIL = "<script>alert(1)</script> Testing & Co."
 

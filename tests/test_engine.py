@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from csresearch.engine import connect, engine_name, open_on, spark_unavailable_reason
+from csresearch.data.engine import connect, engine_name, open_on, spark_unavailable_reason
+from csresearch.data.sources import DataSource
 from csresearch.errors import ConfigError
 from csresearch.metrics.cohorts import cohort_table
 from csresearch.metrics.revenue import mrr_bridge, mrr_movements
-from csresearch.sources import DataSource
 
 
 def test_connect_duckdb_and_url(monkeypatch):

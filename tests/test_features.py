@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from csresearch.data.sources import DataSource
 from csresearch.errors import DataValidationError
-from csresearch.features import mrr_snapshots_table, usage_features, usage_features_table
+from csresearch.features.usage import mrr_snapshots_table, usage_features, usage_features_table
 from csresearch.metrics.revenue import mrr_snapshots
-from csresearch.sources import DataSource
 
 T = pd.Timestamp
 

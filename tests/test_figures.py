@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from csresearch import plots
+from csresearch.reports.present import figures as plots
 from tests.figcheck import assert_no_overlap, overlaps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def test_maturity_radar_labels_do_not_collide():
 @pytest.fixture
 def figures(monkeypatch):
     """Every figure a section adds, checked for overlaps before it is saved."""
-    import csresearch.display as display
+    import csresearch.reports.present.tables as display
 
     seen: list[tuple[str, list[str]]] = []
     original = display.figure_html

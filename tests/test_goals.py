@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from csresearch.errors import ConfigError
-from csresearch.goals import Goal, load_goals, parse_goals
-from csresearch.kpi import goal_actuals, goal_status
+from csresearch.health.goals import Goal, load_goals, parse_goals
+from csresearch.health.kpi import goal_actuals, goal_status
 
 
 def test_packaged_demo_goals_load():

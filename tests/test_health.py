@@ -13,8 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from csresearch.data.sources import DataSource
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
-from csresearch.health import (
+from csresearch.health.score import (
     COMPONENTS,
     NO_SCORE,
     band_flips,
@@ -24,7 +25,6 @@ from csresearch.health import (
     movers,
     score_health,
 )
-from csresearch.sources import DataSource
 
 REPO = Path(__file__).resolve().parents[1]
 JAN, FEB = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")
@@ -280,7 +280,7 @@ def test_no_look_ahead_on_demo(demo_small):
 
 
 def test_history_on_demo_covers_every_active_month(demo_small):
-    from csresearch.account_features import account_month_features
+    from csresearch.features.account import account_month_features
 
     h = health_history(demo_small, "2025-12-31")
     f = account_month_features(demo_small, "2025-12-31")

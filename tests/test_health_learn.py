@@ -1,4 +1,4 @@
-"""Learned health weights (csresearch.health_learn), the validation view (csresearch.health_validation)
+"""Learned health weights (csresearch.health.learn), the validation view (csresearch.health.validation)
 and their commands (``csresearch health learn``, ``csresearch health --view validation``)."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 
 from csresearch.cli import app
 from csresearch.errors import ConfigError
-from csresearch.health import load_health_config
-from csresearch.health_learn import (
+from csresearch.health.learn import (
     LearnedWeights,
     check_dates,
     fit_weights,
@@ -21,7 +20,8 @@ from csresearch.health_learn import (
     training_rows,
     write_config,
 )
-from csresearch.health_validation import (
+from csresearch.health.score import load_health_config
+from csresearch.health.validation import (
     flip_rate,
     oracle_scores,
     validation_summary,

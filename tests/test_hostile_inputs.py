@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch.contract_checks import validate
+from csresearch.data.contract_checks import validate
+from csresearch.data.sources import DataSource, open_source
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
 from csresearch.metrics import period_table
 from csresearch.metrics.revenue import mrr_bridge
-from csresearch.sources import DataSource, open_source
 from tests.test_schema import good
 
 
@@ -67,7 +67,7 @@ def test_hostile_far_future_dates_in_a_pandas_frame():
 
 
 def test_hostile_far_future_end_date_keeps_the_account_in_health():
-    from csresearch.health import health_history
+    from csresearch.health.score import health_history
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataQualityWarning)
@@ -166,8 +166,8 @@ from hypothesis import strategies as st  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from csresearch.cli import app  # noqa: E402
+from csresearch.data.mapping import load_mapping  # noqa: E402
 from csresearch.errors import CSResearchError  # noqa: E402
-from csresearch.mapping import load_mapping  # noqa: E402
 from csresearch.survival.tables import read_flat_table  # noqa: E402
 
 _ACC = "account_id,name,segment,created_at\na1,Åsa AB,smb,2024-01-01 00:00:00\na2,Beta,mid,2024-02-01 00:00:00\n"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch.kpi import KPI_TREE, REASON_OWNERS, kpi_tree, render_tree
-from csresearch.sources import DataSource
+from csresearch.data.sources import DataSource
+from csresearch.health.kpi import KPI_TREE, REASON_OWNERS, kpi_tree, render_tree
 
 JAN, FEB = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")
 

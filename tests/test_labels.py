@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from csresearch import labels as L
+from csresearch.reports.present import labels as L
 
 CODE_NAMES = ("segment[smb]", "usage_trend", "nps_first", "tickets_90d", "days_after_window", "mid_market",
               "usage_level")
@@ -67,6 +67,6 @@ def test_no_code_plurals_left_in_my_modules():
     text and the survival caveats that reports show as notes."""
     root = Path(__file__).resolve().parents[1] / "csresearch"
     files = [root / "maturity" / "assess.py", *(root / "reports" / "sections").glob("[hmr]*.py"),
-             root / "kpi.py", root / "survival" / "predict.py", root / "survival" / "landmark.py"]
+             root / "health" / "kpi.py", root / "survival" / "predict.py", root / "survival" / "landmark.py"]
     for f in files:
         assert not re.search(r"(?<=\s)[a-z]+\((s|ies)\)", f.read_text()), f

@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from csresearch.data.sources import DataSource  # noqa: E402
 from csresearch.errors import ConfigError, DataValidationError  # noqa: E402
 from csresearch.maturity import (  # noqa: E402
     Answers,
@@ -26,7 +27,6 @@ from csresearch.maturity import (  # noqa: E402
     radar,
     template,
 )
-from csresearch.sources import DataSource  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 AS_OF = "2025-12-31"

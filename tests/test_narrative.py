@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from csresearch import narrative as nv
+from csresearch.reports.present import words as nv
 
 
 def test_percent_and_points():

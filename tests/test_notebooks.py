@@ -127,9 +127,9 @@ def test_summary_json_beside_every_report_with_one_active_customers_figure(out, 
 
     from typer.testing import CliRunner
 
-    from csresearch import timeline
     from csresearch.cli import app
-    from csresearch.sources import open_source
+    from csresearch.data import timeline
+    from csresearch.data.sources import open_source
 
     data = project / "data" / "demo"
     expected = timeline.active_customers(open_source(data), "2025-12-31")

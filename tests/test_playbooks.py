@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.health import health_history, load_health_config
-from csresearch.playbooks import (
+from csresearch.health.playbooks import (
     FEATURES,
     Capacity,
     load_playbook,
@@ -20,6 +19,7 @@ from csresearch.playbooks import (
     playbook_features,
     run_playbook,
 )
+from csresearch.health.score import health_history, load_health_config
 
 REPO = Path(__file__).resolve().parents[1]
 JAN, FEB = pd.Timestamp("2025-01-01"), pd.Timestamp("2025-02-01")

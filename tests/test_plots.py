@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch import plots
+from csresearch.reports.present import figures as plots
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,7 @@ def pg_url(demo_small_dir):
 
 @pytest.fixture(scope="module")
 def pg_src(pg_url):
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
 
     return open_source(pg_url)
 
@@ -88,7 +88,7 @@ def test_cli_same_output(name, pg_url, demo_small_dir):
 
 
 def test_engine_frames_same(pg_src, demo_small):
-    from csresearch.features import usage_features
+    from csresearch.features.usage import usage_features
     from csresearch.survival.tables import survival_table
 
     for fn in (usage_features, survival_table):
@@ -140,7 +140,7 @@ def test_engine_steps_same(name, pg_src, demo_small):
 
 def test_usage_features_portable_path(pg_src, demo_small):
     """Postgres counts distinct days and event types; DuckDB uses bit masks: same numbers."""
-    from csresearch.features import _uses_bit_masks
+    from csresearch.features.usage import _uses_bit_masks
 
     assert not _uses_bit_masks(pg_src.table("usage_events"))
     assert _uses_bit_masks(demo_small.table("usage_events"))

@@ -215,7 +215,7 @@ def test_demo_weibull_chosen_and_shape_recovered(demo_10k_dir):
     """The demo's churn is Weibull PH (truth.json); AIC picks the Weibull AFT, shape near truth."""
     import json
 
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
     from csresearch.survival.tables import start_window_covariates
 
     truth = json.loads((demo_10k_dir / "truth.json").read_text())

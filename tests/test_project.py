@@ -8,8 +8,8 @@ import os
 import pytest
 import yaml
 
+from csresearch.data.mapping import load_mapping
 from csresearch.errors import ConfigError
-from csresearch.mapping import load_mapping
 from csresearch.project import init_project, project_source
 
 FILES = {"reports.yaml", "health.yaml", "playbooks.yaml", "maturity.yaml", "maturity_answers.template.yaml",

@@ -9,9 +9,9 @@ import re
 import pandas as pd
 import pytest
 
-from csresearch import narrative as nv
 from csresearch.reports import sections
 from csresearch.reports.context import ReportContext
+from csresearch.reports.present import words as nv
 
 AS_OF = "2025-12-31"
 

@@ -236,10 +236,10 @@ def test_repository_config_names_real_reports():
 
 # -- sections, in process (no kernel) ----------------------------------------------------------
 def test_retention_summary_says_the_bridge_numbers_in_words(demo_small):
-    from csresearch import narrative as nv
     from csresearch.metrics.revenue import mrr_bridge
     from csresearch.reports import sections
     from csresearch.reports.context import ReportContext
+    from csresearch.reports.present import words as nv
 
     ctx = ReportContext.from_source(demo_small, "2025-12-31", report="retention")
     html = sections.retention_summary(ctx).html
@@ -252,9 +252,9 @@ def test_retention_summary_says_the_bridge_numbers_in_words(demo_small):
 
 
 def test_absent_optional_table_is_stated_not_invented(demo_small):
+    from csresearch.data.sources import DataSource
     from csresearch.reports import sections
     from csresearch.reports.context import ReportContext
-    from csresearch.sources import DataSource
 
     src = DataSource.from_frames({"accounts": demo_small.df("accounts"),
                                   "subscriptions": demo_small.df("subscriptions")})
@@ -266,9 +266,9 @@ def test_absent_optional_table_is_stated_not_invented(demo_small):
 def test_section_shows_data_quality_warnings_as_notes():
     import warnings
 
-    from csresearch.display import Section
     from csresearch.errors import DataQualityWarning
     from csresearch.reports.notebook import section
+    from csresearch.reports.present.tables import Section
 
     @section
     def build() -> Section:

@@ -4,10 +4,10 @@ column, rule and the count of failing rows."""
 import pandas as pd
 import pytest
 
-from csresearch.contract_checks import validate
+from csresearch.data.contract_checks import validate
+from csresearch.data.schema import CONTRACT
+from csresearch.data.sources import DataSource
 from csresearch.errors import DataValidationError
-from csresearch.schema import CONTRACT
-from csresearch.sources import DataSource
 
 
 def good() -> dict[str, pd.DataFrame]:
@@ -174,7 +174,7 @@ def test_type_errors_in_csv(tmp_path):
         df.to_csv(tmp_path / f"{name}.csv", index=False)
     text = (tmp_path / "subscriptions.csv").read_text().replace("2024-02-01", "01/02/2024?")
     (tmp_path / "subscriptions.csv").write_text(text)
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
 
     with pytest.raises(DataValidationError, match=r"table 'subscriptions', column 'start_date': rule 'type' fails for 1 row"):
         open_source(tmp_path)
@@ -268,7 +268,7 @@ def test_mrr_total_too_large_to_sum_exactly_is_named():
 
 @pytest.mark.parametrize("value", ["NaN", "inf", "-inf"])
 def test_mrr_nan_or_inf_fails_validation_as_metrics_refuses_it(tmp_path, value):
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
 
     frames = good()
     frames["subscriptions"]["mrr"] = frames["subscriptions"]["mrr"].astype(object)

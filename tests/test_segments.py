@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
-from csresearch.segments import (
+from csresearch.health.segments import (
     ABSENT_NOTE,
     NEW,
     nine_segments,
@@ -98,7 +98,7 @@ def test_errors():
 
 
 def test_on_demo(demo_small):
-    from csresearch.account_features import account_month_features
+    from csresearch.features.account import account_month_features
 
     f = account_month_features(demo_small, "2025-12-31")
     before = f.copy()

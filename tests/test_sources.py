@@ -5,10 +5,10 @@ import pytest
 from typer.testing import CliRunner
 
 from csresearch.cli import app
+from csresearch.data.mapping import load_mapping
+from csresearch.data.sources import open_source
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.mapping import load_mapping
 from csresearch.redaction import redact
-from csresearch.sources import open_source
 from tests.test_schema import good
 
 

@@ -1,7 +1,7 @@
 """The same analyses on DuckDB and on Spark (local mode) give the same results.
 
 ONE Spark session for the whole test run (session-scoped fixture; local[2], 4 shuffle
-partitions, no UI: see csresearch.engine.SPARK_DEFAULTS). Skipped, with the reason, when
+partitions, no UI: see csresearch.data.engine.SPARK_DEFAULTS). Skipped, with the reason, when
 pyspark or Java is missing (``make test`` installs the spark extra when java is found).
 """
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch.engine import open_on, spark_session, spark_unavailable_reason
-from csresearch.features import usage_features
+from csresearch.data.engine import open_on, spark_session, spark_unavailable_reason
+from csresearch.features.usage import usage_features
 from csresearch.metrics.annual import trailing_12m
 from csresearch.metrics.cohorts import cohort_table
 from csresearch.metrics.revenue import mrr_bridge

@@ -1,7 +1,7 @@
 """Reports and the CLI on Spark local equal DuckDB on the small demo (issue 11, "One code path").
 
 The contexts are opened as a report opens them (``open_context`` with ``engine=...``, which
-reads the same files through :func:`csresearch.engine.open_on`), so the sections run on the
+reads the same files through :func:`csresearch.data.engine.open_on`), so the sections run on the
 engine a user picks with ``--engine pyspark`` / ``-p engine=pyspark``. Compared as in
 tests/test_postgres.py: every section's words, tables and the data behind its figures, the
 summary figures (``ctx.summary``: active customers and each section's cards) and the ``metrics``
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from csresearch.engine import spark_unavailable_reason
+from csresearch.data.engine import spark_unavailable_reason
 from tests.figure_data import assert_same_figures, recording
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]

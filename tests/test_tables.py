@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from csresearch.data.sources import DataSource
 from csresearch.errors import DataQualityWarning, DataValidationError
-from csresearch.sources import DataSource
 from csresearch.survival.tables import (
     event_indicator,
     parse_event,
@@ -209,7 +209,7 @@ def test_truth_recovery_10k(demo_10k_dir):
     alpha = 0.05 / 6 each; seed 42's tickets_90d lies just outside its marginal 95 % interval)."""
     import json
 
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
     from csresearch.survival.drivers import CoxModel
     from csresearch.survival.tables import start_window_covariates
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from csresearch import timeline as tl
+from csresearch.data import timeline as tl
+from csresearch.data.sources import DataSource
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.sources import DataSource
 
 AS_OF = "2024-12-31"
 D = pd.Timestamp
@@ -238,8 +238,8 @@ DEMO_AS_OF = "2025-12-31"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> DataSource:
     """2,000 demo accounts, seed 7 (what ``csresearch demo-data --accounts 2000 --seed 7`` writes)."""
+    from csresearch.data.sources import open_source
     from csresearch.demo import generate
-    from csresearch.sources import open_source
 
     out = tmp_path_factory.mktemp("timeline_demo")
     generate(n_accounts=2000, seed=7, out=out)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from csresearch import timeline as tl
+from csresearch.data import timeline as tl
+from csresearch.data.sources import DataSource
 from csresearch.metrics import period_table
 from csresearch.metrics.cohorts import cohort_table
-from csresearch.sources import DataSource
 from csresearch.survival.tables import survival_table
 from tests import pg
 
@@ -133,7 +133,7 @@ def test_cohorts_start_at_the_first_paid_day_and_read_active_on(src):
 @pytest.fixture(scope="module")
 def pg_src(tmp_path_factory):
     """The hand-made source on a throw-away PostgreSQL server (skipped where none can start)."""
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
 
     folder = tmp_path_factory.mktemp("agreement")
     for name, df in frames().items():

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch.playbooks import Capacity, load_playbook, playbook_ctas
-from csresearch.sources import DataSource
-from csresearch.worklist import band_churn_rates, describe, rank_worklist
+from csresearch.data.sources import DataSource
+from csresearch.health.playbooks import Capacity, load_playbook, playbook_ctas
+from csresearch.health.worklist import band_churn_rates, describe, rank_worklist
 
 NOV = pd.Timestamp("2025-11-01")
 P_CHURN = pd.Series({"red": 0.3, "yellow": 0.1, "green": 0.05})
@@ -159,7 +159,7 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     carried = set(wl.loc[wl["status"] == "carried", "account_id"])
     assert carried == set(wl["account_id"]) & before
     # tech-touch accounts go to the digital campaign, never to a person
-    from csresearch.segments import touch_tiers
+    from csresearch.health.segments import touch_tiers
 
     tiers = touch_tiers(demo_small, as_of).set_index("account_id")["tier"]
     assert (wl["account_id"].map(tiers).eq("tech-touch") == wl["queue"].eq("digital")).all()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from csresearch.cli._common import fail, handle_errors, write_table
-from csresearch.engine import ENGINE_HELP
+from csresearch.data.engine import ENGINE_HELP
 
 VIEWS = ("history", "latest", "movers", "contributions", "validation")
 SOURCE_HELP = "folder of CSV/Parquet files, .duckdb file, Ibis URL or env:VAR"
@@ -34,8 +34,8 @@ def register(app: typer.Typer) -> None:
         engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "duckdb",
     ) -> None:
         """Customer health score per account and month: score, band, component points, coverage, trend."""
-        from csresearch import health as hl
-        from csresearch.engine import check_engine, open_on
+        from csresearch.data.engine import check_engine, open_on
+        from csresearch.health import score as hl
 
         if view not in VIEWS:
             fail(f"--view must be one of {', '.join(VIEWS)}, not '{view}'")
@@ -79,9 +79,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Calls-to-action from the playbook rules, as a worklist: ranked by expected MRR at risk, by owner
         (CSM, pooled queue, digital campaign), with the reason in words and within_capacity."""
-        from csresearch import timeline
-        from csresearch.engine import check_engine, open_on
-        from csresearch.playbooks import load_playbook
+        from csresearch.data import timeline
+        from csresearch.data.engine import check_engine, open_on
+        from csresearch.health.playbooks import load_playbook
 
         pb = load_playbook(config)
         src = open_on(source, engine=check_engine(engine), mapping=mapping)
@@ -97,8 +97,8 @@ def register(app: typer.Typer) -> None:
 
 def _playbook_rows(src, as_of: str, pb, health_config, months: int, view: str):
     """The rows to export and their metadata: the worklist, or one row per account and rule."""
-    from csresearch.playbooks import playbook_ctas
-    from csresearch.worklist import worklist, worklist_meta
+    from csresearch.health.playbooks import playbook_ctas
+    from csresearch.health.worklist import worklist, worklist_meta
 
     if view == "rules":
         return playbook_ctas(src, as_of, pb, health_config, months), {}
@@ -113,7 +113,7 @@ def _playbook_rows(src, as_of: str, pb, health_config, months: int, view: str):
 def _customers_note(src, as_of: str, n: int) -> dict:
     """Print "note: active customers on <as_of>: N" (the timeline's count) on stderr and return
     the export metadata (active_customers, free_only_accounts)."""
-    from csresearch import timeline
+    from csresearch.data import timeline
 
     meta = {"active_customers": int(n), "free_only_accounts": timeline.free_only_accounts(src, as_of)}
     typer.echo(f"note: active customers on {as_of}: {meta['active_customers']:,}", err=True)

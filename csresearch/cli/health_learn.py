@@ -44,8 +44,8 @@ def learn(
 ) -> None:
     """Learn health weights from the months up to --train-until (churn within the horizon, nothing after
     train-until + horizon used), validate them on (train-until, as-of] and write a health config."""
-    from csresearch.health_learn import learn_health, write_config
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
+    from csresearch.health.learn import learn_health, write_config
 
     src = open_source(source, mapping=mapping)
     data, header, rep = learn_health(src, as_of, train_until, config, horizon_days, penalty, allow_flip,
@@ -74,8 +74,8 @@ class HealthCommand(TyperCommand):
 
 def validation_view(src, source: str, as_of: str, config, train_until: str | None, weights: Path | None,
                     horizon_days: float, fmt: str, out: Path | None) -> None:
-    """Print/export :func:`csresearch.health_validation.health_validation` as one long table."""
-    from csresearch.health_validation import health_validation, validation_table
+    """Print/export :func:`csresearch.health.validation.health_validation` as one long table."""
+    from csresearch.health.validation import health_validation, validation_table
 
     rep = health_validation(src, as_of, train_until, config, weights, horizon_days, truth_risk_of(source))
     conc = rep["concordance"].set_index("score")["concordance"]

@@ -56,8 +56,8 @@ def register(app: typer.Typer) -> None:
         cta_closed_share: Annotated[float | None, typer.Option(help="share of calls-to-action closed (0..1)")] = None,
     ) -> None:
         """Levels per capability and overall, disagreements with the data, change and next steps."""
+        from csresearch.data.sources import open_source
         from csresearch.maturity import assess, gather_evidence, load_answers, load_questionnaire
-        from csresearch.sources import open_source
 
         if format not in TEXT_FORMATS:
             fail(f"--format must be one of {', '.join(TEXT_FORMATS)}, not '{format}'")

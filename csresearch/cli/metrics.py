@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from csresearch.cli._common import handle_errors, write_table
-from csresearch.engine import ENGINE_HELP
+from csresearch.data.engine import ENGINE_HELP
 
 
 def register(app: typer.Typer) -> None:
@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
         engine: Annotated[str, typer.Option(help=ENGINE_HELP)] = "duckdb",
     ) -> None:
         """MRR bridge, logo churn, GRR, NRR, NPS, CES and CSAT: one row per period (and group)."""
-        from csresearch import timeline
-        from csresearch.engine import check_engine, open_on
+        from csresearch.data import timeline
+        from csresearch.data.engine import check_engine, open_on
         from csresearch.metrics import period_table
 
         src = open_on(source, engine=check_engine(engine), mapping=mapping)

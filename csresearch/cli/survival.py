@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from csresearch.cli._common import fail, handle_errors, write_table
-from csresearch.engine import ENGINE_HELP
+from csresearch.data.engine import ENGINE_HELP
 
 survival_app = typer.Typer(
     help="Survival analysis: Kaplan-Meier retention, log-rank tests, Cox churn drivers.",
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _load(table, data, as_of, duration, event, engine="duckdb"):
-    from csresearch.engine import check_engine, open_on
+    from csresearch.data.engine import check_engine, open_on
     from csresearch.survival.tables import survival_from_args, survival_table
 
     engine = check_engine(engine)

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from csresearch.maturity.model import Answers, Questionnaire, load_questionnaire, parse_answers
-from csresearch.narrative import NA, plural
+from csresearch.reports.present.words import NA, plural
 
 #: column headers of the text output, in words
 TEXT_HEADERS = {"capability": "key", "name": "capability", "answer": "answered",

@@ -8,7 +8,7 @@ For each capability the data can speak to, :func:`gather_evidence` returns two l
 
 Capabilities the contract holds no data for (ROI, community, knowledge base) are "not
 measured": both levels are missing and the text says so. Active, new and churned accounts
-come from :mod:`csresearch.timeline` (customers on as_of, first paid day, end of the last
+come from :mod:`csresearch.data.timeline` (customers on as_of, first paid day, end of the last
 episode). Aggregates run in the engine (Ibis); only counts come back. Thresholds: constants.
 
 Example
@@ -27,10 +27,10 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from csresearch import timeline
+from csresearch.data import timeline
+from csresearch.data.sources import DataSource
 from csresearch.errors import ConfigError
 from csresearch.maturity.model import Questionnaire, load_questionnaire
-from csresearch.sources import DataSource
 
 USAGE_WINDOW_DAYS = 30
 USAGE_MIN_COVERAGE = 0.50  # below: usage is not visible for most accounts -> cap at 2

@@ -6,7 +6,7 @@ Every calculator is a pure function (DataFrames in, DataFrame/Series out, inputs
 
 Example
 -------
->>> from csresearch.sources import open_source
+>>> from csresearch.data.sources import open_source
 >>> period_table(open_source("data/demo"), as_of="2025-12-31", by="segment")  # doctest: +SKIP
 """
 
@@ -37,7 +37,7 @@ from csresearch.metrics.revenue import (
 from csresearch.metrics.surveys import TENURE, ces, csat, nps, survey_scores
 
 if TYPE_CHECKING:  # pragma: no cover
-    from csresearch.sources import DataSource
+    from csresearch.data.sources import DataSource
 
 __all__ = [
     "ces",
@@ -76,8 +76,8 @@ def period_table(
     Parameters
     ----------
     source
-        A :class:`~csresearch.sources.DataSource` (or a location for
-        :func:`~csresearch.sources.open_source`).
+        A :class:`~csresearch.data.sources.DataSource` (or a location for
+        :func:`~csresearch.data.sources.open_source`).
     as_of
         ISO date; periods run from the first full period of subscription data to the last one
         finishing on or before it.
@@ -99,7 +99,7 @@ def period_table(
     >>> t[["period_start", "nrr", "nps"]]  # doctest: +SKIP
     """
     if isinstance(source, str):
-        from csresearch.sources import open_source
+        from csresearch.data.sources import open_source
 
         source = open_source(source)
     out = mrr_bridge(source, as_of, grain, by=by)  # in the engine, from the customer timeline
@@ -139,7 +139,7 @@ def observed_range(source: DataSource) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First and last date observed anywhere in ``source``: every contract date and timestamp
     column of every table, except scheduled ones (``subscriptions.end_date``,
     ``onboarding_milestones.due_at``), one engine aggregate per table."""
-    from csresearch.schema import CONTRACT
+    from csresearch.data.schema import CONTRACT
 
     lows, highs = [], []
     for name in source.names:

@@ -1,7 +1,7 @@
 """Engine-side steps of the revenue metrics (private): Ibis expressions on the customer timeline.
 
 Who is a customer on a day, episodes, first paid days and churn days all come from
-:mod:`csresearch.timeline` (the kit's one definition): MRR snapshots sum the *paid intervals*
+:mod:`csresearch.data.timeline` (the kit's one definition): MRR snapshots sum the *paid intervals*
 known on ``as_of`` (an end after ``as_of`` is censored, so a snapshot on ``as_of + 1`` reads
 what is known on ``as_of``), account counts come from episode starts and churn days. Amounts
 are summed in integer micro-units (1e-6) so the bridge reconciles exactly. Only per-period
@@ -23,9 +23,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from csresearch import timeline as tl
+from csresearch.data import timeline as tl
+from csresearch.data.periods import check_grain, next_start, parse_as_of, period_starts
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.periods import check_grain, next_start, parse_as_of, period_starts
 
 MICRO = 1_000_000
 MISSING_GROUP = "(missing)"
@@ -143,7 +143,7 @@ def movements_expr(src: Any, as_of: str, periods: pd.DatetimeIndex, grain: str) 
 def events_expr(src: Any, as_of: str, periods: pd.DatetimeIndex, grain: str) -> ir.Table:
     """account_id, i, new, reactivated, churned: the timeline's episode starts and churn days
     ``x`` in period i, the one with ``period_start < x <= period_end`` (as
-    :func:`csresearch.timeline.active_by_period`); one row per event."""
+    :func:`csresearch.data.timeline.active_by_period`); one row per event."""
     e = tl.episodes(src, as_of)
     zero, one = ibis.literal(0, "int64"), ibis.literal(1, "int64")
     starts = e.select("account_id", x=e.start, new=flag(e.episode == 1),
@@ -260,7 +260,7 @@ def trailing_parts(src: Any, as_of: str, windows: pd.DataFrame) -> pd.DataFrame:
 
 def customers_on(src: Any, as_of: str, account_id: pd.Series, day: pd.Series) -> np.ndarray:
     """Whether each account is a customer on its day (each day <= ``as_of``), as
-    :func:`csresearch.timeline.active_on` reads it; one query over a small table of pairs."""
+    :func:`csresearch.data.timeline.active_on` reads it; one query over a small table of pairs."""
     pairs = pd.DataFrame({"row": np.arange(len(day), dtype="int64"),
                           "a_id": account_id.astype(str).to_numpy(),
                           "day": pd.to_datetime(day).dt.date.to_numpy()})

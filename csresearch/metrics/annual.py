@@ -2,7 +2,7 @@
 
 Definitions (snapshots as in :mod:`csresearch.metrics.revenue`: MRR of an account on day d
 is the sum of its paid subscriptions' ``mrr`` with ``start_date <= d < end_date``, read as of
-``as_of``; a customer on d is one of :func:`csresearch.timeline.active_on`). The work runs in
+``as_of``; a customer on d is one of :func:`csresearch.data.timeline.active_on`). The work runs in
 the engine of the data source; a pandas subscriptions frame is wrapped into DuckDB.
 
 * **Trailing-12-month GRR and NRR** of a period ending on day ``E`` (the next period's first
@@ -42,13 +42,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from csresearch.data.periods import check_grain
 from csresearch.metrics import _engine as eng
 from csresearch.metrics._engine import MICRO
 from csresearch.metrics.revenue import mrr_bridge, source_of
-from csresearch.periods import check_grain
 
 if TYPE_CHECKING:  # pragma: no cover
-    from csresearch.sources import DataSource
+    from csresearch.data.sources import DataSource
 
 PERIODS_PER_YEAR = {"month": 12, "quarter": 4}
 WINDOW_MONTHS = 12

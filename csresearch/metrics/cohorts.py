@@ -1,12 +1,12 @@
 """Cohort retention matrices (logo and MRR) by start month, in the engine of the data source.
 
-An account's *start* is its first paid day (:mod:`csresearch.timeline`: the first day with
+An account's *start* is its first paid day (:mod:`csresearch.data.timeline`: the first day with
 MRR > 0; a free trial before it does not count) and its cohort the calendar month of that
 day. For k = 0..K, the account is looked at on its anniversary ``start + k`` calendar months
 (Jan 31 + 1 month = Feb 28/29):
 
 * logo retention(c, k) = share of cohort c's accounts that are customers on that day
-  (:func:`csresearch.timeline.active_on`; <= 1);
+  (:func:`csresearch.data.timeline.active_on`; <= 1);
 * MRR retention(c, k) = cohort's paid MRR on those days / its MRR on the start days (net of
   expansion, so it may exceed 1).
 
@@ -31,14 +31,14 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from csresearch.data.periods import parse_as_of
 from csresearch.errors import ConfigError
 from csresearch.metrics import _engine as eng
 from csresearch.metrics._engine import MICRO
 from csresearch.metrics.revenue import source_of
-from csresearch.periods import parse_as_of
 
 if TYPE_CHECKING:  # pragma: no cover
-    from csresearch.sources import DataSource
+    from csresearch.data.sources import DataSource
 
 COLUMNS = ["cohort", "k", "accounts", "active", "mrr_start", "mrr_k", "observable",
            "logo_retention", "mrr_retention"]
@@ -80,7 +80,7 @@ def cohort_table(
 ) -> pd.DataFrame:
     """Long cohort table: one row per start-month cohort and k = 0..``max_months``.
 
-    ``subscriptions`` is a :class:`~csresearch.sources.DataSource` (any engine) or a pandas
+    ``subscriptions`` is a :class:`~csresearch.data.sources.DataSource` (any engine) or a pandas
     subscriptions frame (checked, then wrapped into an in-memory DuckDB source).
 
     Columns: cohort, k, accounts (cohort size), active (customers k months after their first

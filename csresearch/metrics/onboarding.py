@@ -21,9 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from csresearch.errors import ConfigError, DataValidationError
-from csresearch.metrics.revenue import check_subscriptions
-from csresearch.periods import (
+from csresearch.data.periods import (
     check_grain,
     parse_as_of,
     period_floor,
@@ -31,6 +29,8 @@ from csresearch.periods import (
     rule_failures,
     to_dates,
 )
+from csresearch.errors import ConfigError, DataValidationError
+from csresearch.metrics.revenue import check_subscriptions
 
 TABLE = "onboarding_milestones"
 

@@ -16,6 +16,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from csresearch.data.periods import (
+    add_months,
+    months_between,
+    next_start,
+    period_floor,
+    require_columns,
+    rule_failures,
+)
 from csresearch.errors import DataQualityWarning, DataValidationError
 from csresearch.metrics import _engine as eng
 from csresearch.metrics.revenue import (
@@ -25,17 +33,9 @@ from csresearch.metrics.revenue import (
     check_subscriptions,
     source_of,
 )
-from csresearch.periods import (
-    add_months,
-    months_between,
-    next_start,
-    period_floor,
-    require_columns,
-    rule_failures,
-)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from csresearch.sources import DataSource
+    from csresearch.data.sources import DataSource
 
 
 def _frame(subscriptions: DataSource | pd.DataFrame) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def renewal_events(
     Subscription with ``term_months`` T has anniversaries ``start_date + k*T`` months (k >= 1).
     It is *up for renewal* at anniversary ``a`` when it was active on the term's last day
     (``a - 1``, i.e. ``end_date`` is missing or >= a). It is *renewed* when, on ``a`` (the day
-    after the term), the account is still a customer (:func:`csresearch.timeline.active_on`;
+    after the term), the account is still a customer (:func:`csresearch.data.timeline.active_on`;
     ``level='account'``: a renewal written as a
     new subscription row counts) or the subscription itself is still running
     (``level='subscription'``).

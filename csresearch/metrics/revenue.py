@@ -1,7 +1,7 @@
 """MRR snapshots, the MRR movement table, the MRR bridge, churn, GRR/NRR and renewal rates.
 
 Who is a customer, and when an account is new, churns or comes back, is the customer timeline's
-(:mod:`csresearch.timeline`, the kit's one definition); the work runs in the engine of the data
+(:mod:`csresearch.data.timeline`, the kit's one definition); the work runs in the engine of the data
 source (DuckDB, PostgreSQL, Spark) and only per-period aggregates reach pandas. A pandas
 subscriptions frame is accepted too: it is checked and wrapped into an in-memory DuckDB source.
 Calendar periods ``[p, next)``, snapshots on their first days, everything read as of ``as_of``
@@ -16,7 +16,7 @@ Calendar periods ``[p, next)``, snapshots on their first days, everything read a
   churn and a return inside one period are one churn and one reactivation).
 * ``logo_churn_rate`` = customers on ``p`` with a churn day in the period (each once) /
   customers on ``p``: a share, at most 1. It equals ``accounts_churned / accounts_start``
-  (:func:`csresearch.timeline.active_by_period`) unless an account churns twice in one
+  (:func:`csresearch.data.timeline.active_by_period`) unless an account churns twice in one
   period, or joins and churns within it.
 * MRR amounts compare the two snapshots per account: ``churn`` (paid on p, not on next),
   ``expansion`` / ``contraction`` / ``flat`` (paid on both, MRR up / down / equal), ``new``
@@ -46,15 +46,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from csresearch import timeline as tl
+from csresearch.data import timeline as tl
+from csresearch.data.periods import next_start, require_columns, rule_failures, to_dates
+from csresearch.data.schema import CONTRACT, FIXES, MRR_TOTAL_LIMIT
 from csresearch.errors import DataValidationError
 from csresearch.metrics import _engine as eng
 from csresearch.metrics._engine import MICRO, MISSING_GROUP
-from csresearch.periods import next_start, require_columns, rule_failures, to_dates
-from csresearch.schema import CONTRACT, FIXES, MRR_TOTAL_LIMIT
 
 if TYPE_CHECKING:  # pragma: no cover
-    from csresearch.sources import DataSource
+    from csresearch.data.sources import DataSource
 
 #: the contract's mrr column: its rules (>= 0, finite, at most MRR_LIMIT) are the ones
 #: ``validate`` runs in the engine, so what validates is what the calculators accept
@@ -107,15 +107,15 @@ def check_subscriptions(subscriptions: pd.DataFrame) -> pd.DataFrame:
 
 def live_mask(s: pd.DataFrame) -> pd.Series:
     """Rows of a checked subscriptions frame (:func:`check_subscriptions`) that are *paid
-    intervals* in :mod:`csresearch.timeline`'s sense (``mrr > 0``, an end after the start or
-    none): the row rule of :func:`csresearch.timeline.paid_intervals`, for pandas frames."""
+    intervals* in :mod:`csresearch.data.timeline`'s sense (``mrr > 0``, an end after the start or
+    none): the row rule of :func:`csresearch.data.timeline.paid_intervals`, for pandas frames."""
     return (s["mrr_micro"] > 0) & (s["end_date"].isna() | (s["end_date"] > s["start_date"]))
 
 
 def first_active_dates(subscriptions: pd.DataFrame) -> pd.Series:
     """The timeline's first paid day of each account (NaT for free-only accounts).
 
-    Read from :func:`csresearch.timeline.account_timeline` as of the last start date, so
+    Read from :func:`csresearch.data.timeline.account_timeline` as of the last start date, so
     every subscription row is known.
     """
     s = check_subscriptions(subscriptions)
@@ -146,7 +146,7 @@ def mrr_snapshots(subscriptions: pd.DataFrame, dates: Sequence) -> pd.DataFrame:
     """MRR of every account on each of ``dates`` (long: account_id, snapshot_date, mrr).
 
     Accounts with no subscription covering a date get ``mrr`` 0 on it. The engine-side
-    equivalent is :func:`csresearch.features.mrr_snapshots_table`.
+    equivalent is :func:`csresearch.features.usage.mrr_snapshots_table`.
     """
     s = check_subscriptions(subscriptions)
     idx = pd.DatetimeIndex(pd.to_datetime(list(dates))).normalize()
@@ -211,7 +211,7 @@ def source_of(
     """A data source for the metrics: ``data`` itself, or a pandas subscriptions frame checked
     (:func:`check_subscriptions`) and wrapped into an in-memory DuckDB source, with the
     ``account_id`` and ``by`` columns of ``accounts`` when given."""
-    from csresearch.sources import DataSource
+    from csresearch.data.sources import DataSource
 
     if isinstance(data, DataSource):
         return data
@@ -240,7 +240,7 @@ def _from_micro(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
 # -- movements -----------------------------------------------------------------------------------
 def start_churners(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month") -> pd.DataFrame:
     """The customers behind each period's logo churn rate: customers on the period's first day
-    whose churn day (:mod:`csresearch.timeline`) falls in the period, each once.
+    whose churn day (:mod:`csresearch.data.timeline`) falls in the period, each once.
 
     Columns: period_start, period_end, account_id (one row per account and period).
 
@@ -318,7 +318,7 @@ def mrr_bridge(
     Parameters
     ----------
     subscriptions
-        A :class:`~csresearch.sources.DataSource` (any engine; its ``accounts`` table serves
+        A :class:`~csresearch.data.sources.DataSource` (any engine; its ``accounts`` table serves
         ``by``), or the contract's subscriptions table as a pandas frame (checked, then
         wrapped into an in-memory DuckDB source).
     as_of

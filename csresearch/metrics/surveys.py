@@ -22,9 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from csresearch.errors import ConfigError, DataValidationError
-from csresearch.metrics.revenue import attach_group, check_subscriptions
-from csresearch.periods import (
+from csresearch.data.periods import (
     BEFORE_START,
     NO_SUBSCRIPTION,
     check_grain,
@@ -37,6 +35,8 @@ from csresearch.periods import (
     tenure_band,
     to_dates,
 )
+from csresearch.errors import ConfigError, DataValidationError
+from csresearch.metrics.revenue import attach_group, check_subscriptions
 
 TENURE = "tenure_band"
 KINDS = ("nps", "ces", "csat")

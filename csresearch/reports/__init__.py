@@ -7,27 +7,36 @@ The templates are package data (``csresearch/templates/<report>.ipynb``, found w
   atomic write, failure kept under ``_failed/``); :func:`run_config` renders a scheduled set
   from a YAML file; the index of an output folder is ``DIR/index.html``.
 * :mod:`csresearch.reports.sections` holds the sections the templates call;
-  :mod:`csresearch.reports.notebook` the in-kernel helpers (setup, start, provenance).
+  :mod:`csresearch.reports.notebook` the in-kernel helpers (setup, start, provenance);
+  :mod:`csresearch.reports.present` the tables, numbers in words, figures and labels.
+
+Modules (imported lazily: ``from csresearch.reports import render_report`` works, and importing
+the package alone loads none of them, so neither papermill nor nbconvert): ``config``
+(``load_config``, ``run_config``), ``params`` (parameter checks), ``render`` (``render_report``,
+``REPORTS``), ``html`` (``export_html``), ``kernel``, ``index``, ``summary``, ``context``,
+``notebook``, ``sections``, ``present``.
 
 Example
 -------
 >>> render_report("retention", {"data": "data/demo", "as_of": "2025-12-31"}, out_dir="reports")  # doctest: +SKIP
 """
 
-from csresearch.reports.config import load_config, run_config
-from csresearch.reports.html import export_html
-from csresearch.reports.params import Parameter, check_parameters, notebook_parameters
-from csresearch.reports.render import REPORTS, RenderResult, render_report, template_path
+from __future__ import annotations
 
-__all__ = [
-    "REPORTS",
-    "Parameter",
-    "RenderResult",
-    "check_parameters",
-    "export_html",
-    "load_config",
-    "notebook_parameters",
-    "render_report",
-    "run_config",
-    "template_path",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "config": ["load_config", "run_config"],
+    "html": ["export_html"],
+    "params": ["Parameter", "check_parameters", "notebook_parameters"],
+    "render": ["REPORTS", "RenderResult", "render_report", "template_path"],
+}
+_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

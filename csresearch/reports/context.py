@@ -102,7 +102,7 @@ def open_context(report: str, params: dict[str, Any], started: float | None = No
 
     ``data`` is a data source (folder, .duckdb file, Ibis URL or ``env:VAR``) or, for reports
     that accept one, a flat one-row-per-customer table file. ``engine`` (``duckdb``, the
-    default, or ``pyspark``) runs the analyses of a source (:func:`csresearch.engine.open_on`:
+    default, or ``pyspark``) runs the analyses of a source (:func:`csresearch.data.engine.open_on`:
     the same files); a flat table is read with pandas whatever the engine.
     """
     data = str(params.get("data", ""))
@@ -112,7 +112,7 @@ def open_context(report: str, params: dict[str, Any], started: float | None = No
         from csresearch.survival.tables import read_flat_table
 
         return ReportContext(report, params, flat=read_flat_table(data), flat_path=data, started=started)
-    from csresearch.engine import check_engine, open_on
+    from csresearch.data.engine import check_engine, open_on
 
     mapping = params.get("mapping_path") or None
     engine = check_engine(str(params.get("engine") or "duckdb"))
@@ -123,8 +123,8 @@ def open_context(report: str, params: dict[str, Any], started: float | None = No
 
 def record_customers(ctx: ReportContext) -> None:
     """Record the one "active customers on as_of" figure (and the free-only accounts beside it)
-    from :mod:`csresearch.timeline`, so every report's summary JSON carries the same number."""
-    from csresearch import timeline
+    from :mod:`csresearch.data.timeline`, so every report's summary JSON carries the same number."""
+    from csresearch.data import timeline
 
     ctx.record(
         active_customers=timeline.active_customers(ctx.source, ctx.as_of),

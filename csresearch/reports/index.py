@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from csresearch.display import esc
 from csresearch.errors import ConfigError
 from csresearch.outputs import atomic_write
 from csresearch.redaction import mask_secrets
+from csresearch.reports.present.tables import esc
 
 MANIFEST = "_index.json"
 INDEX = "index.html"

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 from csresearch import provenance as prov
-from csresearch.display import Html, Section, esc
 from csresearch.errors import DataQualityWarning
 from csresearch.reports import summary
 from csresearch.reports.context import ReportContext, customers_sentence, open_context
+from csresearch.reports.present.tables import Html, Section, esc
 
 _STARTED: list[float] = []
 
@@ -40,7 +40,7 @@ def setup() -> None:
     matplotlib.use("Agg")
     warnings.simplefilter("ignore")
     logging.getLogger("py.warnings").setLevel(logging.ERROR)
-    from csresearch.plots import apply_style
+    from csresearch.reports.present.figures import apply_style
 
     apply_style()
     _STARTED[:] = [time.time()]

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from csresearch.engine import as_float
+from csresearch.data.engine import as_float
 from csresearch.errors import DataValidationError
 from csresearch.survival.km_median import log_band, quantile_time, warn_open_limits
 

@@ -1,6 +1,6 @@
 """Survival tables from a data source as of a date, built in the engine (Ibis).
 
-Tenure is the **first paid episode** as :mod:`csresearch.timeline` defines it (the kit's one
+Tenure is the **first paid episode** as :mod:`csresearch.data.timeline` defines it (the kit's one
 definition): from the first paid day (MRR > 0) to the churn day, the first day without paid
 MRR (a paid-to-free downgrade churns); ``churned = 1`` when that day is on or before
 ``as_of``, otherwise the account is censored at ``as_of``. A later paid episode is a
@@ -33,10 +33,10 @@ DAYS_PER_MONTH = 365.25 / 12
 def survival_table_expr(src, as_of: str) -> ir.Table:
     """Engine-side :func:`survival_table` (an Ibis table; see there for the columns).
 
-    Read from :mod:`csresearch.timeline` (the kit's one definition of customers, churn and
+    Read from :mod:`csresearch.data.timeline` (the kit's one definition of customers, churn and
     tenure): the first paid episode of every account that ever paid by ``as_of``.
     """
-    from csresearch import timeline
+    from csresearch.data import timeline
 
     t = timeline.account_timeline(src, as_of)
     t = t.filter(t.free_only == 0)
@@ -92,7 +92,7 @@ def survival_table(src, as_of: str) -> pd.DataFrame:
     for c in ("start_date", "episode_end"):
         df[c] = pd.to_datetime(df[c])
     df["tenure_months"] = df["tenure_days"] / DAYS_PER_MONTH
-    from csresearch import timeline
+    from csresearch.data import timeline
 
     n_acc = int(src.table("accounts").count().execute())
     free_only = timeline.free_only_accounts(src, as_of)
@@ -103,7 +103,7 @@ def survival_table(src, as_of: str) -> pd.DataFrame:
             "event": "churned",
             "not_started": n_acc - len(df) - free_only,
             "free_only": free_only,
-            "definition": "tenure = first paid episode (csresearch.timeline), from the first paid "
+            "definition": "tenure = first paid episode (csresearch.data.timeline), from the first paid "
             "day; churned if it ended on or before as_of; a later paid episode is a reactivation",
         }
     )
@@ -120,7 +120,7 @@ def _day(ts: ir.Value, start: ir.Value) -> ir.Value:
 def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFrame:
     """Covariates measured in the first ``window_days`` after the first subscription start.
 
-    Day 0 is the account's first paid day (:mod:`csresearch.timeline`); the window is days
+    Day 0 is the account's first paid day (:mod:`csresearch.data.timeline`); the window is days
     ``0 .. window_days - 1`` (dates of the timestamps). The population is the accounts still
     active at the end of the window (``tenure_days >= window_days``, not churned on that day)
     whose window has closed by ``as_of``; others are counted in ``attrs['excluded']``.

@@ -32,8 +32,8 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
-from csresearch import narrative as nv
 from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.reports.present import words as nv
 from csresearch.survival.drivers import CoxModel
 from csresearch.survival.predict import conditional_churn_probability
 

@@ -42,7 +42,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from scipy.stats import norm
 
-from csresearch.engine import as_float
+from csresearch.data.engine import as_float
 from csresearch.errors import DataValidationError, ModelError
 
 CHUNK_EVENTS = 5_000_000  # Efron terms are evaluated for this many events at a time

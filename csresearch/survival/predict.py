@@ -41,8 +41,8 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from scipy.integrate import simpson
 
-from csresearch import narrative as nv
 from csresearch.errors import DataQualityWarning, DataValidationError
+from csresearch.reports.present import words as nv
 from csresearch.survival.drivers import CoxModel
 from csresearch.survival.parametric import (  # noqa: F401  (importable from here too)
     DISTRIBUTIONS,

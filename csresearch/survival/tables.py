@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from csresearch.data.read_errors import check_table_file, check_utf8, reading
 from csresearch.errors import DataQualityWarning, DataValidationError
-from csresearch.read_errors import check_table_file, check_utf8, reading
 from csresearch.survival.episodes import (  # noqa: F401  (the data-source tables, importable from here too)
     DAYS_PER_MONTH,
     start_window_covariates,
@@ -247,7 +247,7 @@ def survival_from_args(
         return read_flat_table(table), "", ""
     if not as_of:
         raise DataValidationError("--data needs --as-of DATE (an ISO date like 2025-12-31)")
-    from csresearch.sources import open_source
+    from csresearch.data.sources import open_source
 
     return survival_table(open_source(data), as_of), "tenure_days", "churned"
 

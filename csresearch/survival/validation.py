@@ -28,8 +28,8 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
-from csresearch import narrative as nv
 from csresearch.errors import DataQualityWarning, DataValidationError, ModelError
+from csresearch.reports.present import words as nv
 from csresearch.survival.curves import km_summary, survival_band_at
 from csresearch.survival.drivers import CoxModel
 from csresearch.survival.landmark import brier_at, outcomes_after

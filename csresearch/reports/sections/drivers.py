@@ -5,7 +5,7 @@ and its calibration by tenure band are in :mod:`csresearch.reports.sections.driv
 Works on a data source (the survival table as of ``as_of``) or on a flat one-row-per-customer
 table (``duration`` and ``event`` parameters, e.g. the Telco table: ``tenure``, ``Churn=Yes``).
 The hazard ratios come from :class:`csresearch.survival.drivers.CoxModel`; model terms are shown
-in words through :mod:`csresearch.labels` (``tickets_90d`` -> "support tickets in the first 90
+in words through :mod:`csresearch.reports.present.labels` (``tickets_90d`` -> "support tickets in the first 90
 days (per extra ticket in the first 90 days)").
 """
 
@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csresearch import labels as lb
-from csresearch import narrative as nv
-from csresearch import plots
-from csresearch.display import Section, cards
 from csresearch.errors import ConfigError
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
+from csresearch.reports.present import figures as plots
+from csresearch.reports.present import labels as lb
+from csresearch.reports.present import words as nv
+from csresearch.reports.present.tables import Section, cards
 
 SOURCE_COVARIATES = ["segment", "industry", "region"]
 WINDOW_DAYS = 90

@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from csresearch import narrative as nv
-from csresearch import plots
-from csresearch.display import Section, cards
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
+from csresearch.reports.present import figures as plots
+from csresearch.reports.present import words as nv
+from csresearch.reports.present.tables import Section, cards
 from csresearch.reports.sections.drivers import (
     WINDOW_DAYS,
     DriverData,
@@ -116,7 +116,7 @@ def scope_sentence(ctx: ReportContext, scored: int) -> tuple[str, int]:
         head = (f"{scored:,} of the {total:,} active customers in the table have a churn probability "
                 "(snapshot table, no dates: active means not churned in the table)")
     else:
-        from csresearch import timeline
+        from csresearch.data import timeline
 
         total = ctx.summary.get("active_customers")
         if total is None:

@@ -1,7 +1,7 @@
 """Sections of the health report: score and bands, movers, components, predictive power,
 playbook CTAs, the signal ladder and NPS by tenure.
 
-Scores come from :mod:`csresearch.health` (configured by the report's ``health_config_path``);
+Scores come from :mod:`csresearch.health.score` (configured by the report's ``health_config_path``);
 survey scores from :mod:`csresearch.metrics.surveys`.
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from csresearch import labels, plots
-from csresearch import narrative as nv
-from csresearch.display import Html, Section, cards, esc
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
+from csresearch.reports.present import figures as plots
+from csresearch.reports.present import labels
+from csresearch.reports.present import words as nv
+from csresearch.reports.present.tables import Html, Section, cards, esc
 from csresearch.reports.sections import health_worklist as hw
 
 BAND_ORDER = ("red", "yellow", "green", "insufficient data")
@@ -21,7 +22,7 @@ BAND_ORDER = ("red", "yellow", "green", "insufficient data")
 
 def history(ctx: ReportContext) -> pd.DataFrame:
     """Health of every account-month (computed once per run)."""
-    from csresearch.health import health_history
+    from csresearch.health.score import health_history
 
     cfg = ctx.params.get("health_config_path") or None
     return ctx.memo("health", lambda: health_history(ctx.source, ctx.as_of, cfg))
@@ -29,14 +30,14 @@ def history(ctx: ReportContext) -> pd.DataFrame:
 
 def customers(ctx: ReportContext) -> pd.Index:
     """The customers on as_of (the timeline's ``active_on``; computed once per run)."""
-    from csresearch.health import customers_on
+    from csresearch.health.score import customers_on
 
     return ctx.memo("customers_on", lambda: customers_on(ctx.source, ctx.as_of))
 
 
 def latest(ctx: ReportContext) -> pd.DataFrame:
     """The last month's scores of the customers on as_of (not of accounts that churned in it)."""
-    from csresearch.health import latest as last_month
+    from csresearch.health.score import latest as last_month
 
     return last_month(history(ctx), customers(ctx))
 
@@ -47,7 +48,7 @@ def _names(ctx: ReportContext) -> pd.Series:
 
 
 def _mrr_now(ctx: ReportContext) -> pd.Series:
-    from csresearch import timeline
+    from csresearch.data import timeline
 
     def build() -> pd.Series:  # paid MRR of the customers on as_of (the timeline's active_on)
         return timeline.active_on(ctx.source, ctx.as_of).execute().set_index("account_id")["mrr"]
@@ -130,7 +131,7 @@ def distribution(ctx: ReportContext) -> Section:
 @section
 def movers(ctx: ReportContext, n: int = 20) -> Section:
     """Largest score drops since the previous month, with the component that moved."""
-    from csresearch.health import movers as health_movers
+    from csresearch.health.score import movers as health_movers
 
     s = Section("Movers: largest drops since last month")
     h = history(ctx)
@@ -162,7 +163,7 @@ def movers(ctx: ReportContext, n: int = 20) -> Section:
 @section
 def components(ctx: ReportContext) -> Section:
     """Average contribution of each component to the score, by band."""
-    from csresearch.health import contributions
+    from csresearch.health.score import contributions
 
     now = latest(ctx)
     s = Section("What makes up the score")
@@ -210,7 +211,7 @@ def outcomes(ctx: ReportContext) -> pd.DataFrame:
 
 
 def _cuts(ctx: ReportContext) -> tuple[list[float], list[str]]:
-    from csresearch.health import load_health_config
+    from csresearch.health.score import load_health_config
 
     bands = load_health_config(ctx.params.get("health_config_path") or None).bands
     return [b[1] for b in bands[1:]], [b[0] for b in bands]

@@ -1,19 +1,19 @@
 """The health report's worklist: who to call this week and why, the full ranked list, band
 stability and the back-test lift (helpers of :mod:`csresearch.reports.sections.health`).
 
-The worklist is :func:`csresearch.worklist.worklist` (configured by the report's
+The worklist is :func:`csresearch.health.worklist.worklist` (configured by the report's
 ``playbook_path`` and ``health_config_path``); band flips are
-:func:`csresearch.health.band_flips` over the last ``FLIP_MONTHS`` months of the history.
+:func:`csresearch.health.score.band_flips` over the last ``FLIP_MONTHS`` months of the history.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from csresearch import labels
-from csresearch import narrative as nv
-from csresearch.display import Html, Section, esc
 from csresearch.reports.context import ReportContext
+from csresearch.reports.present import labels
+from csresearch.reports.present import words as nv
+from csresearch.reports.present.tables import Html, Section, esc
 
 FLIP_MONTHS = 12
 TOP_PER_OWNER = 3
@@ -21,7 +21,7 @@ TOP_PER_OWNER = 3
 
 def worklist_of(ctx: ReportContext) -> pd.DataFrame:
     """The worklist as of ``as_of`` (once per run)."""
-    from csresearch.worklist import worklist
+    from csresearch.health.worklist import worklist
 
     pb = ctx.params.get("playbook_path") or None
     cfg = ctx.params.get("health_config_path") or None
@@ -30,7 +30,7 @@ def worklist_of(ctx: ReportContext) -> pd.DataFrame:
 
 def flip_rates(history: pd.DataFrame) -> tuple[float, float]:
     """Monthly band flip rate over the last ``FLIP_MONTHS`` months: (with hysteresis, without)."""
-    from csresearch.health import band_flips
+    from csresearch.health.score import band_flips
 
     def rate(col: str) -> float:
         t = band_flips(history, col).tail(FLIP_MONTHS)
@@ -85,7 +85,7 @@ def first_screen(ctx: ReportContext, s: Section, history: pd.DataFrame) -> None:
 
 def lift(ctx: ReportContext) -> dict | None:
     """Back-test at the last month end ``horizon_days`` or more before as_of (once per run)."""
-    from csresearch.worklist import worklist_lift
+    from csresearch.health.worklist import worklist_lift
 
     def build() -> dict | None:
         horizon = worklist_of(ctx).attrs["capacity"].horizon_days

@@ -1,26 +1,26 @@
 """Sections of the retention report about targets: the KPI tree and the goals by segment.
 
-The tree comes from :func:`csresearch.kpi.kpi_tree`; the goals from the report's
-``goals_path`` (default: the packaged demo goals, :mod:`csresearch.goals`) measured by
-:func:`csresearch.kpi.goal_actuals`.
+The tree comes from :func:`csresearch.health.kpi.kpi_tree`; the goals from the report's
+``goals_path`` (default: the packaged demo goals, :mod:`csresearch.health.goals`) measured by
+:func:`csresearch.health.kpi.goal_actuals`.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from csresearch import labels
-from csresearch import narrative as nv
-from csresearch.display import Section
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
+from csresearch.reports.present import labels
+from csresearch.reports.present import words as nv
+from csresearch.reports.present.tables import Section
 
 
 def goal_table(ctx: ReportContext) -> pd.DataFrame:
     """Actual against goal for every goal (computed once per run) and recorded in the summary
     JSON as ``goals``: a list of metric, segment, period, goal, actual, met."""
-    from csresearch.goals import load_goals
-    from csresearch.kpi import goal_actuals
+    from csresearch.health.goals import load_goals
+    from csresearch.health.kpi import goal_actuals
 
     def build() -> pd.DataFrame:
         g = load_goals(ctx.params.get("goals_path") or None)
@@ -48,7 +48,7 @@ def goals_sentence(t: pd.DataFrame) -> str:
         head += f" ({len(t) - len(known)} not measurable)"
     if missed.empty:
         return head + "."
-    from csresearch.goals import METRICS
+    from csresearch.health.goals import METRICS
 
     names = [(f"{METRICS[m][0]} of all customers" if g == "all" else f"{labels.value(g)} {METRICS[m][0]}")
              + (" (the KGI)" if k == "kgi" else "") for m, g, k in zip(missed["metric"], missed["segment"],
@@ -57,7 +57,7 @@ def goals_sentence(t: pd.DataFrame) -> str:
 
 
 def _tree_rows(values: pd.DataFrame, period: pd.Timestamp, previous: pd.Timestamp | None) -> list[dict]:
-    from csresearch.kpi import KPI_TREE
+    from csresearch.health.kpi import KPI_TREE
 
     now = values[values["period_start"] == period].set_index("node")
     before = values[values["period_start"] == previous].set_index("node") if previous is not None else None
@@ -104,7 +104,7 @@ def _kpi_value(unit: str, x: float) -> str:
 @section
 def kpi_tree(ctx: ReportContext) -> Section:
     """The KPI tree: churn and NRR broken down into the KPIs each team owns."""
-    from csresearch.kpi import kpi_tree as build
+    from csresearch.health.kpi import kpi_tree as build
 
     s = Section("KPI tree")
     values = ctx.memo("kpi", lambda: build(ctx.source, ctx.as_of, ctx.grain))
@@ -132,7 +132,7 @@ def _goals_part(ctx: ReportContext, s: Section) -> None:
     t = goal_table(ctx)
     s.heading("Goals by segment: actual against goal")
     s.text(goals_sentence(t))
-    from csresearch.goals import METRICS
+    from csresearch.health.goals import METRICS
 
     kpis = t.assign(
         who=[("all customers" if x == "all" else labels.value(x)) for x in t["segment"]],
@@ -152,7 +152,7 @@ def _goals_part(ctx: ReportContext, s: Section) -> None:
 
 
 def _goal_value(metric: str, direction: str, x: float) -> str:
-    from csresearch.goals import METRICS
+    from csresearch.health.goals import METRICS
 
     shown = nv.currency(x, short=True) if METRICS[metric][1] == "currency" else nv.pct(x)
     return {"at_least": "at least ", "at_most": "at most "}.get(direction, "") + shown

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from csresearch import labels, plots
-from csresearch import narrative as nv
-from csresearch.display import Section
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
+from csresearch.reports.present import figures as plots
+from csresearch.reports.present import labels
+from csresearch.reports.present import words as nv
+from csresearch.reports.present.tables import Section
 
 KM_TIMES = (0, 6, 12, 18, 24, 30, 36)
 RMST_MONTHS = 24

@@ -6,11 +6,11 @@ evidence from the data source when one is given, and compared with the previous 
 
 from __future__ import annotations
 
-from csresearch import narrative as nv
-from csresearch.display import Html, Section, cards, esc
-from csresearch.labels import plural
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
+from csresearch.reports.present import words as nv
+from csresearch.reports.present.labels import plural
+from csresearch.reports.present.tables import Html, Section, cards, esc
 
 
 def assessment(ctx: ReportContext):

@@ -1,7 +1,7 @@
 """Sections of the retention report: headline, MRR bridge, cohorts, survival, churn reasons.
 
 Each function takes a :class:`~csresearch.reports.context.ReportContext` and returns a
-:class:`~csresearch.display.Section`; the numbers come from :mod:`csresearch.metrics` and
+:class:`~csresearch.reports.present.tables.Section`; the numbers come from :mod:`csresearch.metrics` and
 :mod:`csresearch.survival` (nothing is recomputed here).
 """
 
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from csresearch import labels, plots
-from csresearch import narrative as nv
-from csresearch.display import Html, Section, cards, esc
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
+from csresearch.reports.present import figures as plots
+from csresearch.reports.present import labels
+from csresearch.reports.present import words as nv
+from csresearch.reports.present.tables import Html, Section, cards, esc
 
 COHORT_MONTHS = 24
 
@@ -319,7 +320,7 @@ def churn_reasons(ctx: ReportContext, months: int = 12) -> Section:
 
 
 def _owners() -> dict[str, str]:
-    from csresearch.kpi import REASON_OWNERS
+    from csresearch.health.kpi import REASON_OWNERS
 
     return dict(REASON_OWNERS)
 

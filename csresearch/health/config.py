@@ -1,6 +1,6 @@
 """Health score configuration: the YAML schema, its checks and :func:`load_health_config`.
 
-Split from :mod:`csresearch.health` (which re-exports everything here). A configuration
+Split from :mod:`csresearch.health.score` (which re-exports everything here). A configuration
 names any subset of :data:`COMPONENTS`, how each becomes 0..100 points (``percentile``,
 ``thresholds`` or ``minmax``), weights (optionally per segment), the missing-input policy,
 colour bands, their hysteresis (``hysteresis.margin``) and the trend period. A bad configuration raises
@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from csresearch.account_features import check_input_options
 from csresearch.errors import ConfigError
+from csresearch.features.account import check_input_options
 
-#: component -> input column of :func:`csresearch.account_features.account_month_features`
+#: component -> input column of :func:`csresearch.features.account.account_month_features`
 COMPONENTS: dict[str, str] = {
     "usage_level": "usage_per_day",
     "usage_trend": "usage_change_pct",

@@ -4,7 +4,7 @@ At a back-test date ``since`` (``train_until`` when weights are learned; otherwi
 months before ``as_of``) every account-month scored on a snapshot ``s`` in ``(since,
 as_of)`` whose account is a customer on ``s`` is followed to its churn day (the timeline's
 episode end) for at most ``horizon_days``, censored at ``as_of``
-(:func:`csresearch.health_learn.scored_months`). For each score (configured, learned,
+(:func:`csresearch.health.learn.scored_months`). For each score (configured, learned,
 the oracle when ``truth_risk.parquet`` is given, and each component's points alone):
 
 * **concordance**: Harrell's C of the score with the time to churn (follow-up capped at
@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from csresearch.errors import DataQualityWarning, DataValidationError
-from csresearch.health_config import NO_SCORE, HealthConfig, load_health_config
-from csresearch.health_learn import HORIZON_DAYS, check_dates, scored_months
+from csresearch.health.config import NO_SCORE, HealthConfig, load_health_config
+from csresearch.health.learn import HORIZON_DAYS, check_dates, scored_months
 from csresearch.survival.validation import calibration_table, churn_by_band, score_concordance
 
 ORACLE_TIME = ("period_start", "month", "snapshot_date", "date")
@@ -88,7 +88,7 @@ def validation_summary(rows: pd.DataFrame, scores: dict[str, bool], horizon_days
     Parameters
     ----------
     rows
-        :func:`~csresearch.health_learn.scored_months` rows (``duration``, ``event``) with one
+        :func:`~csresearch.health.learn.scored_months` rows (``duration``, ``event``) with one
         column per score; ``band_<name>`` / ``band_prev_<name>`` columns where a score has bands.
     scores
         score column -> higher is healthier (False for a risk such as the oracle's).
@@ -131,7 +131,7 @@ def validation_summary(rows: pd.DataFrame, scores: dict[str, bool], horizon_days
 
 
 def _scored(feats: pd.DataFrame, cfg: HealthConfig, name: str) -> pd.DataFrame:
-    from csresearch.health import score_health
+    from csresearch.health.score import score_health
 
     h = score_health(feats, cfg)
     keep = ["account_id", "period_start", "score", "band", "band_prev"]
@@ -147,7 +147,7 @@ def health_validation(src, as_of: str, train_until: str | None = None,
     """Back-test the configured score (and the learned one, and the oracle) on ``(since, as_of]``.
 
     ``since`` is ``train_until`` or, without it, 12 months before ``as_of``. The learned score
-    is fitted on months up to ``train_until`` (:func:`csresearch.health_learn.learn_weights`)
+    is fitted on months up to ``train_until`` (:func:`csresearch.health.learn.learn_weights`)
     or read from ``weights`` (a learned config; then no probability, so no calibration).
     Returns :func:`validation_summary`'s tables plus ``meta`` (a dict) and ``learned``.
 
@@ -155,9 +155,9 @@ def health_validation(src, as_of: str, train_until: str | None = None,
     -------
     >>> rep = health_validation(src, "2025-12-31", "2024-12-31")  # doctest: +SKIP
     """
-    from csresearch import timeline
-    from csresearch.health import health_features
-    from csresearch.health_learn import learn_weights, learned_config
+    from csresearch.data import timeline
+    from csresearch.health.learn import learn_weights, learned_config
+    from csresearch.health.score import health_features
 
     cfg = config if isinstance(config, HealthConfig) else load_health_config(config)
     since = train_until or str((pd.Timestamp(as_of) - pd.DateOffset(months=12)).date())

@@ -1,7 +1,7 @@
 """Customer health score: a YAML-configured engine over per account-month inputs.
 
 For every account and every month it was active (a paid interval of
-:mod:`csresearch.timeline` overlaps the month) the score is
+:mod:`csresearch.data.timeline` overlaps the month) the score is
 
     score = sum_c weight_c * points_c,      weight_c = w_c / sum(w of the components used)
 
@@ -24,7 +24,7 @@ intervals covering 0..100 (the top one includes 100), with hysteresis: with
 ``hysteresis.margin: m`` an account keeps last month's band until its score leaves that band's
 interval widened by ``m`` points on each side (``band_raw`` is the band without it); ``trend`` = score - score
 ``trend.periods`` months earlier. The configuration rules are in :func:`load_health_config`
-(:mod:`csresearch.health_config`, re-exported here).
+(:mod:`csresearch.health.config`, re-exported here).
 
 The history keeps every month an account was active, including the month it churned. The
 current view (:func:`latest`, :func:`movers` and :func:`contributions` of :func:`latest`)
@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.health_config import (
+from csresearch.health.config import (
     COMP_KEYS,
     COMPONENTS,
     DIRECTIONS,
@@ -127,7 +127,7 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     if missing_cols:
         raise DataValidationError(
             f"health inputs: missing column(s) {', '.join(missing_cols)}; build them with "
-            "csresearch.account_features.account_month_features or drop those components from the config"
+            "csresearch.features.account.account_month_features or drop those components from the config"
         )
     f = features.loc[features["active"].astype(bool)] if "active" in features.columns else features
     f = f.sort_values(["account_id", "period_start"], kind="stable").reset_index(drop=True)
@@ -254,7 +254,7 @@ def _add_history(out: pd.DataFrame, periods: int) -> None:
 
 
 def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | None = None) -> pd.DataFrame:
-    """The scoring inputs: :func:`csresearch.account_features.account_month_features` (windows
+    """The scoring inputs: :func:`csresearch.features.account.account_month_features` (windows
     from the config's ``inputs``) plus the ``segment_by`` column, taken from ``accounts`` when
     it is not a feature.
 
@@ -262,7 +262,7 @@ def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | 
     -------
     >>> f = health_features(src, "2025-12-31", {**cfg, "segment_by": "plan"})  # doctest: +SKIP
     """
-    from csresearch.account_features import account_month_features
+    from csresearch.features.account import account_month_features
 
     cfg = config if isinstance(config, HealthConfig) else load_health_config(config)
     feats = account_month_features(src, as_of, cfg.inputs)
@@ -293,7 +293,7 @@ def health_history(src, as_of: str, config: HealthConfig | str | Path | dict | N
 
 # -- the current view ---------------------------------------------------------------------
 def customers_on(src, as_of: str) -> pd.Index:
-    """The accounts that are customers on ``as_of`` (:func:`csresearch.timeline.active_on`).
+    """The accounts that are customers on ``as_of`` (:func:`csresearch.data.timeline.active_on`).
 
     Example
     -------
@@ -301,7 +301,7 @@ def customers_on(src, as_of: str) -> pd.Index:
     >>> len(ids) == timeline.active_customers(src, "2025-12-31")  # doctest: +SKIP
     True
     """
-    from csresearch import timeline
+    from csresearch.data import timeline
 
     ids = timeline.active_on(src, as_of).select("account_id").execute()["account_id"]
     return pd.Index(ids.astype(str), name="account_id").sort_values()

@@ -2,14 +2,14 @@
 
 Rules run inside the engine (Ibis expressions, DuckDB by default): one aggregate pass
 per table counts the failing rows of every column rule (the predicates of
-:mod:`csresearch.column_rules`), and only the failing rules fetch up to five example rows.
+:mod:`csresearch.data.column_rules`), and only the failing rules fetch up to five example rows.
 Nothing is loaded into pandas wholesale and nothing is dropped. After the column rules come
 the relational ones: unique keys, accounts that exist, dates in order, no overlapping
 duplicate subscriptions, and a total MRR that sums exactly.
 
 Example
 -------
->>> from csresearch.sources import open_source
+>>> from csresearch.data.sources import open_source
 >>> report = validate(open_source("data/demo", validate=False))  # doctest: +SKIP
 >>> report.ok  # doctest: +SKIP
 True
@@ -23,13 +23,21 @@ from typing import TYPE_CHECKING
 import ibis
 import ibis.expr.types as ir
 
-from csresearch.column_rules import column_preds, storable
+from csresearch.data.column_rules import column_preds, storable
+from csresearch.data.read_errors import reading
+from csresearch.data.schema import (
+    CONTRACT,
+    DATE_ORDER,
+    FIXES,
+    MRR_LIMIT,
+    MRR_TOTAL_LIMIT,
+    Column,
+    Table,
+)
 from csresearch.errors import DataValidationError
-from csresearch.read_errors import reading
-from csresearch.schema import CONTRACT, DATE_ORDER, FIXES, MRR_LIMIT, MRR_TOTAL_LIMIT, Column, Table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from csresearch.sources import DataSource
+    from csresearch.data.sources import DataSource
 
 
 @dataclass
@@ -163,7 +171,7 @@ def validate(source: DataSource) -> ValidationReport:
     Broken rules go in the report (every one of every table); only a table the engine cannot
     read at all (not UTF-8, truncated, ragged rows) raises a
     :class:`~csresearch.errors.DataValidationError` naming its file and the fix. Call
-    ``report.raise_if_failed()`` (as :func:`csresearch.sources.open_source` does) to turn
+    ``report.raise_if_failed()`` (as :func:`csresearch.data.sources.open_source` does) to turn
     failures into a :class:`~csresearch.errors.DataValidationError`.
     """
     report = ValidationReport()

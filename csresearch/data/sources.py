@@ -28,14 +28,14 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from csresearch.column_rules import date_bound
-from csresearch.contract_checks import ValidationReport, validate
+from csresearch.data.column_rules import date_bound
+from csresearch.data.contract_checks import ValidationReport, validate
+from csresearch.data.mapping import load_mapping
+from csresearch.data.periods import as_datetime
+from csresearch.data.read_errors import check_csv_header, check_table_file, check_utf8, reading
+from csresearch.data.schema import CONTRACT, IBIS_TYPES, OPEN_END_FROM
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.mapping import load_mapping
-from csresearch.periods import as_datetime
-from csresearch.read_errors import check_csv_header, check_table_file, check_utf8, reading
 from csresearch.redaction import redact, register_url
-from csresearch.schema import CONTRACT, IBIS_TYPES, OPEN_END_FROM
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
@@ -324,7 +324,7 @@ def open_source(
         URL, or ``env:VARIABLE`` naming an environment variable that holds the URL.
     mapping
         YAML path or dict renaming your tables and columns onto the contract
-        (see :func:`~csresearch.mapping.load_mapping`).
+        (see :func:`~csresearch.data.mapping.load_mapping`).
     validate
         Run the contract's rules and raise :class:`DataValidationError` on failure.
 

@@ -1,15 +1,15 @@
 """Per account-month inputs of the health score, segments and playbooks, without look-ahead.
 
 One row per account and complete calendar month, from the month of the account's first
-paid day (:mod:`csresearch.timeline`) to the last month ending on or before ``as_of`` (as in
-:func:`csresearch.periods.period_starts` and :mod:`csresearch.features`), including months
+paid day (:mod:`csresearch.data.timeline`) to the last month ending on or before ``as_of`` (as in
+:func:`csresearch.data.periods.period_starts` and :mod:`csresearch.features.usage`), including months
 after a churn (``active`` False), so that lapsed customers stay visible. Each row is
 measured at its **snapshot**, the month's last day: only data dated on or before it enters
 the row, and data after the last snapshot is never read.
 
 Large tables are aggregated in the engine (usage through
-:func:`csresearch.features.usage_features_table`, the others through
-:func:`csresearch.features.monthly_aggregate`); the small account x month grid is then filled
+:func:`csresearch.features.usage.usage_features_table`, the others through
+:func:`csresearch.features.usage.monthly_aggregate`); the small account x month grid is then filled
 with numpy (cumulative and rolling sums, "latest answer" look-ups), so nothing loops over
 accounts in Python. Data dated before an account's first month counts where a window reaches
 back to its own month (a ticket opened the month before the contract starts is in the first
@@ -45,7 +45,7 @@ days_to_renewal        days from the snapshot to the next term anniversary of a
                        subscription active on the snapshot (NaN when none has a term)
 =====================  ==============================================================
 
-The customer columns and the grid come from :mod:`csresearch.account_grid` (which reads
+The customer columns and the grid come from :mod:`csresearch.features.grid` (which reads
 the timeline); the signal columns are filled here.
 
 A column whose optional table is absent is NaN, and ``attrs['notes']`` says so (with a
@@ -65,7 +65,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from csresearch.account_grid import (
+from csresearch.data.periods import month_index, parse_as_of
+from csresearch.errors import ConfigError, DataQualityWarning
+from csresearch.features.grid import (
     Grid,
     cum_in_block,
     customer_months,
@@ -73,10 +75,8 @@ from csresearch.account_grid import (
     latest_in_block,
     rolling_sum,
 )
-from csresearch.errors import ConfigError, DataQualityWarning
-from csresearch.features import monthly_aggregate, usage_features_table
+from csresearch.features.usage import monthly_aggregate, usage_features_table
 from csresearch.metrics.onboarding import milestone_outcomes
-from csresearch.periods import month_index, parse_as_of
 
 DEFAULTS: dict[str, int] = {
     "baseline_months": 3,
@@ -128,7 +128,7 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     Parameters
     ----------
     src
-        A :class:`~csresearch.sources.DataSource`.
+        A :class:`~csresearch.data.sources.DataSource`.
     as_of
         ISO date; the last month is the last one ending on or before it. Later data is ignored.
     options

@@ -1,11 +1,11 @@
-"""The account x month grid behind :func:`csresearch.account_features.account_month_features`.
+"""The account x month grid behind :func:`csresearch.features.account.account_month_features`.
 
-Who is a customer, and when, is read from :mod:`csresearch.timeline` (no other definition):
+Who is a customer, and when, is read from :mod:`csresearch.data.timeline` (no other definition):
 
 * the grid holds one row per account and complete month, from the month of the account's
   **first paid day** (the timeline's ``first_paid_day``: a free trial before it does not
   count; free-only accounts are not on the grid) to the last month ending by the cut-off;
-* ``active``: a paid interval (:func:`csresearch.timeline.paid_intervals`, ``mrr > 0``, end
+* ``active``: a paid interval (:func:`csresearch.data.timeline.paid_intervals`, ``mrr > 0``, end
   exclusive) overlaps the month;
 * ``mrr`` / ``active_at_snapshot``: paid MRR on the snapshot day (the month's last day)
   and whether it is > 0 (the account is a customer on that day: ``active_on``);
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from csresearch import timeline
+from csresearch.data import timeline
+from csresearch.data.periods import add_months, month_from_index, month_index, months_between
 from csresearch.errors import DataValidationError
-from csresearch.periods import add_months, month_from_index, month_index, months_between
 
 MICRO = 1_000_000  # MRR is summed in integer micro-units, as in the MRR bridge
 

@@ -6,7 +6,7 @@ quotes) or pandas ``to_html(escape=True)``: a customer named
 only ever assembled from escaped strings and fixed tags.
 
 Tables are sorted, bounded to the top ``top`` rows (20 by default; the first ones when the
-table keeps its given order) with a line saying how many more there are, and their numbers formatted (:mod:`csresearch.narrative`).
+table keeps its given order) with a line saying how many more there are, and their numbers formatted (:mod:`csresearch.reports.present.words`).
 
 Example
 -------
@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from csresearch import narrative as nv
+from csresearch.reports.present import words as nv
 
 TOP = 20
 UNAVAILABLE = "Not available in this version"

@@ -18,7 +18,7 @@ present with zeros, so a silent account shows as such):
 
 Example
 -------
->>> from csresearch.sources import open_source
+>>> from csresearch.data.sources import open_source
 >>> src = open_source("data/demo")  # doctest: +SKIP
 >>> usage_features(src, as_of="2025-12-31").head()  # doctest: +SKIP
 """
@@ -31,7 +31,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from csresearch.periods import parse_as_of, require_columns
+from csresearch.data.periods import parse_as_of, require_columns
 
 MAX_TYPE_BITS = 62
 
@@ -161,7 +161,7 @@ def usage_features_table(events: ir.Table, as_of: str) -> ir.Table:
 def usage_features(source_or_events, as_of: str) -> pd.DataFrame:
     """:func:`usage_features_table` executed to pandas, sorted by account and month.
 
-    ``source_or_events`` is a :class:`~csresearch.sources.DataSource` or an Ibis table.
+    ``source_or_events`` is a :class:`~csresearch.data.sources.DataSource` or an Ibis table.
     ``month`` comes back as datetime64[ns].
     """
     t = source_or_events
@@ -208,7 +208,7 @@ def monthly_aggregate(
 
     Rows with a missing ``ts`` or one on/after ``end`` (exclusive; a day, e.g. the first day
     after the last month to measure) are left out. The month is ``mi`` = year * 12 + month - 1,
-    as :func:`csresearch.periods.month_index`.
+    as :func:`csresearch.data.periods.month_index`.
 
     Example
     -------

@@ -32,11 +32,11 @@ Definitions (every count of customers, churns and tenures in the kit reads them 
 
 All expressions are portable SQL (windows, CASE with integer literals, no bit operations and
 no boolean-to-integer casts) and run on DuckDB, PostgreSQL and Spark. Each function takes a
-:class:`~csresearch.sources.DataSource` or an Ibis table of subscriptions.
+:class:`~csresearch.data.sources.DataSource` or an Ibis table of subscriptions.
 
 Example
 -------
->>> from csresearch.sources import open_source  # doctest: +SKIP
+>>> from csresearch.data.sources import open_source  # doctest: +SKIP
 >>> src = open_source("data/demo")  # doctest: +SKIP
 >>> active_customers(src, "2025-12-31"), free_only_accounts(src, "2025-12-31")  # doctest: +SKIP
 (7114, 0)
@@ -52,8 +52,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from csresearch.data.periods import check_grain, period_starts
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.periods import check_grain, period_starts
 
 SUBSCRIPTION_COLUMNS = ("account_id", "start_date", "end_date", "mrr")
 

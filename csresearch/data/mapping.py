@@ -2,7 +2,7 @@
 
 A mapping is a YAML file (or a dict) with two optional keys, ``tables`` and ``columns``;
 :func:`load_mapping` returns it in one checked shape, and
-:func:`~csresearch.sources.open_source` applies it when it opens a source.
+:func:`~csresearch.data.sources.open_source` applies it when it opens a source.
 
 Example
 -------
@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from csresearch.data.schema import CONTRACT
 from csresearch.errors import ConfigError
-from csresearch.schema import CONTRACT
 
 
 def load_mapping(mapping: str | Path | Mapping | None) -> dict[str, dict]:

@@ -1,14 +1,14 @@
 """The data contract: tables, columns, types, date and MRR limits, and how to fix a broken rule.
 
 The rules themselves (how a source is checked against this contract) are
-:mod:`csresearch.contract_checks`.
+:mod:`csresearch.data.contract_checks`.
 
 Dates: every date and timestamp must lie in [``DATE_MIN``, ``OPEN_END_FROM``) =
 [1800-01-01, 2200-01-01), so that it fits pandas' nanosecond range (which ends 2262-04-11).
 In an end column that may be empty (``subscriptions.end_date``,
 ``support_tickets.closed_at``, ``onboarding_milestones.completed_at``), a date on or after
 2200-01-01 (a warehouse "still active" placeholder such as 9999-12-31) means *open* and is
-read as empty by :meth:`~csresearch.sources.DataSource.table`, so every analysis sees the
+read as empty by :meth:`~csresearch.data.sources.DataSource.table`, so every analysis sees the
 same open end; anywhere else such a date fails the rule 'date range'.
 
 Example

@@ -21,7 +21,7 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, PercentFormatter
 
-from csresearch import narrative as nv
+from csresearch.reports.present import words as nv
 
 PALETTE = "colorblind"
 GOOD, BAD, NEUTRAL = "#029e73", "#d55e00", "#0173b2"

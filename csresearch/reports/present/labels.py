@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from csresearch import narrative as nv
+from csresearch.reports.present import words as nv
 
 
 @dataclass(frozen=True)

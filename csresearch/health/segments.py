@@ -2,7 +2,7 @@
 
 * **Touch tier** (ARR = 12 x paid MRR on ``as_of``): ``high-touch`` when ARR >=
   ``high_touch_min``, ``low-touch`` when ARR >= ``low_touch_min``, ``tech-touch`` below;
-  ``inactive`` when the account is not a customer on ``as_of`` (:mod:`csresearch.timeline`).
+  ``inactive`` when the account is not a customer on ``as_of`` (:mod:`csresearch.data.timeline`).
 * **9-segment map** (Nishiguchi's customer-centric map): the state of a customer at a monthly
   snapshot - ``loyal`` (active and heavy use), ``general`` (active and light use),
   ``lapsed`` (was a customer, not one at the snapshot) - split by preference from the latest
@@ -13,7 +13,7 @@
   states, ``aware (never bought)`` and ``unaware``, are people who never bought: they are
   absent from customer data and are listed with no count and a note. "Active" is the
   features' ``active_at_snapshot``: a customer on the snapshot day by the timeline
-  (:mod:`csresearch.account_grid`); no other rule decides it here.
+  (:mod:`csresearch.features.grid`); no other rule decides it here.
 
 Example
 -------
@@ -29,9 +29,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from csresearch import timeline
+from csresearch.data import timeline
+from csresearch.data.periods import require_columns
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
-from csresearch.periods import require_columns
 
 TIERS = ("high-touch", "low-touch", "tech-touch", "inactive")
 STATES = ("loyal", "general", "lapsed")
@@ -60,7 +60,7 @@ def touch_tiers(subscriptions, as_of: str, high_touch_min: float = 50_000,
     Parameters
     ----------
     subscriptions
-        A :class:`~csresearch.sources.DataSource`, an Ibis table or a pandas frame of
+        A :class:`~csresearch.data.sources.DataSource`, an Ibis table or a pandas frame of
         subscriptions.
 
     Example
@@ -86,7 +86,7 @@ def nine_segments(features: pd.DataFrame, period, heavy_percentile: float = 50,
     Parameters
     ----------
     features
-        :func:`csresearch.account_features.account_month_features` output (or any frame with
+        :func:`csresearch.features.account.account_month_features` output (or any frame with
         account_id, period_start, active_at_snapshot, nps_latest, the ``usage`` column and
         ``within``).
     period

@@ -3,12 +3,12 @@
 For every contract column present in a raw (uncast) table, :func:`column_preds` gives one
 boolean expression per rule ('stored type', 'type', 'not null', 'range', 'not finite',
 'too large', 'integer', 'date range', 'allowed values') that is true on the rows breaking
-it. :mod:`csresearch.contract_checks` counts them in one pass and reports the failures.
+it. :mod:`csresearch.data.contract_checks` counts them in one pass and reports the failures.
 
 Example
 -------
 >>> import ibis
->>> from csresearch.schema import CONTRACT
+>>> from csresearch.data.schema import CONTRACT
 >>> t = ibis.memtable({"account_id": ["a"], "responded_at": ["2024-01-01"], "score": [11]})
 >>> sorted(column_preds(CONTRACT["nps_responses"], t))  # doctest: +NORMALIZE_WHITESPACE
 [('account_id', 'not null'), ('responded_at', 'date range'), ('responded_at', 'not null'),
@@ -22,7 +22,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
-from csresearch.schema import DATE_MIN, IBIS_TYPES, OPEN_END_FROM, Column, Table
+from csresearch.data.schema import DATE_MIN, IBIS_TYPES, OPEN_END_FROM, Column, Table
 
 
 def date_bound(x: ir.Value, day: str) -> ir.Value:

@@ -18,7 +18,7 @@ Example
 -------
 >>> src = open_on("data/demo", engine="duckdb")  # doctest: +SKIP
 >>> src_spark = open_on("data/demo", engine="pyspark")  # doctest: +SKIP
->>> from csresearch.features import usage_features
+>>> from csresearch.features.usage import usage_features
 >>> usage_features(src_spark, "2025-12-31").shape  # doctest: +SKIP
 """
 
@@ -34,11 +34,17 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from csresearch.data.mapping import load_mapping
+from csresearch.data.schema import CONTRACT
+from csresearch.data.sources import (
+    FILE_SUFFIXES,
+    DataSource,
+    duckdb_connect,
+    open_source,
+    resolve_env,
+)
 from csresearch.errors import ConfigError
-from csresearch.mapping import load_mapping
 from csresearch.redaction import redact
-from csresearch.schema import CONTRACT
-from csresearch.sources import FILE_SUFFIXES, DataSource, duckdb_connect, open_source, resolve_env
 
 ENGINES = ("duckdb", "pyspark")
 
@@ -270,10 +276,10 @@ def open_on(
 ) -> DataSource:
     """Open a data source on an engine: a folder of Parquet/CSV files read by DuckDB or Spark.
 
-    With ``engine="duckdb"`` this is :func:`csresearch.sources.open_source` (which also takes
+    With ``engine="duckdb"`` this is :func:`csresearch.data.sources.open_source` (which also takes
     ``.duckdb`` files and URLs). With ``engine="pyspark"`` each ``<table>.parquet`` (a file or
     a folder of part files) or ``<table>.csv`` is registered in the shared Spark session; the
-    table and column mapping work as for :func:`~csresearch.sources.open_source`. A URL or
+    table and column mapping work as for :func:`~csresearch.data.sources.open_source`. A URL or
     ``env:VAR`` as ``location`` is opened through :func:`ibis.connect`, whatever ``engine``.
 
     Example

@@ -1,6 +1,6 @@
 """Numbers in words for reports: percentages, money, counts, and sentences about change.
 
-Every function returns plain text (never HTML): :mod:`csresearch.display` escapes it when it
+Every function returns plain text (never HTML): :mod:`csresearch.reports.present.tables` escapes it when it
 goes into a report. A missing value (None or NaN) is written as ``"n/a"``, never as 0.
 
 Conventions: a percentage has one decimal and a space before the sign (``"2.1 %"``); a change

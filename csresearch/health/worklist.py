@@ -1,6 +1,6 @@
 """The worklist: the playbooks' calls to action ranked by expected MRR at risk, per owner, capped.
 
-One item per account that a playbook rule fired for (:func:`csresearch.playbooks.run_playbook`;
+One item per account that a playbook rule fired for (:func:`csresearch.health.playbooks.run_playbook`;
 several rules on one account make one call, its reasons joined, the action of the most urgent
 rule). Each item is ranked by
 
@@ -12,7 +12,7 @@ on each monthly scoring date in the ``lookback_days`` before ``as_of`` whose out
 episode ended within ``horizon_days`` (pooled over the dates; :func:`band_churn_rates`). It is
 an observed rate per band, computed from the data up to ``as_of`` only: the simplest honest
 probability the kit has, and the same for every account of a band (so within a band the order
-is by MRR). MRR is the paid MRR on ``as_of`` (:func:`csresearch.segments.touch_tiers`).
+is by MRR). MRR is the paid MRR on ``as_of`` (:func:`csresearch.health.segments.touch_tiers`).
 
 Queues: tech-touch accounts (ARR below the playbook's ``low_touch_min``) go to the
 digital-campaign list (``queue`` digital), not a person; other accounts to their CSM
@@ -36,9 +36,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from csresearch import labels
 from csresearch.errors import DataQualityWarning
-from csresearch.playbooks import PRIORITIES, Capacity, Playbook
+from csresearch.health.playbooks import PRIORITIES, Capacity, Playbook
+from csresearch.reports.present import labels
 
 QUEUES = ("owner", "pooled", "digital")
 POOLED, DIGITAL = "pooled queue", "digital campaign"
@@ -56,7 +56,7 @@ def churned_within(src, day: str, horizon_days: int) -> pd.Series:
     -------
     >>> churned_within(src, "2025-06-30", 180).mean()  # doctest: +SKIP
     """
-    from csresearch import timeline
+    from csresearch.data import timeline
 
     d = pd.Timestamp(day)
     e = timeline.episodes(src, (d + pd.Timedelta(days=horizon_days)).date().isoformat())
@@ -167,7 +167,7 @@ def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, win
     reading NPS answer days from ``src`` (optional).
 
     ``windows``: the health inputs' windows (baseline_months, ticket_window_months,
-    ces_window_months), as :func:`csresearch.account_features.check_input_options` returns them.
+    ces_window_months), as :func:`csresearch.features.account.check_input_options` returns them.
     """
     feats = {r.name: list(dict.fromkeys(c.feature for c in r.when)) for r in playbook.rules}
     rows = ctas[["account_id", "period_start"]].merge(features, on=["account_id", "period_start"], how="left")
@@ -206,7 +206,7 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
     p_churn
         Churn probability by band (:func:`band_churn_rates`); a band not in it gets NaN.
     capacity
-        New items per week per queue (:class:`csresearch.playbooks.Capacity`).
+        New items per week per queue (:class:`csresearch.health.playbooks.Capacity`).
     previous
         The accounts on the list a week earlier: their items are ``carried``, not new.
 
@@ -254,7 +254,7 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
 # -- from a source ----------------------------------------------------------------------------
 def _accounts(src, as_of: str, pb: Playbook) -> pd.DataFrame:
     """account_id, mrr (paid, on as_of), tier, csm_owner (NaN when the column or value is absent)."""
-    from csresearch.segments import touch_tiers
+    from csresearch.health.segments import touch_tiers
 
     t = touch_tiers(src, as_of, pb.high_touch_min, pb.low_touch_min)
     acc = src.df("accounts") if src.has("accounts") else pd.DataFrame(columns=["account_id"])
@@ -266,7 +266,7 @@ def _accounts(src, as_of: str, pb: Playbook) -> pd.DataFrame:
 def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1) -> pd.DataFrame:
     """The ranked, queued and capped calls to action as of ``as_of`` (see the module docstring).
 
-    The rules run as :func:`csresearch.playbooks.playbook_ctas` (the last ``months`` months,
+    The rules run as :func:`csresearch.health.playbooks.playbook_ctas` (the last ``months`` months,
     customers on ``as_of``); the list a week earlier decides what is new. ``attrs``: those of
     :func:`rank_worklist`, plus as_of, previous (the day a week earlier), active_customers,
     calls (rule firings), rates (:func:`band_churn_rates`), capacity and playbook.
@@ -276,9 +276,9 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
     >>> wl = worklist(src, "2025-12-31")  # doctest: +SKIP
     >>> wl.attrs["worklist_size"], wl.attrs["worklist_capacity"]  # doctest: +SKIP
     """
-    from csresearch.account_features import check_input_options
-    from csresearch.health import HealthConfig, customers_on, load_health_config
-    from csresearch.playbooks import load_playbook, playbook_features, run_playbook
+    from csresearch.features.account import check_input_options
+    from csresearch.health.playbooks import load_playbook, playbook_features, run_playbook
+    from csresearch.health.score import HealthConfig, customers_on, load_health_config
 
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
     cfg = health_config if isinstance(health_config, HealthConfig) else load_health_config(health_config)

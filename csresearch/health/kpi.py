@@ -11,7 +11,7 @@ development, ``adoption`` -> customer success, ``expectation`` -> sales; ``price
 * NRR = 1 + expansion_rate - contraction_rate - mrr_churn_rate (rates of the start MRR).
 
 Accounts "active at the period start" are the customers on its first day by
-:mod:`csresearch.timeline` (a paid subscription covers the day). Team KPIs under them (see :data:`KPI_TREE` for definitions): onboarding days and on-time
+:mod:`csresearch.data.timeline` (a paid subscription covers the day). Team KPIs under them (see :data:`KPI_TREE` for definitions): onboarding days and on-time
 score (customer success), CES and tickets per account (support), adoption breadth
 (product development), expansion rate (sales).
 
@@ -26,12 +26,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from csresearch import timeline
-from csresearch.features import monthly_aggregate
+from csresearch.data import timeline
+from csresearch.data.periods import check_grain, month_from_index, parse_as_of, period_floor
+from csresearch.features.usage import monthly_aggregate
 from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
 from csresearch.metrics.revenue import mrr_bridge, start_churners
 from csresearch.metrics.surveys import survey_scores
-from csresearch.periods import check_grain, month_from_index, parse_as_of, period_floor
 
 REASON_OWNERS: dict[str, str] = {
     "product": "product development",
@@ -125,7 +125,7 @@ def _customers_at_starts(src, as_of: str, periods: pd.DatetimeIndex) -> pd.DataF
 
 
 def _adoption(src, as_of: str, grain: str, periods) -> np.ndarray:
-    from csresearch.features import usage_features
+    from csresearch.features.usage import usage_features
 
     u = usage_features(src, as_of)
     n_types = int(src.table("usage_events").event_type.nunique().execute() or 0)
@@ -257,7 +257,7 @@ def _check_segment(src, goals, i: int, known: set[str] | None) -> set[str]:
 
 
 def goal_actuals(src, as_of: str, goals) -> pd.DataFrame:
-    """Actual against goal for every goal of a :class:`csresearch.goals.Goals`.
+    """Actual against goal for every goal of a :class:`csresearch.health.goals.Goals`.
 
     Returns one row per goal: metric, segment, period (its start), period_label, kind,
     direction, goal, actual, met (None when the actual is unknown), status (in words,
@@ -268,7 +268,7 @@ def goal_actuals(src, as_of: str, goals) -> pd.DataFrame:
     -------
     >>> goal_actuals(open_source("data/demo"), "2025-12-31", load_goals())  # doctest: +SKIP
     """
-    from csresearch import narrative as nv
+    from csresearch.reports.present import words as nv
 
     memo: dict = {}
     rows = []
@@ -293,8 +293,8 @@ ALL_SEGMENTS = "all"
 def goal_status(goal, actual: float, when: str) -> str:
     """The status of one goal in words: "SMB renewal rate 84.0 % in Q4 2025, 4.0 points under its
     88.0 % goal: missed"; a ceiling (``at_most``) is a "limit"."""
-    from csresearch import labels
-    from csresearch import narrative as nv
+    from csresearch.reports.present import labels
+    from csresearch.reports.present import words as nv
 
     who = "All customers:" if goal.segment == ALL_SEGMENTS else labels.value(goal.segment)
     who = who[:1].upper() + who[1:]

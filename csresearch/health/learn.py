@@ -1,6 +1,6 @@
 """Learn health-score weights from the past only, and write them as a health config.
 
-The configured score (:mod:`csresearch.health`) turns each component's input into 0..100
+The configured score (:mod:`csresearch.health.score`) turns each component's input into 0..100
 points; this module learns how much each component's points should weigh from what
 happened after earlier scores, without looking ahead:
 
@@ -17,7 +17,7 @@ happened after earlier scores, without looking ahead:
 
 :func:`learned_config` writes them into a copy of the base configuration (same schema,
 same normalisations and bands; the per-segment weight overrides are dropped since the
-learned weights replace them), which :func:`csresearch.health.load_health_config` reads.
+learned weights replace them), which :func:`csresearch.health.score.load_health_config` reads.
 
 Example
 -------
@@ -37,7 +37,7 @@ import yaml
 from scipy.optimize import minimize
 
 from csresearch.errors import ConfigError, DataValidationError, ModelError
-from csresearch.health_config import HealthConfig, default_config_path, load_health_config
+from csresearch.health.config import HealthConfig, default_config_path, load_health_config
 
 HORIZON_DAYS = 180
 
@@ -65,10 +65,10 @@ def scored_months(hist: pd.DataFrame, episodes: pd.DataFrame, censor_at: str,
     Parameters
     ----------
     hist
-        :func:`csresearch.health.health_history` rows (``account_id``, ``snapshot_date``,
+        :func:`csresearch.health.score.health_history` rows (``account_id``, ``snapshot_date``,
         ``score``, ``points_<c>``...).
     episodes
-        :func:`csresearch.timeline.episodes` as a frame: ``account_id, start, end`` (end NaT
+        :func:`csresearch.data.timeline.episodes` as a frame: ``account_id, start, end`` (end NaT
         when open).
     censor_at
         Outcomes after this day are not used (rows scored on or after it are left out).
@@ -299,8 +299,8 @@ def learn_weights(src, as_of: str, train_until: str, config: HealthConfig | str 
     -------
     >>> lw = learn_weights(open_source("data/demo"), "2025-12-31", "2024-12-31")  # doctest: +SKIP
     """
-    from csresearch import timeline
-    from csresearch.health import health_history
+    from csresearch.data import timeline
+    from csresearch.health.score import health_history
 
     check_dates(as_of, train_until)
     cfg = config if isinstance(config, HealthConfig) else load_health_config(config)
@@ -325,14 +325,14 @@ def learn_health(src, as_of: str, train_until: str, config: HealthConfig | str |
                  truth_risk: pd.DataFrame | None = None, source_name: str = "") -> tuple[dict, list[str], dict]:
     """Learn on ``<= train_until``, validate on ``(train_until, as_of)``; return (config dict,
     header lines for :func:`write_config`, the validation report of
-    :func:`csresearch.health_validation.health_validation`).
+    :func:`csresearch.health.validation.health_validation`).
 
     Example
     -------
     >>> data, header, rep = learn_health(src, "2025-12-31", "2024-12-31")  # doctest: +SKIP
     >>> write_config(data, "weights.yaml", header)  # doctest: +SKIP
     """
-    from csresearch.health_validation import health_validation
+    from csresearch.health.validation import health_validation
 
     rep = health_validation(src, as_of, train_until, config, horizon_days=horizon_days,
                             truth_risk=truth_risk, penalty=penalty, allow_flip=allow_flip)
@@ -344,7 +344,7 @@ def learn_health(src, as_of: str, train_until: str, config: HealthConfig | str |
                      if k in conc.index)
     gain = conc["gain_vs_oracle"].get("learned", np.nan)
     header = [
-        "Health score weights learned by `csresearch health learn` (csresearch.health_learn).",
+        "Health score weights learned by `csresearch health learn` (csresearch.health.learn).",
         f"Source: {source_name or '(in memory)'}; as_of {as_of}; trained on the scores of months up to "
         f"{train_until}, churn (timeline churn day) within {horizon_days:g} days, outcomes read as of {lw.cut}",
         f"(nothing later used). Base config: {cfg.source}; its normalisations and bands kept, "

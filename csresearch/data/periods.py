@@ -49,7 +49,7 @@ def parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
         raise ConfigError(f"as_of must be an ISO date such as '2025-12-31', not {as_of!r}") from e
     if ts is pd.NaT:
         raise ConfigError(f"as_of must be an ISO date such as '2025-12-31', not {as_of!r}")
-    from csresearch.schema import DATE_MIN, OPEN_END_FROM
+    from csresearch.data.schema import DATE_MIN, OPEN_END_FROM
 
     if not pd.Timestamp(DATE_MIN) <= ts < pd.Timestamp(OPEN_END_FROM):
         raise ConfigError(
@@ -63,7 +63,7 @@ def month_index(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Calendar month of each date as one integer, ``year * 12 + month - 1`` (int64).
 
     The engine-side twin is ``ts.year() * 12 + ts.month() - 1``
-    (:func:`csresearch.features.monthly_aggregate`).
+    (:func:`csresearch.features.usage.monthly_aggregate`).
     """
     d = pd.DatetimeIndex(dates)
     return (d.year.to_numpy() * 12 + d.month.to_numpy() - 1).astype("int64")
@@ -225,7 +225,7 @@ def as_datetime(frame: pd.DataFrame, table: str, column: str) -> pd.Series:
     overflow; in an end column that may be empty (``Column.open_end`` in the contract, e.g.
     ``subscriptions.end_date``) a date on or after ``OPEN_END_FROM`` is open and becomes NaT.
     """
-    from csresearch.schema import CONTRACT, DATE_MIN, FIXES, OPEN_END_FROM
+    from csresearch.data.schema import CONTRACT, DATE_MIN, FIXES, OPEN_END_FROM
 
     raw = frame[column]
     spec = CONTRACT.get(table)

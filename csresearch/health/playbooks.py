@@ -16,7 +16,7 @@ Operators: ``<  <=  >  >=  ==  !=`` (a number or a text), ``in`` / ``not in`` (a
 (only ``is null`` matches it). Feature names are checked against :data:`FEATURES` when the
 playbook is loaded and against the frame's columns when it runs; nothing is evaluated as
 Python. The features are those of :func:`playbook_features`: the account-month inputs
-(:mod:`csresearch.account_features`), the health score columns (score, band, band_prev,
+(:mod:`csresearch.features.account`), the health score columns (score, band, band_prev,
 score_prev, trend, coverage) and the touch ``tier`` of the month's ARR.
 
 A CTA is one row per account and rule (de-duplicated over the evaluated months: the latest
@@ -41,7 +41,7 @@ import pandas as pd
 import yaml
 
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.segments import touch_tier
+from csresearch.health.segments import touch_tier
 
 OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not in", "is null", "not null")
 PRIORITIES = ("high", "medium", "low")
@@ -74,7 +74,7 @@ class Rule:
 
 @dataclass(frozen=True)
 class Capacity:
-    """How many NEW calls a week each queue takes (:mod:`csresearch.worklist`), and the horizon of
+    """How many NEW calls a week each queue takes (:mod:`csresearch.health.worklist`), and the horizon of
     the churn probability that ranks them. ``digital_per_week`` None: the digital-campaign list
     (tech-touch accounts) is not capped."""
 
@@ -233,7 +233,7 @@ def run_playbook(features: pd.DataFrame, playbook: Playbook | str | Path | dict 
 
     Only rows of customers on their snapshot day (``active_at_snapshot``, from the timeline,
     when the column exists) are evaluated and, with ``customers`` (the accounts that are
-    customers on ``as_of``: :func:`csresearch.health.customers_on`), only those accounts: an
+    customers on ``as_of``: :func:`csresearch.health.score.customers_on`), only those accounts: an
     account that churned since its last snapshot gets no call. Returns account_id, period_start (latest firing), rule, priority, owner, cta,
     values (``feature=value; ...`` that triggered it), first_fired, times_fired, segment,
     score, band - sorted by priority, rule and account.
@@ -245,7 +245,7 @@ def run_playbook(features: pd.DataFrame, playbook: Playbook | str | Path | dict 
     missing = [c for c in ["account_id", "period_start", *used] if c not in features.columns]
     if missing:
         raise DataValidationError(f"playbook features: missing column(s) {', '.join(missing)}; build "
-                                  "them with csresearch.playbooks.playbook_features")
+                                  "them with csresearch.health.playbooks.playbook_features")
     last = features["period_start"].max()
     f = features.loc[features["period_start"] > last - pd.DateOffset(months=months)]
     if "active_at_snapshot" in f.columns:
@@ -287,7 +287,12 @@ def playbook_features(src, as_of: str, health_config=None, playbook: Playbook | 
     -------
     >>> f = playbook_features(src, "2025-12-31")  # doctest: +SKIP
     """
-    from csresearch.health import HealthConfig, health_features, load_health_config, score_health
+    from csresearch.health.score import (
+        HealthConfig,
+        health_features,
+        load_health_config,
+        score_health,
+    )
 
     cfg = health_config if isinstance(health_config, HealthConfig) else load_health_config(health_config)
     pb = playbook or load_playbook()
@@ -310,7 +315,7 @@ def playbook_ctas(src, as_of: str, playbook=None, health_config=None, months: in
     -------
     >>> ctas = playbook_ctas(src, "2025-12-31")  # doctest: +SKIP
     """
-    from csresearch.health import customers_on
+    from csresearch.health.score import customers_on
 
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
     ids = customers_on(src, as_of)

@@ -1,0 +1,5 @@
+"""``python -m bench --out bench/results.md``: see :mod:`bench`."""
+
+from bench.cli import main
+
+main()
