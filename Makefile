@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO   := data/demo
 AS_OF  ?= 2025-12-31
 ACCOUNTS ?= 10000
+MODEL  ?= dynamic
 # JupyterLab refuses to run as root unless told to (containers run as root)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -24,8 +25,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv, install the kit (editable, with test extras) and register its Jupyter kernel
 
-$(DEMO)/truth.json: $(wildcard csresearch/demo/*.py) | $(STAMP)
-	$(BIN)/csresearch demo-data --accounts $(ACCOUNTS) --seed 42 --out $(DEMO)
+$(DEMO)/truth.json: $(wildcard csresearch/demo/*.py csresearch/demo/dynamic/*.py) | $(STAMP)
+	$(BIN)/csresearch demo-data --accounts $(ACCOUNTS) --seed 42 --model $(MODEL) --out $(DEMO)
 
 data: $(DEMO)/truth.json ## write the demo data set (10,000 accounts, 2023-01-01..2025-12-31) when absent or stale
 

@@ -5,16 +5,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from csresearch.data.sources import open_source
 from csresearch.demo import END, START, generate
 from csresearch.errors import ConfigError
-from csresearch.data.sources import open_source
 
 
 def _digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-# The sha256 of every file the generator writes, for three small runs: (n_accounts, seed, fmt).
+# The sha256 of every file the static model writes (model="static"), for three small runs:
+# (n_accounts, seed, fmt).
 # Computed from the generator as of commit a933e51 (before `generate` was split into steps) with
 # pyarrow 26.0.1, numpy 2.4.6, pandas 2.3.3:
 #     paths = generate(n_accounts=n, seed=seed, out=tmp, fmt=fmt)
@@ -75,7 +76,7 @@ PINNED = {
 def test_output_is_pinned_per_seed(tmp_path, n_accounts, seed, fmt):
     import pyarrow
 
-    paths = generate(n_accounts=n_accounts, seed=seed, out=tmp_path, fmt=fmt, usage_scale=1.0)
+    paths = generate(n_accounts=n_accounts, seed=seed, out=tmp_path, fmt=fmt, usage_scale=1.0, model="static")
     got = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
     want = PINNED[(n_accounts, seed, fmt)]
     assert list(got) == list(want)  # the same files, written in the same order
@@ -88,11 +89,11 @@ def test_output_is_pinned_per_seed(tmp_path, n_accounts, seed, fmt):
 
 
 def test_same_seed_gives_identical_files(tmp_path):
-    a = generate(n_accounts=120, seed=11, out=tmp_path / "a")
-    generate(n_accounts=120, seed=11, out=tmp_path / "b")
+    a = generate(n_accounts=120, seed=11, out=tmp_path / "a", model="static")
+    generate(n_accounts=120, seed=11, out=tmp_path / "b", model="static")
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert len(a) == 12  # 11 tables + truth.json
-    generate(n_accounts=120, seed=12, out=tmp_path / "c")
+    generate(n_accounts=120, seed=12, out=tmp_path / "c", model="static")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
@@ -158,8 +159,8 @@ def test_bad_arguments_are_refused(tmp_path):
 
 
 def test_csv_format_round_trips(tmp_path):
-    generate(n_accounts=40, seed=5, out=tmp_path / "csv", fmt="csv")
-    generate(n_accounts=40, seed=5, out=tmp_path / "pq")
+    generate(n_accounts=40, seed=5, out=tmp_path / "csv", fmt="csv", model="static")
+    generate(n_accounts=40, seed=5, out=tmp_path / "pq", model="static")
     a = open_source(tmp_path / "csv").df("subscriptions")
     b = open_source(tmp_path / "pq").df("subscriptions")
     pd.testing.assert_frame_equal(a, b, check_dtype=False)
@@ -167,7 +168,7 @@ def test_csv_format_round_trips(tmp_path):
 
 
 def test_usage_scale_thins_the_usage_events_only(tmp_path):
-    paths = generate(n_accounts=300, seed=42, out=tmp_path, usage_scale=0.25)
+    paths = generate(n_accounts=300, seed=42, out=tmp_path, usage_scale=0.25, model="static")
     got = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
     want = PINNED[(300, 42, "parquet")]
     assert got["accounts.parquet"] == want["accounts.parquet"]  # drawn before any usage event
@@ -192,7 +193,7 @@ def test_cli_usage_scale(tmp_path):
     from csresearch.cli import app
 
     r = CliRunner().invoke(app, ["demo-data", "--accounts", "30", "--seed", "2", "--usage-scale", "0.5",
-                                 "--out", str(tmp_path)])
+                                 "--model", "static", "--out", str(tmp_path)])
     assert r.exit_code == 0, r.output
     assert "usage scale 0.5" in r.output
     assert json.loads((tmp_path / "truth.json").read_text())["usage_scale"] == 0.5

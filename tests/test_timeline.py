@@ -237,12 +237,13 @@ DEMO_AS_OF = "2025-12-31"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> DataSource:
-    """2,000 demo accounts, seed 7 (what ``csresearch demo-data --accounts 2000 --seed 7`` writes)."""
+    """2,000 demo accounts, seed 7, static model (``csresearch demo-data --accounts 2000 --seed 7
+    --model static``)."""
     from csresearch.data.sources import open_source
     from csresearch.demo import generate
 
     out = tmp_path_factory.mktemp("timeline_demo")
-    generate(n_accounts=2000, seed=7, out=out)
+    generate(n_accounts=2000, seed=7, out=out, model="static")
     return open_source(out)
 
 

@@ -1,5 +1,11 @@
 """A realistic B2B SaaS demo data set whose churn follows a known proportional-hazards model.
 
+Two generating models (``generate(..., model=...)``): ``"dynamic"``, the default
+(:mod:`csresearch.demo.dynamic`: a latent monthly engagement state drives every signal, churn
+is a time-varying Cox model on the signals the health score reads, annual contracts end at
+their term, ``truth_risk.parquet`` holds the true linear predictor per account-month), and
+``"static"``, the first model, described below (its files stay byte-identical).
+
 Three segments (enterprise, mid_market, smb) with different MRR, terms and touch models;
 monthly start cohorts growing over three years (2023-01-01 .. 2025-12-31, fixed dates);
 expansions, contractions, add-on products and reactivations; usage events with weekly
@@ -7,7 +13,7 @@ seasonality, per-account trends and a decline before churn; NPS answers that ris
 tenure; tickets followed by CES and CSAT answers; e-mail engagement; onboarding milestones
 with delays; CSM sentiment; churn reasons by cause.
 
-Churn is drawn from a Weibull proportional-hazards model on covariates measured in the
+Static model: churn is drawn from a Weibull proportional-hazards model on covariates measured in the
 first 90 days after an account's first subscription starts (no churn before day 90), so
 the covariates are exactly computable from the tables. The true coefficients and the
 covariate definitions are written to ``truth.json`` beside the tables.

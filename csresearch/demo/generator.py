@@ -1,8 +1,8 @@
 """Generate the demo data set: draw each table in a fixed order, write the files and truth.json.
 
-Two generating models: ``"dynamic"`` (:mod:`csresearch.demo.dynamic`, a latent
+Two generating models: ``"dynamic"`` (the default; :mod:`csresearch.demo.dynamic`, a latent
 monthly engagement state and a time-varying Cox truth, written block by block) and
-``"static"`` (the default for now; the first model: a Weibull proportional-hazards truth on the first 90 days,
+``"static"`` (the first model: a Weibull proportional-hazards truth on the first 90 days,
 byte-identical to what it always wrote).
 
 Example
@@ -38,7 +38,7 @@ def generate(
     fmt: str = "parquet",
     truth: Truth | DynamicTruth | None = None,
     usage_scale: float = 1.0,
-    model: str = "static",
+    model: str = "dynamic",
 ) -> list[Path]:
     """Write every contract table and ``truth.json`` for a synthetic B2B SaaS into ``out``.
 
@@ -62,9 +62,9 @@ def generate(
         from the events written) and every later draw, and is recorded in ``truth.json``.
         Dynamic model: the hazard reads usage per day divided by it, so churn barely changes.
     model
-        ``"dynamic"``: monthly engagement state, time-varying Cox truth, annual
+        ``"dynamic"`` (default): monthly engagement state, time-varying Cox truth, annual
         contracts, ``truth_risk.parquet`` with the true linear predictor per account-month;
-        ``"static"`` (default): the Weibull model on the first 90 days (its files are byte-identical to
+        ``"static"``: the Weibull model on the first 90 days (its files are byte-identical to
         earlier versions').
 
     Returns

@@ -39,18 +39,18 @@ KIT_COLUMNS = ("usage_per_day", "usage_change_pct", "nps_latest", "ces_mean", "t
 
 def _coefficients() -> dict[str, float]:
     return {
-        "segment[enterprise]": -0.25,
-        "segment[mid_market]": -0.35,
-        "log_usage": -0.30,
-        "usage_change": -0.45,
-        "nps_detractor": 0.55,
-        "nps_promoter": -0.35,
+        "segment[enterprise]": -0.60,
+        "segment[mid_market]": -0.50,
+        "log_usage": -0.375,
+        "usage_change": -0.55,
+        "nps_detractor": 0.70,
+        "nps_promoter": -0.45,
         "ces_centered": 0.0,
-        "log_tickets": 0.45,
-        "email_open_centered": -1.2,
-        "onboarding_missed": 0.70,
-        "csm_sentiment_centered": -0.25,
-        "first_year": 0.35,
+        "log_tickets": 0.55,
+        "email_open_centered": -1.5,
+        "onboarding_missed": 0.85,
+        "csm_sentiment_centered": -0.30,
+        "first_year": 0.45,
     }
 
 
@@ -66,17 +66,17 @@ class DynamicTruth:
     Examples
     --------
     >>> DynamicTruth().coefficients["nps_detractor"]
-    0.55
+    0.7
     """
 
     coefficients: dict[str, float] = field(default_factory=_coefficients)
-    baseline_per_month: float = 0.0076
+    baseline_per_month: float = 0.0062
     # latent state
     state_mean: tuple[float, float, float] = (0.35, 0.20, -0.25)
     state_sd_account: float = 0.45
     ramp: tuple[float, float, float] = (0.40, 0.25, 0.0)
-    phi: float = 0.80
-    sigma: float = 0.30
+    phi: float = 0.88
+    sigma: float = 0.22
     start_sd: float = 0.45
     start_onboarding: float = 0.35
     champion_p: tuple[float, float, float] = (0.012, 0.012, 0.008)
@@ -88,10 +88,10 @@ class DynamicTruth:
     annual_share: tuple[float, float, float] = (0.95, 0.75, 0.0)
     reactivation_p: float = 0.06
     # observables
-    usage_base: tuple[float, float, float] = (2.5, 1.2, 0.8)
+    usage_base: tuple[float, float, float] = (2.5, 1.2, 1.0)
     usage_size_sd: float = 0.45
     usage_state: float = 0.80
-    usage_month_sd: float = 0.10
+    usage_month_sd: float = 0.05
     ticket_base: tuple[float, float, float] = (1.0, 0.6, 0.3)
     ticket_state: float = -0.35
     ticket_bad_factor: float = 3.0
@@ -110,8 +110,8 @@ class DynamicTruth:
     email_intercept: float = -0.9
     email_state: float = 0.7
     email_account_sd: float = 0.6
-    csm_bias_sd: float = 0.6
-    csm_noise_sd: float = 0.45
+    csm_bias_sd: float = 0.9
+    csm_noise_sd: float = 0.5
     csm_cuts: tuple[float, float] = (-0.6, 0.5)
 
 
@@ -120,7 +120,7 @@ def _kit(f: Mapping[str, np.ndarray], name: str) -> np.ndarray:
 
 
 def covariates(f: Mapping[str, np.ndarray], segment: np.ndarray, usage_scale: float = 1.0,
-               usage_base: tuple[float, float, float] = (2.5, 1.2, 0.8)) -> dict[str, np.ndarray]:
+               usage_base: tuple[float, float, float] = (2.5, 1.2, 1.0)) -> dict[str, np.ndarray]:
     """The hazard's covariates from the kit's account-month columns (see :data:`DEFINITIONS`).
 
     Parameters
@@ -191,7 +191,7 @@ DEFINITIONS = {
     "segment[enterprise]": "1 if accounts.segment == 'enterprise' (reference level: smb)",
     "segment[mid_market]": "1 if accounts.segment == 'mid_market' (reference level: smb)",
     "log_usage": "ln(usage_per_day / (usage_scale x usage_base_seg) + 0.1), usage_base_seg = 2.5, 1.2, "
-    "0.8 events per weekday for enterprise, mid_market, smb; usage_per_day = usage events (rows of "
+    "1.0 events per weekday for enterprise, mid_market, smb; usage_per_day = usage events (rows of "
     "usage_events by occurred_at) in the month / observed days (from the later of the month's first "
     "day and the account's first paid day, to the snapshot)",
     "usage_change": "clip(usage_change_pct, -50, 50) / 50, 0 when usage_change_pct is missing; "
