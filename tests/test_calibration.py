@@ -79,6 +79,25 @@ def test_choose_model_prefers_the_model_with_the_right_covariate():
     assert t.loc["with x", "group_max"] < t.loc["noise only", "group_max"]
 
 
+def test_choose_model_never_chooses_a_candidate_that_could_not_be_fitted(monkeypatch):
+    # a fitted model whose errors are all NaN (e.g. too few customers for fifths) and one that
+    # failed: the failed one (first in the table, NaN errors too) must not be the choice
+    import csresearch.survival.calibration as cal
+    from csresearch.errors import ModelError
+
+    class Fails(CoxModel):
+        def fit(self, *a, **k):
+            raise ModelError("the model did not converge. More words")
+
+    monkeypatch.setattr(cal, "calibration_error",
+                        lambda bands, groups: {"band_max": np.nan, "group_max": np.nan, "group_mean": np.nan})
+    df = _exponential(n=400)
+    r = choose_model({"fails": lambda: Fails(["x"], checks=False),
+                      "fits": lambda: CoxModel(["x"], checks=False)}, df, "t", "e", 12, k=3)
+    assert r["name"] == "fits"
+    assert r["table"].set_index("model").loc["fails", "note"] == "could not be fitted: the model did not converge"
+
+
 def test_choose_model_needs_a_band_with_follow_up():
     df = _exponential(n=200)
     with pytest.raises(DataValidationError, match="no tenure band has 500 of follow-up"):

@@ -188,5 +188,6 @@ def choose_model(candidates: Mapping[str, Callable[[], object]], df: pd.DataFram
     if not results:
         raise ModelError("no candidate model could be fitted: " + "; ".join(r["note"] for r in rows))
     table = pd.DataFrame(rows)
-    order = table.sort_values(["group_max", "group_mean", "band_max"], na_position="last")
+    fitted = table.loc[table["model"].isin(list(results))]  # never a candidate that could not be fitted
+    order = fitted.sort_values(["group_max", "group_mean", "band_max"], na_position="last", kind="stable")
     return {"name": str(order["model"].iloc[0]), "table": table, "results": results}
