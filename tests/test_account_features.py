@@ -10,7 +10,7 @@ import pytest
 
 from csresearch.data.sources import DataSource
 from csresearch.errors import ConfigError, DataQualityWarning
-from csresearch.features.account import account_month_features
+from csresearch.features.account import account_month_features, features_as_of
 
 AS_OF = "2025-04-30"
 
@@ -188,3 +188,16 @@ def test_data_before_the_first_active_month_keeps_its_own_month():
     np.testing.assert_allclose(col(f, "a2", "nps_latest"), [np.nan] * 3)
     np.testing.assert_allclose(col(f, "a2", "nps_first"), [2] * 3)  # the first answer, whenever given
     np.testing.assert_allclose(col(f, "a2", "ces_mean"), [5, 5, 5])
+
+
+@pytest.mark.parametrize("day", ["2025-02-28", "2025-03-31", "2025-03-20"])
+def test_features_as_of_an_earlier_day_are_the_rows_to_it(feats, day):
+    # what the worklist back-test reads instead of computing the features again
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        want = account_month_features(DataSource.from_frames(tiny_frames()), day)
+    got = features_as_of(feats, day)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_exact=True)
+    assert got.attrs["as_of"] == day and got.attrs["last_snapshot"] == want.attrs["last_snapshot"]
+    with pytest.raises(ValueError, match="do not hold"):
+        features_as_of(got, "2025-05-31")

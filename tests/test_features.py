@@ -11,7 +11,12 @@ import pytest
 
 from csresearch.data.sources import DataSource
 from csresearch.errors import DataValidationError
-from csresearch.features.usage import mrr_snapshots_table, usage_features, usage_features_table
+from csresearch.features.usage import (
+    event_types_table,
+    mrr_snapshots_table,
+    usage_features,
+    usage_features_table,
+)
 from csresearch.metrics.revenue import mrr_snapshots
 
 T = pd.Timestamp
@@ -144,3 +149,10 @@ def test_distinct_counts_match_pandas_on_random_events(n_types):
     # months without events are rows of zeros between an account's first event and as_of
     assert (got.drop(want.index).events == 0).all()
     assert len(got) == sum(12 - m.month + 1 for m in e.groupby("account_id").month.min())
+
+
+def test_event_types_table_is_the_event_types_of_usage_features(src):
+    want = usage_features(src, "2024-05-31")[["account_id", "month", "event_types"]]
+    got = event_types_table(src.table("usage_events"), "2024-05-31").order_by(["account_id", "month"]).execute()
+    got["month"] = pd.to_datetime(got["month"])
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

@@ -111,3 +111,15 @@ def test_decompositions_exact_on_demo(demo_small):
     np.testing.assert_allclose(1 + w["expansion_rate"] - w["contraction_rate"] - w["mrr_churn_rate"],
                                w["nrr"], atol=1e-12)
     assert (w["churn_unrecorded"] < 0.05).all()  # the demo records a reason for every first churn
+
+
+def test_metric_tables_computed_once_per_memo():
+    from csresearch.health.kpi import metric_table
+    from csresearch.metrics.revenue import mrr_bridge
+
+    src = DataSource.from_frames(frames())
+    memo: dict = {}
+    b = metric_table(src, "2025-02-28", "bridge", "month", memo=memo)
+    pd.testing.assert_frame_equal(b, mrr_bridge(src.df("subscriptions"), "2025-02-28", "month"))
+    assert metric_table(src, "2025-02-28", "bridge", "month", memo=memo) is b
+    pd.testing.assert_frame_equal(kpi_tree(src, "2025-02-28", memo=memo), kpi_tree(src, "2025-02-28"))

@@ -164,3 +164,16 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     tiers = touch_tiers(demo_small, as_of).set_index("account_id")["tier"]
     assert (wl["account_id"].map(tiers).eq("tech-touch") == wl["queue"].eq("digital")).all()
     assert wl["reason"].str.len().gt(0).all()
+
+
+def test_worklist_and_lift_from_later_features_are_the_same(demo_small):
+    # the health report computes the features once as of as_of; the back-test reads its rows
+    from csresearch.health.playbooks import playbook_features
+    from csresearch.health.worklist import worklist, worklist_lift
+
+    later = playbook_features(demo_small, "2025-12-31")
+    for day in ("2025-06-30", "2025-05-20"):
+        want, got = worklist(demo_small, day), worklist(demo_small, day, features=later)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        assert got.attrs["worklist_size"] == want.attrs["worklist_size"]
+    assert worklist_lift(demo_small, "2025-06-30", features=later) == worklist_lift(demo_small, "2025-06-30")

@@ -162,6 +162,27 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     return out
 
 
+def features_as_of(features: pd.DataFrame, as_of: str) -> pd.DataFrame:
+    """The rows of :func:`account_month_features` (or of frames built on it, keeping
+    ``snapshot_date``) that the features as of an earlier ``as_of`` hold: the months whose
+    snapshot is on or before its last complete month's last day. Nothing dated after a row's
+    snapshot enters the row, so these rows equal the features computed as of ``as_of``
+    (tests/test_account_features.py checks it); ``attrs`` say the earlier as_of.
+
+    Example
+    -------
+    >>> f = features_as_of(account_month_features(src, "2025-12-31"), "2025-06-30")  # doctest: +SKIP
+    """
+    asof = parse_as_of(as_of)
+    cut = (asof + pd.Timedelta(days=1)).to_period("M").to_timestamp() - pd.Timedelta(days=1)
+    last = features.attrs.get("last_snapshot")
+    if last is not None and cut > pd.Timestamp(last):
+        raise ValueError(f"features to {last} do not hold the months of as_of {asof.date()}")
+    out = features.loc[features["snapshot_date"] <= cut]
+    out.attrs = {**features.attrs, "as_of": str(asof.date()), "last_snapshot": str(cut.date())}
+    return out
+
+
 def _usage_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, k: int, notes: list[str]) -> None:
     """Usage volume, breadth, trend, rate per observed day and change against the baseline."""
     if not src.has("usage_events"):

@@ -125,9 +125,10 @@ def _customers_at_starts(src, as_of: str, periods: pd.DatetimeIndex) -> pd.DataF
 
 
 def _adoption(src, as_of: str, grain: str, periods) -> np.ndarray:
-    from csresearch.features.usage import usage_features
+    from csresearch.features.usage import event_types_table
 
-    u = usage_features(src, as_of)
+    u = event_types_table(src.table("usage_events"), as_of).order_by(["account_id", "month"]).execute()
+    u["month"] = pd.to_datetime(u["month"])  # the event_types rows of features.usage_features
     n_types = int(src.table("usage_events").event_type.nunique().execute() or 0)
     if n_types == 0 or u.empty:
         return np.full(len(periods), np.nan)
@@ -139,18 +140,48 @@ def _adoption(src, as_of: str, grain: str, periods) -> np.ndarray:
     return vals.groupby(level=0).mean().reindex(periods).to_numpy()
 
 
-def kpi_tree(src, as_of: str, grain: str = "month") -> pd.DataFrame:
+def table_of(src, name: str, memo: dict) -> pd.DataFrame:
+    """``src.df(name)``, read once per ``memo`` (treat as read-only)."""
+    if ("df", name) not in memo:
+        memo[("df", name)] = src.df(name)
+    return memo[("df", name)]
+
+
+def metric_table(src, as_of: str, kind: str, grain: str, by: str | None = None,
+                 memo: dict | None = None) -> pd.DataFrame:
+    """The MRR bridge (``kind`` ``"bridge"``) or the renewal rates (``"renewals"``) of ``src``'s
+    subscriptions per ``grain`` (and ``by``, a column of accounts), computed once per ``memo``:
+    a report passes one dict to its sections, the KPI tree and the goals, which ask for the same
+    tables (treat them as read-only).
+
+    Example
+    -------
+    >>> metric_table(src, "2025-12-31", "bridge", "month", memo=memo)  # doctest: +SKIP
+    """
+    from csresearch.metrics.revenue import renewal_rates
+
+    memo = {} if memo is None else memo
+    if (kind, grain, by) not in memo:
+        fn = renewal_rates if kind == "renewals" else mrr_bridge
+        acc = table_of(src, "accounts", memo) if by else None
+        memo[(kind, grain, by)] = fn(table_of(src, "subscriptions", memo), as_of, grain, by=by, accounts=acc)
+    return memo[(kind, grain, by)]
+
+
+def kpi_tree(src, as_of: str, grain: str = "month", memo: dict | None = None) -> pd.DataFrame:
     """Every node of :data:`KPI_TREE` per period: period_start, node, parent, team, unit, value, note.
 
-    A node whose table is absent has NaN values and a note saying so.
+    A node whose table is absent has NaN values and a note saying so. ``memo``: shared with
+    :func:`metric_table` (the bridge and the subscriptions read once per report).
 
     Example
     -------
     >>> kpi_tree(src, "2025-12-31").query("node == 'churn_rate'")  # doctest: +SKIP
     """
     check_grain(grain)
-    subs = src.df("subscriptions")
-    bridge = mrr_bridge(subs, as_of, grain)
+    memo = {} if memo is None else memo
+    subs = table_of(src, "subscriptions", memo)
+    bridge = metric_table(src, as_of, "bridge", grain, memo=memo)
     periods = pd.DatetimeIndex(bridge["period_start"])
     churners = start_churners(subs, as_of, grain)
     start = bridge["accounts_start"].to_numpy()
@@ -216,15 +247,8 @@ def _usage_share(src, period: pd.Timestamp, end: pd.Timestamp, by: str | None,
 
 def _goal_frame(src, as_of: str, period: str, by: str | None, metric: str, memo: dict) -> tuple[pd.Series, object]:
     """The metric of the last complete ``period`` per segment value (or ``'all'``), and that period."""
-    from csresearch.metrics.revenue import renewal_rates
-
-    subs = src.df("subscriptions")
-    acc = src.df("accounts") if by else None
-    kind = "renewals" if metric == "renewal_rate" else "bridge"
-    if (kind, period, by) not in memo:
-        fn = renewal_rates if kind == "renewals" else mrr_bridge
-        memo[(kind, period, by)] = fn(subs, as_of, period, by=by, accounts=acc)
-    t = memo[(kind, period, by)]
+    acc = table_of(src, "accounts", memo) if by else None
+    t = metric_table(src, as_of, "renewals" if metric == "renewal_rate" else "bridge", period, by, memo)
     if t.empty:
         return pd.Series(dtype="float64"), None
     last = pd.Timestamp(t["period_start"].max())
@@ -256,13 +280,14 @@ def _check_segment(src, goals, i: int, known: set[str] | None) -> set[str]:
     return known
 
 
-def goal_actuals(src, as_of: str, goals) -> pd.DataFrame:
+def goal_actuals(src, as_of: str, goals, memo: dict | None = None) -> pd.DataFrame:
     """Actual against goal for every goal of a :class:`csresearch.health.goals.Goals`.
 
     Returns one row per goal: metric, segment, period (its start), period_label, kind,
     direction, goal, actual, met (None when the actual is unknown), status (in words,
     e.g. "SMB renewal rate 84.0 % in Q4 2025, 4.0 points under its 88.0 % goal: missed").
     A segment the accounts table does not have raises :class:`~csresearch.errors.ConfigError`.
+    ``memo``: shared with :func:`metric_table` (tables a report has already computed).
 
     Example
     -------
@@ -270,7 +295,7 @@ def goal_actuals(src, as_of: str, goals) -> pd.DataFrame:
     """
     from csresearch.reports.present import words as nv
 
-    memo: dict = {}
+    memo = {} if memo is None else memo  # shared with metric_table
     rows = []
     known: set[str] | None = None
     for i, g in enumerate(goals.goals):

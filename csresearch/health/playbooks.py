@@ -295,13 +295,17 @@ def playbook_features(src, as_of: str, health_config=None, playbook: Playbook | 
     )
 
     cfg = health_config if isinstance(health_config, HealthConfig) else load_health_config(health_config)
-    pb = playbook or load_playbook()
     feats = health_features(src, as_of, cfg)
-    h = score_health(feats, cfg)
+    return with_scores(feats, score_health(feats, cfg), playbook or load_playbook())
+
+
+def with_scores(features: pd.DataFrame, health: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
+    """The health inputs ``features`` with their scores (``health``: :func:`csresearch.health.score.score_health`
+    of them) and the touch tier: :func:`playbook_features` from parts already computed (pure)."""
     keep = ["account_id", "period_start", "score", "band", "band_prev", "score_prev", "trend", "coverage"]
-    out = feats.merge(h[keep], on=["account_id", "period_start"], how="left")
-    out["tier"] = touch_tier(out["arr"], pb.high_touch_min, pb.low_touch_min).to_numpy()
-    out.attrs.update(feats.attrs)
+    out = features.merge(health[keep], on=["account_id", "period_start"], how="left")
+    out["tier"] = touch_tier(out["arr"], playbook.high_touch_min, playbook.low_touch_min).to_numpy()
+    out.attrs.update(features.attrs)
     return out
 
 

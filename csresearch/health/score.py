@@ -64,6 +64,7 @@ __all__ = [
     "COMPONENTS", "COMP_KEYS", "DIRECTIONS", "METHODS", "NO_SCORE", "POLICIES", "TOP_KEYS",
     "Component", "HealthConfig", "band_flips", "contributions", "customers_on", "default_config_path",
     "health_features", "health_history", "latest", "load_health_config", "movers", "score_health",
+    "scored_history",
 ]
 
 # -- scoring ------------------------------------------------------------------------------
@@ -285,9 +286,14 @@ def health_history(src, as_of: str, config: HealthConfig | str | Path | dict | N
     >>> h = health_history(src, "2025-12-31", "data/health.yaml")  # doctest: +SKIP
     """
     cfg = config if isinstance(config, HealthConfig) else load_health_config(config)
-    feats = health_features(src, as_of, cfg)
-    out = score_health(feats, cfg)
-    out.attrs.update({"as_of": feats.attrs.get("as_of"), "notes": feats.attrs.get("notes", [])})
+    return scored_history(health_features(src, as_of, cfg), cfg)
+
+
+def scored_history(features: pd.DataFrame, config: HealthConfig | str | Path | dict | None = None) -> pd.DataFrame:
+    """:func:`score_health` of :func:`health_features` output, with its as_of and notes in ``attrs``
+    (the history; a report scores its features once and shares them with the worklist)."""
+    out = score_health(features, config)
+    out.attrs.update({"as_of": features.attrs.get("as_of"), "notes": features.attrs.get("notes", [])})
     return out
 
 

@@ -263,7 +263,8 @@ def _accounts(src, as_of: str, pb: Playbook) -> pd.DataFrame:
     return t.assign(account_id=t["account_id"].astype(str), csm_owner=t["account_id"].astype(str).map(csm))
 
 
-def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1) -> pd.DataFrame:
+def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1,
+             features: pd.DataFrame | None = None) -> pd.DataFrame:
     """The ranked, queued and capped calls to action as of ``as_of`` (see the module docstring).
 
     The rules run as :func:`csresearch.health.playbooks.playbook_ctas` (the last ``months`` months,
@@ -271,18 +272,22 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
     :func:`rank_worklist`, plus as_of, previous (the day a week earlier), active_customers,
     calls (rule firings), rates (:func:`band_churn_rates`), capacity and playbook.
 
+    ``features``: :func:`csresearch.health.playbooks.playbook_features` of the same configurations as
+    of ``as_of`` or a later day, when already computed (its rows up to ``as_of`` are the same:
+    :func:`csresearch.features.account.features_as_of`); computed here when None.
+
     Example
     -------
     >>> wl = worklist(src, "2025-12-31")  # doctest: +SKIP
     >>> wl.attrs["worklist_size"], wl.attrs["worklist_capacity"]  # doctest: +SKIP
     """
-    from csresearch.features.account import check_input_options
+    from csresearch.features.account import check_input_options, features_as_of
     from csresearch.health.playbooks import load_playbook, playbook_features, run_playbook
     from csresearch.health.score import HealthConfig, customers_on, load_health_config
 
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
     cfg = health_config if isinstance(health_config, HealthConfig) else load_health_config(health_config)
-    feats = playbook_features(src, as_of, cfg, pb)
+    feats = playbook_features(src, as_of, cfg, pb) if features is None else features_as_of(features, as_of)
     ids = customers_on(src, as_of)
     ctas = run_playbook(feats, pb, months, customers=ids)
     prev_day = (pd.Timestamp(as_of) - pd.Timedelta(days=7)).date().isoformat()
@@ -312,16 +317,17 @@ def worklist_meta(wl: pd.DataFrame) -> dict:
     return out
 
 
-def worklist_lift(src, day: str, playbook=None, health_config=None) -> dict:
+def worklist_lift(src, day: str, playbook=None, health_config=None, features: pd.DataFrame | None = None) -> dict:
     """Back-test: churn within the capacity's horizon after ``day`` among the accounts on the
     worklist of ``day`` (within capacity, person queues), on the full list, and among all
     customers on ``day`` (the base rate); lift = rate / base rate. Needs data to day + horizon.
+    ``features``: as for :func:`worklist` (e.g. those as of the report's as_of, which hold ``day``).
 
     Example
     -------
     >>> worklist_lift(src, "2025-06-30")["lift"]  # doctest: +SKIP
     """
-    wl = worklist(src, day, playbook, health_config)
+    wl = worklist(src, day, playbook, health_config, features=features)
     horizon = wl.attrs["capacity"].horizon_days
     ch = churned_within(src, day, horizon)
     base = float(ch.mean()) if len(ch) else float("nan")

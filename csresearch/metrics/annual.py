@@ -82,14 +82,15 @@ def _window_figures(parts: pd.DataFrame, w: int) -> dict[str, float]:
 
 
 def trailing_12m(
-    subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month"
+    subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month", bridge: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Trailing-12-month GRR, NRR and logo churn for every period of the MRR bridge.
 
     Returns period_start, period_end, window_start (= period_end - 12 months),
     accounts_12m_ago, mrr_12m_ago, grr_trailing_12m, nrr_trailing_12m,
     logo_churn_trailing_12m, logo_churn_rate (the period's), logo_churn_annualised and note
-    (see the module docstring for the definitions).
+    (see the module docstring for the definitions). ``bridge``: :func:`mrr_bridge` of the same
+    arguments when already computed (a report's), else computed here.
 
     Example
     -------
@@ -97,7 +98,7 @@ def trailing_12m(
     """
     check_grain(grain)
     src = source_of(subscriptions)
-    bridge = mrr_bridge(src, as_of, grain)
+    bridge = mrr_bridge(src, as_of, grain) if bridge is None else bridge
     out = bridge[["period_start", "period_end", "logo_churn_rate"]].copy()
     if out.empty:
         for c in ("window_start", "accounts_12m_ago", "mrr_12m_ago", "grr_trailing_12m", "nrr_trailing_12m",

@@ -180,12 +180,20 @@ class CoxModel:
         self._data = data
         m = self.model_
         self.params_ = m.params_.copy()
-        self.concordance_ = float(m.concordance_index_)
+        self.__dict__.pop("_concordance", None)  # the in-sample concordance: on first use (concordance_)
         self.log_likelihood_ = float(m.log_likelihood_)
         self.aic_ = float(m.AIC_partial_)
         self.n_, self.events_ = len(data), int(data[EVENT].sum())
         self.terms_ = list(X.columns)
         return self
+
+    @property
+    def concordance_(self) -> float:
+        """In-sample concordance of the fitted model, computed on first use: a refit that never
+        reads it (a cross-validation fold, a calibration candidate) does not pay for it."""
+        if "_concordance" not in self.__dict__:
+            self._concordance = float(self.model_.concordance_index_)
+        return self._concordance
 
     def _fit_lifelines(self, data: pd.DataFrame) -> CoxPHFitter:
         cph = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio, alpha=self.alpha)

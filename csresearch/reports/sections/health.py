@@ -20,12 +20,21 @@ from csresearch.reports.sections import health_worklist as hw
 BAND_ORDER = ("red", "yellow", "green", "insufficient data")
 
 
-def history(ctx: ReportContext) -> pd.DataFrame:
-    """Health of every account-month (computed once per run)."""
-    from csresearch.health.score import health_history
+def inputs(ctx: ReportContext) -> pd.DataFrame:
+    """The health inputs of every account-month (:func:`csresearch.health.score.health_features`;
+    computed once per run, shared by the history, the worklist and its back-test)."""
+    from csresearch.health.score import health_features, load_health_config
 
     cfg = ctx.params.get("health_config_path") or None
-    return ctx.memo("health", lambda: health_history(ctx.source, ctx.as_of, cfg))
+    return ctx.memo("health_inputs", lambda: health_features(ctx.source, ctx.as_of, load_health_config(cfg)))
+
+
+def history(ctx: ReportContext) -> pd.DataFrame:
+    """Health of every account-month (computed once per run)."""
+    from csresearch.health.score import scored_history
+
+    cfg = ctx.params.get("health_config_path") or None
+    return ctx.memo("health", lambda: scored_history(inputs(ctx), cfg))
 
 
 def customers(ctx: ReportContext) -> pd.Index:

@@ -19,13 +19,26 @@ FLIP_MONTHS = 12
 TOP_PER_OWNER = 3
 
 
+def features(ctx: ReportContext) -> pd.DataFrame:
+    """The playbooks' features as of ``as_of``: the report's health inputs and history with the
+    touch tier (:func:`csresearch.health.playbooks.with_scores`; once per run)."""
+    from csresearch.health.playbooks import load_playbook, with_scores
+    from csresearch.reports.sections.health import history, inputs
+
+    def build() -> pd.DataFrame:
+        return with_scores(inputs(ctx), history(ctx), load_playbook(ctx.params.get("playbook_path") or None))
+
+    return ctx.memo("playbook_features", build)
+
+
 def worklist_of(ctx: ReportContext) -> pd.DataFrame:
     """The worklist as of ``as_of`` (once per run)."""
     from csresearch.health.worklist import worklist
 
     pb = ctx.params.get("playbook_path") or None
     cfg = ctx.params.get("health_config_path") or None
-    return ctx.memo("worklist", lambda: worklist(ctx.source, ctx.as_of, playbook=pb, health_config=cfg))
+    return ctx.memo("worklist", lambda: worklist(ctx.source, ctx.as_of, playbook=pb, health_config=cfg,
+                                                 features=features(ctx)))
 
 
 def flip_rates(history: pd.DataFrame) -> tuple[float, float]:
@@ -94,7 +107,7 @@ def lift(ctx: ReportContext) -> dict | None:
         pb = ctx.params.get("playbook_path") or None
         cfg = ctx.params.get("health_config_path") or None
         try:
-            return worklist_lift(ctx.source, day, pb, cfg)
+            return worklist_lift(ctx.source, day, pb, cfg, features=features(ctx))  # the rows to day
         except (ValueError, KeyError):  # too little history before that day
             return None
 

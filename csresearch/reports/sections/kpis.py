@@ -16,6 +16,13 @@ from csresearch.reports.present import words as nv
 from csresearch.reports.present.tables import Section
 
 
+def tables(ctx: ReportContext) -> dict:
+    """The metric tables shared with the retention sections (once per run)."""
+    from csresearch.reports.sections.retention import tables as shared
+
+    return shared(ctx)
+
+
 def goal_table(ctx: ReportContext) -> pd.DataFrame:
     """Actual against goal for every goal (computed once per run) and recorded in the summary
     JSON as ``goals``: a list of metric, segment, period, goal, actual, met."""
@@ -24,7 +31,7 @@ def goal_table(ctx: ReportContext) -> pd.DataFrame:
 
     def build() -> pd.DataFrame:
         g = load_goals(ctx.params.get("goals_path") or None)
-        t = goal_actuals(ctx.source, ctx.as_of, g)
+        t = goal_actuals(ctx.source, ctx.as_of, g, memo=tables(ctx))
         t.attrs["path"] = g.path
         ctx.record(goals=[
             {"metric": r.metric, "segment": r.segment,
@@ -107,7 +114,7 @@ def kpi_tree(ctx: ReportContext) -> Section:
     from csresearch.health.kpi import kpi_tree as build
 
     s = Section("KPI tree")
-    values = ctx.memo("kpi", lambda: build(ctx.source, ctx.as_of, ctx.grain))
+    values = ctx.memo("kpi", lambda: build(ctx.source, ctx.as_of, ctx.grain, memo=tables(ctx)))
     periods = sorted(values["period_start"].unique())
     if not periods:
         return s.text("No complete period to show.")

@@ -19,25 +19,29 @@ from csresearch.reports.present.tables import Html, Section, cards, esc
 COHORT_MONTHS = 24
 
 
-def bridge_table(ctx: ReportContext) -> pd.DataFrame:
-    from csresearch.metrics.revenue import mrr_bridge
+def tables(ctx: ReportContext) -> dict:
+    """The bridges and renewal rates the sections, the KPI tree and the goals share
+    (:func:`csresearch.health.kpi.metric_table`'s memo: each computed once per run)."""
+    return ctx.memo("metric_tables", lambda: {("df", n): ctx.df(n) for n in ("subscriptions", "accounts")
+                                              if ctx.has(n)})
 
-    return ctx.memo("bridge", lambda: mrr_bridge(ctx.df("subscriptions"), ctx.as_of, ctx.grain))
+
+def bridge_table(ctx: ReportContext) -> pd.DataFrame:
+    from csresearch.health.kpi import metric_table
+
+    return metric_table(ctx.source, ctx.as_of, "bridge", ctx.grain, memo=tables(ctx))
 
 
 def bridge_by_segment(ctx: ReportContext) -> pd.DataFrame:
-    from csresearch.metrics.revenue import mrr_bridge
+    from csresearch.health.kpi import metric_table
 
-    return ctx.memo(
-        "bridge_seg",
-        lambda: mrr_bridge(ctx.df("subscriptions"), ctx.as_of, ctx.grain, by=ctx.segment, accounts=ctx.df("accounts")),
-    )
+    return metric_table(ctx.source, ctx.as_of, "bridge", ctx.grain, ctx.segment, tables(ctx))
 
 
 def renewals(ctx: ReportContext) -> pd.DataFrame:
-    from csresearch.metrics.revenue import renewal_rates
+    from csresearch.health.kpi import metric_table
 
-    return ctx.memo("renewals", lambda: renewal_rates(ctx.df("subscriptions"), ctx.as_of, ctx.grain))
+    return metric_table(ctx.source, ctx.as_of, "renewals", ctx.grain, memo=tables(ctx))
 
 
 def survival(ctx: ReportContext) -> pd.DataFrame:
@@ -69,18 +73,17 @@ def _last_two(df: pd.DataFrame) -> tuple[pd.Series, pd.Series | None]:
 
 def monthly_bridge(ctx: ReportContext) -> pd.DataFrame:
     """The monthly bridge, whatever the report's grain (the summary JSON's figures are monthly)."""
-    if ctx.grain == "month":
-        return bridge_table(ctx)
-    from csresearch.metrics.revenue import mrr_bridge
+    from csresearch.health.kpi import metric_table
 
-    return ctx.memo("bridge_month", lambda: mrr_bridge(ctx.df("subscriptions"), ctx.as_of, "month"))
+    return metric_table(ctx.source, ctx.as_of, "bridge", "month", memo=tables(ctx))
 
 
 def annual(ctx: ReportContext) -> pd.DataFrame:
     """Trailing-12-month GRR/NRR and annualised logo churn per month (once per run)."""
     from csresearch.metrics.annual import trailing_12m
 
-    return ctx.memo("annual", lambda: trailing_12m(ctx.df("subscriptions"), ctx.as_of, "month"))
+    return ctx.memo("annual", lambda: trailing_12m(ctx.df("subscriptions"), ctx.as_of, "month",
+                                                   bridge=monthly_bridge(ctx)))
 
 
 PER = {"month": "monthly", "quarter": "quarterly"}
@@ -97,9 +100,9 @@ def _record(ctx: ReportContext, ren: float | None) -> pd.Series | None:
         return (None if nv.is_missing(x) else float(x))
     month_ren = ren
     if ctx.grain != "month":
-        from csresearch.metrics.revenue import renewal_rates
+        from csresearch.health.kpi import metric_table
 
-        r = ctx.memo("renewals_month", lambda: renewal_rates(ctx.df("subscriptions"), ctx.as_of, "month"))
+        r = metric_table(ctx.source, ctx.as_of, "renewals", "month", memo=tables(ctx))
         month_ren = r["renewal_rate"].iloc[-1] if len(r) else None
     ctx.record(period=str(pd.Timestamp(m["period_start"]).date()), logo_churn_monthly=f(m["logo_churn_rate"]),
                logo_churn_annualised=f(y["logo_churn_annualised"]), grr_monthly=f(m["grr"]), nrr_monthly=f(m["nrr"]),
