@@ -201,3 +201,8 @@ def test_features_as_of_an_earlier_day_are_the_rows_to_it(feats, day):
     assert got.attrs["as_of"] == day and got.attrs["last_snapshot"] == want.attrs["last_snapshot"]
     with pytest.raises(ValueError, match="do not hold"):
         features_as_of(got, "2025-05-31")
+
+
+def test_without_users_only_that_column_is_left_out(feats):
+    g = account_month_features(DataSource.from_frames(tiny_frames()), AS_OF, users=False)
+    pd.testing.assert_frame_equal(g, feats.drop(columns="usage_active_users"), check_exact=True)

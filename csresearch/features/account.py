@@ -122,7 +122,7 @@ def check_input_options(options: dict | None) -> dict[str, int]:
     return opts
 
 
-def account_month_features(src, as_of: str, options: dict | None = None) -> pd.DataFrame:
+def account_month_features(src, as_of: str, options: dict | None = None, users: bool = True) -> pd.DataFrame:
     """Per account-month inputs (see the module docstring), measured without look-ahead.
 
     Parameters
@@ -133,6 +133,10 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
         ISO date; the last month is the last one ending on or before it. Later data is ignored.
     options
         Window lengths overriding :data:`DEFAULTS` (``ConfigError`` for an unknown key).
+    users
+        Count the distinct active users per month (``usage_active_users``); False leaves that
+        column out, and the costliest usage aggregate with it, for a caller that does not read
+        it (:func:`csresearch.features.usage.usage_features_table`).
 
     Returns
     -------
@@ -148,7 +152,7 @@ def account_month_features(src, as_of: str, options: dict | None = None) -> pd.D
     cut = cut_excl - pd.Timedelta(days=1)  # the last complete month's last day
     grid, out, paid = customer_months(src, cut)
     notes: list[str] = []
-    _usage_columns(src, grid, out, cut, opts["baseline_months"], notes)
+    _usage_columns(src, grid, out, cut, opts["baseline_months"], notes, users)
     _survey_columns(src, grid, out, cut_excl, opts, notes)
     _support_email_columns(src, grid, out, cut_excl, opts, notes)
     _onboarding_columns(src, grid, out, cut, notes)
@@ -183,19 +187,22 @@ def features_as_of(features: pd.DataFrame, as_of: str) -> pd.DataFrame:
     return out
 
 
-def _usage_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, k: int, notes: list[str]) -> None:
-    """Usage volume, breadth, trend, rate per observed day and change against the baseline."""
+def _usage_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, k: int, notes: list[str],
+                   users: bool = True) -> None:
+    """Usage volume, breadth, (users), trend, rate per observed day and change against the baseline."""
     if not src.has("usage_events"):
         for c in USAGE_COLUMNS:
-            out[c] = np.nan
+            if users or c != "usage_active_users":
+                out[c] = np.nan
         notes.append("usage_events absent: usage columns are NaN")
         return
     acc, _, block = grid.rows()
-    u = usage_features_table(src.table("usage_events"), str(cut.date())).execute()
+    u = usage_features_table(src.table("usage_events"), str(cut.date()), users=users).execute()
     um = month_index(pd.to_datetime(u["month"]))
     for col, name in [("events", "usage_events"), ("active_days", "usage_active_days"),
                       ("event_types", "usage_event_types"), ("active_users", "usage_active_users")]:
-        out[name] = grid.scatter(u["account_id"], um, u[col].astype("float64"))
+        if col in u.columns:
+            out[name] = grid.scatter(u["account_id"], um, u[col].astype("float64"))
     has_trend = u["trend"].notna().to_numpy()
     trend = np.full(grid.n, np.nan)
     p = grid.pos(u["account_id"], um)

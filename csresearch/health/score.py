@@ -130,7 +130,9 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
             f"health inputs: missing column(s) {', '.join(missing_cols)}; build them with "
             "csresearch.features.account.account_month_features or drop those components from the config"
         )
-    f = features.loc[features["active"].astype(bool)] if "active" in features.columns else features
+    used = list(dict.fromkeys([c for c in ("account_id", "period_start", "snapshot_date") if c in features.columns]
+                              + need[2:]))  # only these columns are sorted (not every input of the grid)
+    f = features.loc[features["active"].astype(bool), used] if "active" in features.columns else features[used]
     f = f.sort_values(["account_id", "period_start"], kind="stable").reset_index(drop=True)
     out = f[[c for c in ("account_id", "period_start", "snapshot_date") if c in f.columns]].copy()
     segment = f[seg_col].astype(object).where(f[seg_col].notna(), "(missing)").astype(str)
@@ -254,10 +256,11 @@ def _add_history(out: pd.DataFrame, periods: int) -> None:
     out["band_prev"] = np.where(i1 >= 0, out["band"].to_numpy()[np.maximum(i1, 0)], None)
 
 
-def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | None = None) -> pd.DataFrame:
+def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | None = None,
+                    users: bool = True) -> pd.DataFrame:
     """The scoring inputs: :func:`csresearch.features.account.account_month_features` (windows
-    from the config's ``inputs``) plus the ``segment_by`` column, taken from ``accounts`` when
-    it is not a feature.
+    from the config's ``inputs``; ``users`` as there) plus the ``segment_by`` column, taken from
+    ``accounts`` when it is not a feature.
 
     Example
     -------
@@ -266,7 +269,7 @@ def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | 
     from csresearch.features.account import account_month_features
 
     cfg = config if isinstance(config, HealthConfig) else load_health_config(config)
-    feats = account_month_features(src, as_of, cfg.inputs)
+    feats = account_month_features(src, as_of, cfg.inputs, users)
     if cfg.segment_by not in feats.columns:
         acc = src.df("accounts") if src.has("accounts") else pd.DataFrame(columns=["account_id"])
         if cfg.segment_by not in acc.columns:

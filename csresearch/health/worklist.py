@@ -114,6 +114,10 @@ def _day(v) -> str:
     return "" if v is None or pd.isna(v) else pd.Timestamp(v).date().isoformat()
 
 
+#: the columns :func:`_phrase` reads beside a rule's own features
+PHRASE_CONTEXT = {"score", "score_prev", "band_prev", "snapshot_date", "nps_first_days"}
+
+
 def _phrase(feature: str, r: dict, w: dict) -> str | None:
     """One condition of a rule in words, with its number (and date); None to leave it out."""
     v = r.get(feature)
@@ -170,7 +174,9 @@ def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, win
     ces_window_months), as :func:`csresearch.features.account.check_input_options` returns them.
     """
     feats = {r.name: list(dict.fromkeys(c.feature for c in r.when)) for r in playbook.rules}
-    rows = ctas[["account_id", "period_start"]].merge(features, on=["account_id", "period_start"], how="left")
+    read = {f for fs in feats.values() for f in fs} | PHRASE_CONTEXT  # the columns _phrase reads
+    cols = ["account_id", "period_start", *[c for c in features.columns if c in read - {"account_id", "period_start"}]]
+    rows = ctas[["account_id", "period_start"]].merge(features[cols], on=["account_id", "period_start"], how="left")
     rows.index = ctas.index
     rows["nps_latest_on"] = _nps_dates(src, rows) if src is not None else pd.NaT
     reasons = []
