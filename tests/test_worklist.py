@@ -1,4 +1,4 @@
-"""The worklist: ranking by MRR at risk, queues, weekly capacity, new vs carried, reasons in words."""
+"""The worklist: ranking by MRR at risk, queues, weekly capacity, new / waiting / called, reasons in words."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from csresearch.data.sources import DataSource
 from csresearch.health.playbooks import Capacity, load_playbook, playbook_ctas
-from csresearch.health.worklist import band_churn_rates, describe, rank_worklist
+from csresearch.health.risk import band_churn_rates, outcome_rows
+from csresearch.health.worklist import describe, rank_worklist
 
 NOV = pd.Timestamp("2025-11-01")
 P_CHURN = pd.Series({"red": 0.3, "yellow": 0.1, "green": 0.05})
@@ -36,7 +37,8 @@ def small_ctas() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_rank_by_revenue_at_risk_queues_and_capacity():
     c, acc = small_ctas()
     before = c.copy()
-    wl = rank_worklist(c, acc, P_CHURN, Capacity(per_owner_per_week=2, pooled_per_week=0), previous=["a2"])
+    wl = rank_worklist(c, acc, P_CHURN, Capacity(per_owner_per_week=2, pooled_per_week=0), previous=["a2"],
+                       called=["a2"])
     pd.testing.assert_frame_equal(c, before)  # input untouched
     # risk = p(band) x MRR: a5 .3*2000=600, a2 .1*5000=500, a7 .05*10000=500 (tie: lower score
     # first, a2 50 < a7 80), a1 .3*1000=300, a3 .3*800=240, a4 .3*500=150, a6 .3*100=30
@@ -52,14 +54,49 @@ def test_rank_by_revenue_at_risk_queues_and_capacity():
     assert q.loc["a3", "queue"] == "pooled" and q.loc["a3", "owner"] == "pooled queue"
     assert q.loc["a4", "queue"] == "digital" and q.loc["a4", "owner"] == "digital campaign"
     assert q.loc["a7", "owner"] == "Bob"
-    # a2 was on last week's list: carried, takes no capacity; Ann's new ones: a5, a1, a6 -> cap 2
-    assert q.loc["a2", "status"] == "carried" and not q.loc["a2", "within_capacity"]
+    # a2 was handed out in the weeks before: called, takes no capacity; Ann's others: a5, a1, a6 -> cap 2
+    assert q.loc["a2", "status"] == "called" and not q.loc["a2", "within_capacity"]
     assert q["within_capacity"].to_dict() == {"a5": True, "a2": False, "a7": True, "a1": True,
                                               "a3": False, "a4": True, "a6": False}
     assert q.loc["a6", "queue_rank"] == 3
     # person queues within capacity: a5, a7, a1; digital (not capped): a4; capacity 2 CSMs x 2 + 0
     assert wl.attrs["worklist_size"] == 3 and wl.attrs["digital_size"] == 1
-    assert wl.attrs["worklist_capacity"] == 4 and wl.attrs["new"] == 6 and wl.attrs["carried"] == 1
+    assert wl.attrs["worklist_capacity"] == 4 and wl.attrs["new"] == 6 and wl.attrs["called"] == 1
+    assert wl.attrs["waiting"] == 0
+
+
+def test_a_call_beyond_capacity_waits_its_turn_and_is_served_later():
+    # a5 was on last week's list but not handed out (beyond capacity): it is waiting, and still
+    # takes this week's capacity in rank order (before, a call carried over was never served)
+    c, acc = small_ctas()
+    wl = rank_worklist(c, acc, P_CHURN, Capacity(per_owner_per_week=2, pooled_per_week=0), previous=["a5"])
+    q = wl.set_index("account_id")
+    assert q.loc["a5", "status"] == "waiting" and q.loc["a5", "within_capacity"]
+    # Ann's queue: a5 (600), a2 (500) within capacity; a1 (300) next week once they are called
+    assert q.loc[q["owner"] == "Ann", "within_capacity"].to_dict() == {"a5": True, "a2": True, "a1": False,
+                                                                        "a6": False}
+    nxt = rank_worklist(c, acc, P_CHURN, Capacity(per_owner_per_week=2, pooled_per_week=0),
+                        previous=list(q.index), called=["a5", "a2", "a7"])
+    n = nxt.set_index("account_id")
+    assert n.loc[n["owner"] == "Ann", "within_capacity"].to_dict() == {"a5": False, "a2": False, "a1": True,
+                                                                        "a6": True}
+
+
+def test_rank_by_a_score_curve_and_the_contract_term():
+    from csresearch.health.risk import ScoreChurnCurve
+
+    c, acc = small_ctas()
+    # a1 (score 20) churns like the curve says within the horizon; a5 (35) too; an account whose
+    # term runs past the horizon (a5: renewal in 300 days) gets that cell's probability: 0
+    rows = pd.DataFrame({"score": [0.0, 40, 100, 0, 100], "churned": [True, False, False, False, False],
+                         "term_ends": ["within horizon"] * 3 + ["after horizon"] * 2})
+    curve = ScoreChurnCurve().fit(rows)
+    acc = acc.assign(days_to_renewal=[10, 10, 10, 10, 300, 10, 10])
+    wl = rank_worklist(c, acc, curve, Capacity()).set_index("account_id")
+    # within horizon: p(0) = 1, p(40) = 0, p(100) = 0, linear between: p(20) = 0.5, p(10) = 0.75
+    assert wl.loc["a1", "p_churn"] == pytest.approx(0.5) and wl.loc["a4", "p_churn"] == pytest.approx(0.75)
+    assert wl.loc["a5", "term_ends"] == "after horizon" and wl.loc["a5", "p_churn"] == 0
+    assert wl.index[0] == "a1"  # 0.5 x 1000 = 500, the largest
 
 
 def test_pooled_capacity_and_capped_digital():
@@ -123,7 +160,8 @@ def test_band_churn_rates_by_hand():
     src = DataSource.from_frames({"accounts": acc, "subscriptions": subs}, validate=False)
     hist = pd.DataFrame({"account_id": ["A", "B", "C", "A"], "band": ["red", "red", "green", "red"],
                          "snapshot_date": pd.to_datetime(["2024-01-31"] * 3 + ["2024-10-31"])})
-    t = band_churn_rates(hist, src, "2024-12-31", horizon_days=180, lookback_days=365)
+    t = band_churn_rates(outcome_rows(hist, src, "2024-12-31", horizon_days=180, lookback_days=365))
+    t = t.xs("within horizon", level="term_ends")  # no days_to_renewal: every term may end
     # 2024-01-31 + 180 days = 2024-07-29 <= as_of: seen. B ends 2024-05-01 (churned within 180 days),
     # C ends 2024-12-01 (after the horizon). red: 1 of 2; green: 0 of 1. 2024-10-31 + 180 is after as_of: left out
     assert t.attrs["dates"] == ["2024-01-31"]
@@ -142,7 +180,7 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     wl = worklist_of(ctx)  # the same worklist as worklist(demo_small, as_of), memoised by the report
     # the first screen: who to call this week, the figures recorded
     assert html.index("Who to call this week") < html.index("Accounts scored")
-    assert f"{wl.attrs['worklist_size']} new call" in html and "what to do" in html
+    assert f"{wl.attrs['worklist_size']} call" in html and "what to do" in html
     assert ctx.summary["worklist_size"] == wl.attrs["worklist_size"]
     assert ctx.summary["worklist_capacity"] == wl.attrs["worklist_capacity"]
     assert 0 <= ctx.summary["band_flip_rate"] <= ctx.summary["band_flip_rate_raw"] <= 1
@@ -151,13 +189,15 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     assert (person.loc[person["queue"] == "owner"].groupby("owner").size() <= cap.per_owner_per_week).all()
     assert (person["queue"] == "pooled").sum() <= cap.pooled_per_week
     assert wl.attrs["worklist_size"] == len(person) <= wl.attrs["worklist_capacity"]
-    assert not wl.loc[wl["within_capacity"], "status"].eq("carried").any()
+    assert not wl.loc[wl["within_capacity"], "status"].eq("called").any()
     assert wl["rank"].tolist() == list(range(1, len(wl) + 1))
     assert wl["revenue_at_risk"].dropna().is_monotonic_decreasing
     # "new": not on the list computed independently as of a week earlier (2025-12-24: November)
     before = set(playbook_ctas(demo_small, "2025-12-24")["account_id"].astype(str))
-    carried = set(wl.loc[wl["status"] == "carried", "account_id"])
-    assert carried == set(wl["account_id"]) & before
+    called = set(wl.loc[wl["status"] == "called", "account_id"])
+    waiting = set(wl.loc[wl["status"] == "waiting", "account_id"])
+    assert waiting == (set(wl["account_id"]) & before) - called
+    assert wl.attrs["cooldown_weeks"] == cap.cooldown_weeks
     # tech-touch accounts go to the digital campaign, never to a person
     from csresearch.health.segments import touch_tiers
 

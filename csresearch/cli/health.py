@@ -104,9 +104,10 @@ def _playbook_rows(src, as_of: str, pb, health_config, months: int, view: str):
         return playbook_ctas(src, as_of, pb, health_config, months), {}
     wl = worklist(src, as_of, pb, health_config, months)
     meta = worklist_meta(wl)
-    typer.echo(f"worklist: {meta['worklist_size']:,} new calls within the weekly capacity of "
-               f"{meta['worklist_capacity']:,} ({meta['new']:,} new, {meta['carried']:,} already on the list "
-               f"on {meta['previous']}); {meta['digital_size']:,} to the digital campaign", err=True)
+    typer.echo(f"worklist: {meta['worklist_size']:,} calls this week within the weekly capacity of "
+               f"{meta['worklist_capacity']:,} ({meta['new']:,} new since {meta['previous']}, {meta['waiting']:,} "
+               f"waiting, {meta['called']:,} handed out in the last {meta['cooldown_weeks']} weeks); "
+               f"{meta['digital_size']:,} to the digital campaign", err=True)
     return wl, meta
 
 

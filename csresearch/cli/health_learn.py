@@ -81,4 +81,8 @@ def validation_view(src, source: str, as_of: str, config, train_until: str | Non
     conc = rep["concordance"].set_index("score")["concordance"]
     typer.echo("note: " + rep["meta"]["concordance"] + "; " + ", ".join(
         f"{k} {conc[k]:.3f}" for k in ("configured", "learned", "oracle") if k in conc.index), err=True)
+    for name, lift in rep["meta"].get("worklist_lift", {}).items():
+        typer.echo(f"note: worklist lift ({name} score), pooled over {', '.join(lift['dates'])}: "
+                   f"{lift['lift']:.2f} ({lift['worklisted']:,} calls, churn within {horizon_days:g} days "
+                   f"{lift['worklist_rate']:.1%} vs {lift['base_rate']:.1%} of all customers)", err=True)
     write_table(validation_table(rep), fmt, out, {"view": "validation", **rep["meta"]})

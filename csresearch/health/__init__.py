@@ -13,6 +13,8 @@ importing the package alone loads none of them):
 * :mod:`~csresearch.health.worklist`: the worklist ranked by revenue at risk, per owner, within
   capacity (its ``worklist`` function: ``csresearch.health.worklist.worklist``, as the module
   takes that name in the package);
+* :mod:`~csresearch.health.risk`: the churn probability that ranks it (outcomes of earlier scores,
+  by band and term, and as a curve of the score);
 * :mod:`~csresearch.health.kpi`: the KPI tree and churn by reason;
   :mod:`~csresearch.health.goals`: goals per segment.
 
@@ -34,7 +36,7 @@ _EXPORTS = {
         "COMP_KEYS", "Component", "HealthConfig", "default_config_path", "load_health_config"],
     "learn": ["HORIZON_DAYS", "check_dates", "scored_months", "LearnedWeights", "fit_weights",
         "learned_config", "write_config", "training_rows", "learn_weights", "learn_health"],
-    "validation": ["ORACLE_TIME", "ORACLE_RISK", "oracle_scores", "flip_rate",
+    "validation": ["ORACLE_TIME", "ORACLE_RISK", "oracle_scores", "flip_rate", "pooled_lift",
         "validation_summary", "health_validation", "validation_table"],
     "segments": ["TIERS", "STATES", "NEVER_BOUGHT", "PREFERENCES", "NEW", "ABSENT_NOTE",
         "touch_tier", "touch_tiers", "nine_segments", "segment_map", "segment_transitions",
@@ -42,8 +44,9 @@ _EXPORTS = {
     "playbooks": ["OPS", "PRIORITIES", "FEATURES", "RULE_KEYS", "Condition", "Rule", "Capacity",
         "Playbook", "default_playbook_path", "load_playbook", "run_playbook", "playbook_features",
         "playbook_ctas"],
-    "worklist": ["QUEUES", "COLUMNS", "churned_within", "band_churn_rates", "describe",
-        "rank_worklist", "worklist_meta", "worklist_lift"],
+    "worklist": ["QUEUES", "COLUMNS", "describe", "rank_worklist", "worklist_meta", "worklist_lift"],
+    "risk": ["WITHIN", "AFTER", "churned_within", "term_ends", "outcome_rows", "band_churn_rates",
+        "ScoreChurnCurve"],
     "kpi": ["REASON_OWNERS", "UNRECORDED", "KPI_TREE", "churn_by_reason", "kpi_tree",
         "goal_actuals", "ALL_SEGMENTS", "goal_status", "render_tree"],
     "goals": ["METRICS", "PERIODS", "KINDS", "ALL", "KEYS", "Goal", "Goals", "default_path",

@@ -83,6 +83,7 @@ class Capacity:
     digital_per_week: int | None = None
     horizon_days: int = 180
     lookback_days: int = 365
+    cooldown_weeks: int = 4
 
 
 @dataclass(frozen=True)

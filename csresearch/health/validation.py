@@ -198,11 +198,41 @@ def health_validation(src, as_of: str, train_until: str | None = None,
                    "window": f"scores of ({since}, {as_of}), churn within {horizon_days:g} days, censored at {as_of}",
                    "concordance": "Harrell's C of score vs time to churn (capped at the horizon), pooled account-months",
                    "oracle": "truth_risk given" if truth_risk is not None else "no truth_risk.parquet: no oracle, no gain"}
+    out["meta"]["worklist_lift"] = {name: pooled_lift(src, as_of, since, c, horizon_days)
+                                    for name, c in (("configured", cfg), ("learned", lcfg)) if c is not None}
     out["learned"] = lw
     if truth_risk is None:
         warnings.warn("no truth_risk: the gain over chance relative to the oracle is not computed",
                       DataQualityWarning, stacklevel=2)
     return out
+
+
+def pooled_lift(src, as_of: str, since: str, config: HealthConfig, horizon_days: float = HORIZON_DAYS,
+                dates: int = 3) -> dict:
+    """The worklist's lift pooled over the last ``dates`` month ends in ``(since, as_of - horizon]``.
+
+    For each back-test day the worklist of that day (:func:`csresearch.health.worklist.worklist_lift`:
+    this week's calls within capacity, person queues) and churn within the horizon after it;
+    pooled: churned / worklisted over all days, divided by the base rate of all customers on
+    those days (one 45-call list holds a dozen churners: one date alone is noisy).
+
+    Example
+    -------
+    >>> pooled_lift(src, "2025-12-31", "2024-12-31", cfg)["lift"]  # doctest: +SKIP
+    """
+    from csresearch.health.worklist import worklist_lift
+
+    last = (pd.Timestamp(as_of) - pd.Timedelta(days=horizon_days)).to_period("M").to_timestamp() - pd.Timedelta(days=1)
+    days = [d for d in pd.date_range(end=last, periods=dates, freq="ME") if d > pd.Timestamp(since)]
+    runs = [worklist_lift(src, d.date().isoformat(), None, config) for d in days]
+    listed = sum(r["worklist"] for r in runs)
+    churned = sum(r["worklist"] * r["worklist_rate"] for r in runs if r["worklist"])
+    customers = sum(r["customers"] for r in runs)
+    base = sum(r["customers"] * r["base_rate"] for r in runs) / customers if customers else float("nan")
+    rate = churned / listed if listed else float("nan")
+    return {"dates": [d.date().isoformat() for d in days], "worklisted": int(listed), "worklist_rate": rate,
+            "base_rate": base, "lift": rate / base if base else float("nan"),
+            "per_date": [round(r["lift"], 3) for r in runs]}
 
 
 def _snapshots(hist: pd.DataFrame) -> pd.Series:

@@ -4,23 +4,27 @@ One item per account that a playbook rule fired for (:func:`csresearch.health.pl
 several rules on one account make one call, its reasons joined, the action of the most urgent
 rule). Each item is ranked by
 
-    revenue_at_risk = p_churn(band) x MRR
+    revenue_at_risk = p_churn x MRR
 
-where ``p_churn(band)`` is the churn rate of the account's health band: among the customers
-on each monthly scoring date in the ``lookback_days`` before ``as_of`` whose outcome is seen
-(scoring date + ``horizon_days`` <= ``as_of``), the share of those in the band whose paid
-episode ended within ``horizon_days`` (pooled over the dates; :func:`band_churn_rates`). It is
-an observed rate per band, computed from the data up to ``as_of`` only: the simplest honest
-probability the kit has, and the same for every account of a band (so within a band the order
-is by MRR). MRR is the paid MRR on ``as_of`` (:func:`csresearch.health.segments.touch_tiers`).
+where ``p_churn`` is the probability of churn within ``horizon_days`` given the account's score
+and whether its contract term can end within the horizon: observed outcomes of the scores of
+the last ``lookback_days`` (data up to ``as_of`` only), fitted as a decreasing curve of the
+score (:class:`csresearch.health.risk.ScoreChurnCurve`; the report also shows the rates by
+band, :func:`~csresearch.health.risk.band_churn_rates`). MRR is the paid MRR on ``as_of``
+(:func:`csresearch.health.segments.touch_tiers`).
 
 Queues: tech-touch accounts (ARR below the playbook's ``low_touch_min``) go to the
 digital-campaign list (``queue`` digital), not a person; other accounts to their CSM
 (``accounts.csm_owner``, queue owner) or, without one, to the pooled queue. An item is
 ``new`` unless the account was on the list a week earlier (the same rules over the month that
-was complete on ``as_of - 7 days``, for the customers on that day); only new items take the
-weekly capacity of the playbook's ``capacity`` section, in rank order within each queue
-(``within_capacity``). The worklist is the new items within capacity.
+was complete on ``as_of - 7 days``, for the customers on that day), else ``waiting``; an item
+handed out (within capacity) in one of the ``cooldown_weeks`` weeks before is ``called`` and
+takes no capacity. The others take the weekly capacity of the playbook's ``capacity`` section
+in rank order within each queue (``within_capacity``): this week's calls. An item beyond
+capacity one week is served a later week while it stays on the list (nothing waits forever
+behind a rule that fired before). The weeks before are replayed from the data (the lists as
+of ``as_of - 7k`` days, ranked with this week's probability and MRR): the kit keeps no call
+log, so "called" means "handed out by this worklist", not "reached".
 
 Example
 -------
@@ -30,79 +34,24 @@ Example
 
 from __future__ import annotations
 
-import warnings
-
-import ibis
 import numpy as np
 import pandas as pd
 
-from csresearch.errors import DataQualityWarning
 from csresearch.health.playbooks import PRIORITIES, Capacity, Playbook
+from csresearch.health.risk import (
+    ScoreChurnCurve,
+    band_churn_rates,
+    churned_within,
+    outcome_rows,
+    term_ends,
+)
 from csresearch.reports.present import labels
 
 QUEUES = ("owner", "pooled", "digital")
 POOLED, DIGITAL = "pooled queue", "digital campaign"
 COLUMNS = ["rank", "account_id", "owner", "queue", "status", "within_capacity", "queue_rank", "mrr",
-           "score", "band", "p_churn", "revenue_at_risk", "reason", "cta", "rule", "priority", "team",
+           "score", "band", "term_ends", "p_churn", "revenue_at_risk", "reason", "cta", "rule", "priority", "team",
            "values", "tier", "period_start"]
-
-
-# -- outcomes and the band -> probability table -------------------------------------------------
-def churned_within(src, day: str, horizon_days: int) -> pd.Series:
-    """The customers on ``day`` (account_id index): True when the paid episode covering ``day``
-    ends within ``horizon_days`` after it (the timeline's churn day, read as of day + horizon).
-
-    Example
-    -------
-    >>> churned_within(src, "2025-06-30", 180).mean()  # doctest: +SKIP
-    """
-    from csresearch.data import timeline
-
-    d = pd.Timestamp(day)
-    e = timeline.episodes(src, (d + pd.Timedelta(days=horizon_days)).date().isoformat())
-    lit = ibis.literal(d.date())
-    cov = e.filter((e.start <= lit) & (e.end.isnull() | (e.end > lit))).select("account_id", "churned")
-    df = cov.execute()
-    out = df.groupby(df["account_id"].astype(str))["churned"].max().astype(bool)
-    return out.rename("churned").rename_axis("account_id")
-
-
-def band_churn_rates(history: pd.DataFrame, src, as_of: str, horizon_days: int = 180,
-                     lookback_days: int = 365) -> pd.DataFrame:
-    """Observed churn within ``horizon_days`` by health band (the calibrated band -> probability).
-
-    Scoring dates: the months of ``history`` (account_id, band, snapshot_date) whose snapshot
-    lies in the ``lookback_days`` before ``as_of`` and whose outcome is seen (snapshot +
-    horizon <= as_of). Per band: account-months of customers on the date, how many churned
-    within the horizon, ``p_churn`` = churned / accounts (pooled over the dates).
-    ``attrs``: dates, horizon_days, base_rate (all bands).
-
-    Example
-    -------
-    >>> band_churn_rates(hist, src, "2025-12-31")["p_churn"]  # doctest: +SKIP
-    """
-    asof = pd.Timestamp(as_of)
-    snaps = pd.to_datetime(pd.Series(history["snapshot_date"].unique()))
-    ok = (snaps + pd.Timedelta(days=horizon_days) <= asof) & (snaps > asof - pd.Timedelta(days=lookback_days))
-    parts = []
-    for d in sorted(snaps[ok]):
-        ch = churned_within(src, d.date().isoformat(), horizon_days)
-        rows = history.loc[history["snapshot_date"] == d, ["account_id", "band"]]
-        rows = rows.loc[rows["account_id"].astype(str).isin(ch.index)]
-        parts.append(rows.assign(churned=rows["account_id"].astype(str).map(ch).to_numpy(dtype=bool)))
-    dates = [d.date().isoformat() for d in sorted(snaps[ok])]
-    if not parts:
-        warnings.warn(f"band churn rates: no scoring date in the {lookback_days} days before {as_of} has "
-                      f"{horizon_days} days of outcome; p_churn is missing and the worklist is ranked by MRR",
-                      DataQualityWarning, stacklevel=2)
-        t = pd.DataFrame({"accounts": [], "churned": [], "p_churn": []}, index=pd.Index([], name="band"))
-    else:
-        allp = pd.concat(parts, ignore_index=True)
-        t = allp.groupby("band").agg(accounts=("churned", "size"), churned=("churned", "sum"))
-        t["p_churn"] = t["churned"] / t["accounts"]
-        t.attrs["base_rate"] = float(allp["churned"].mean())
-    t.attrs.update({"dates": dates, "horizon_days": horizon_days, "lookback_days": lookback_days})
-    return t
 
 
 # -- reasons in words -----------------------------------------------------------------------------
@@ -198,8 +147,8 @@ def _one_per_account(ctas: pd.DataFrame) -> pd.DataFrame:
                  period_start=("period_start", "max")).reset_index()
 
 
-def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series, capacity: Capacity,
-                  previous=()) -> pd.DataFrame:
+def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series | ScoreChurnCurve,
+                  capacity: Capacity, previous=(), called=()) -> pd.DataFrame:
     """Rank and queue the calls to action (pure function).
 
     Parameters
@@ -208,51 +157,65 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
         One row per account and rule: account_id, rule, priority, cta, owner (the rule's team),
         reason, values, score, band, period_start (:func:`describe` of ``run_playbook``).
     accounts
-        account_id, mrr, csm_owner (missing: pooled queue), tier (tech-touch: digital).
+        account_id, mrr, csm_owner (missing: pooled queue), tier (tech-touch: digital) and,
+        when known, days_to_renewal (for :func:`term_ends`).
     p_churn
-        Churn probability by band (:func:`band_churn_rates`); a band not in it gets NaN.
+        A fitted :class:`~csresearch.health.risk.ScoreChurnCurve` (by score and term_ends), or a
+        churn probability by (band, term_ends) or by band (a Series); NaN where it has none.
     capacity
         New items per week per queue (:class:`csresearch.health.playbooks.Capacity`).
     previous
-        The accounts on the list a week earlier: their items are ``carried``, not new.
+        The accounts on the list a week earlier (not ``new``: ``waiting``).
+    called
+        The accounts handed out in the weeks before (``called``: they take no capacity).
 
     Returns
     -------
     One row per account (:data:`COLUMNS`), by revenue_at_risk (highest first; then lower
     score, account id). ``attrs``: worklist_size (person queues within capacity),
-    worklist_capacity (per_owner x CSMs + pooled), digital_size, new, carried, owners.
+    worklist_capacity (per_owner x CSMs + pooled), digital_size, new, waiting, called, owners.
 
     Example
     -------
-    >>> rank_worklist(ctas, accounts, pd.Series({"red": 0.3}), Capacity())  # doctest: +SKIP
+    >>> rank_worklist(ctas, accounts, pd.Series({("red", "within horizon"): 0.3}), Capacity())  # doctest: +SKIP
     """
     items = _one_per_account(ctas) if len(ctas) else pd.DataFrame(columns=[c for c in COLUMNS if c in
                                                                            ctas.columns or c == "team"])
     info = accounts.assign(account_id=accounts["account_id"].astype(str)).drop_duplicates("account_id")
     items = items.assign(account_id=items["account_id"].astype(str)).merge(
-        info[["account_id", "mrr", "csm_owner", "tier"]], on="account_id", how="left")
+        info[[c for c in ("account_id", "mrr", "csm_owner", "tier", "days_to_renewal", "segment") if c in info]],
+        on="account_id", how="left")
     person = items["csm_owner"].astype(object).where(items["csm_owner"].notna(), "").astype(str).str.strip()
     items["queue"] = np.select([items["tier"].eq("tech-touch"), person.ne("")], ["digital", "owner"], "pooled")
     items["owner"] = np.select([items["queue"].eq("digital"), items["queue"].eq("owner")],
                                [DIGITAL, person], POOLED)
-    items["p_churn"] = items["band"].map(p_churn).astype("float64")
+    items["term_ends"] = term_ends(items, capacity.horizon_days)
+    if isinstance(p_churn, ScoreChurnCurve):
+        items["p_churn"] = p_churn.predict(items)
+    elif isinstance(p_churn.index, pd.MultiIndex):
+        cell = pd.MultiIndex.from_arrays([items["band"], items["term_ends"]])
+        items["p_churn"] = p_churn.reindex(cell).to_numpy(dtype="float64")
+    else:
+        items["p_churn"] = items["band"].map(p_churn).astype("float64")
     items["revenue_at_risk"] = items["p_churn"] * pd.to_numeric(items["mrr"], errors="coerce")
     items = items.sort_values(["revenue_at_risk", "score", "account_id"], ascending=[False, True, True],
                               na_position="last", kind="stable").reset_index(drop=True)
     items["rank"] = np.arange(1, len(items) + 1)
     new = ~items["account_id"].isin(pd.Index(list(previous)).astype(str))
-    items["status"] = np.where(new, "new", "carried")
-    items["queue_rank"] = items.loc[new].groupby("owner").cumcount() + 1
+    done = items["account_id"].isin(pd.Index(list(called)).astype(str))
+    items["status"] = np.select([done, new], ["called", "new"], "waiting")
+    items["queue_rank"] = items.loc[~done].groupby("owner").cumcount() + 1
     cap = items["queue"].map({"owner": capacity.per_owner_per_week, "pooled": capacity.pooled_per_week,
                               "digital": capacity.digital_per_week}).astype("float64").fillna(np.inf)
-    items["within_capacity"] = new & (items["queue_rank"] <= cap)
+    items["within_capacity"] = ~done & (items["queue_rank"] <= cap)
     owners = int(person.loc[person.ne("")].nunique()) if "csm_owner" in info else 0
     n_owners = int(info["csm_owner"].dropna().astype(str).str.strip().replace("", np.nan).dropna().nunique())
     people = items["within_capacity"] & items["queue"].ne("digital")
     items.attrs.update({
         "worklist_size": int(people.sum()), "digital_size": int((items["within_capacity"] & ~people).sum()),
         "worklist_capacity": n_owners * capacity.per_owner_per_week + capacity.pooled_per_week,
-        "owners": n_owners, "owners_with_items": owners, "new": int(new.sum()), "carried": int((~new).sum()),
+        "owners": n_owners, "owners_with_items": owners, "new": int((new & ~done).sum()),
+        "waiting": int((~new & ~done).sum()), "called": int(done.sum()),
     })
     return items[COLUMNS]
 
@@ -267,6 +230,42 @@ def _accounts(src, as_of: str, pb: Playbook) -> pd.DataFrame:
     owner = acc.drop_duplicates("account_id").set_index(acc["account_id"].drop_duplicates().astype(str))
     csm = owner["csm_owner"] if "csm_owner" in owner.columns else pd.Series(dtype=object)
     return t.assign(account_id=t["account_id"].astype(str), csm_owner=t["account_id"].astype(str).map(csm))
+
+
+def _with_renewal(accounts: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
+    """``accounts`` with each account's days_to_renewal and segment at its latest snapshot in ``feats``."""
+    last = feats.sort_values("snapshot_date", kind="stable").drop_duplicates("account_id", keep="last")
+    last = last.set_index(last["account_id"].astype(str))
+    ids = accounts["account_id"].astype(str)
+    return accounts.assign(**{c: ids.map(last[c]) for c in ("days_to_renewal", "segment")
+                              if c in last.columns and c not in accounts.columns})
+
+
+def _lists_before(feats: pd.DataFrame, src, as_of: str, pb: Playbook, months: int,
+                  weeks: int) -> list[tuple[str, pd.DataFrame]]:
+    """The rule firings as of ``as_of - 7k`` days, k = ``max(weeks, 1)`` .. 1 (oldest first)."""
+    from csresearch.health.playbooks import run_playbook
+    from csresearch.health.score import customers_on
+
+    out = []
+    for k in range(max(weeks, 1), 0, -1):
+        day = (pd.Timestamp(as_of) - pd.Timedelta(days=7 * k)).date().isoformat()
+        before = feats.loc[feats["snapshot_date"] <= pd.Timestamp(day)]
+        ctas = (run_playbook(before, pb, months, customers=customers_on(src, day)) if len(before)
+                else pd.DataFrame(columns=["account_id", "rule", "priority", "cta", "owner", "score", "band",
+                                           "period_start"]))
+        out.append((day, ctas.assign(reason="", values="")))
+    return out
+
+
+def _replay(lists: list[tuple[str, pd.DataFrame]], accounts: pd.DataFrame, curve, cap: Capacity) -> set[str]:
+    """The accounts handed out in the ``cap.cooldown_weeks`` weeks of ``lists`` (oldest first)."""
+    handed: list[set[str]] = []
+    for _day, ctas in lists:
+        recent = set().union(*handed[-cap.cooldown_weeks:]) if cap.cooldown_weeks else set()
+        wl = rank_worklist(ctas, accounts, curve, cap, called=recent)
+        handed.append(set(wl.loc[wl["within_capacity"], "account_id"]))
+    return set().union(*handed[-cap.cooldown_weeks:]) if cap.cooldown_weeks and handed else set()
 
 
 def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1,
@@ -296,29 +295,34 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
     feats = playbook_features(src, as_of, cfg, pb) if features is None else features_as_of(features, as_of)
     ids = customers_on(src, as_of)
     ctas = run_playbook(feats, pb, months, customers=ids)
-    prev_day = (pd.Timestamp(as_of) - pd.Timedelta(days=7)).date().isoformat()
-    before = feats.loc[feats["snapshot_date"] <= pd.Timestamp(prev_day)]
-    previous = (run_playbook(before, pb, months, customers=customers_on(src, prev_day))["account_id"]
-                if len(before) else pd.Series([], dtype=str))
     cap = pb.capacity
-    rates = band_churn_rates(feats, src, as_of, cap.horizon_days, cap.lookback_days)
+    rows = outcome_rows(feats, src, as_of, cap.horizon_days, cap.lookback_days)
+    rates, curve = band_churn_rates(rows, as_of), ScoreChurnCurve().fit(rows)
+    accounts = _with_renewal(_accounts(src, as_of, pb), feats)
+    lists = _lists_before(feats, src, as_of, pb, months, cap.cooldown_weeks)
+    called = _replay(lists, accounts, curve, cap)
     ctas = describe(ctas, feats, pb, check_input_options(cfg.inputs), src)
-    out = rank_worklist(ctas, _accounts(src, as_of, pb), rates["p_churn"], cap, previous)
+    previous = lists[-1][1]["account_id"] if lists else ()
+    out = rank_worklist(ctas, accounts, curve, cap, previous, called)
+    prev_day = (pd.Timestamp(as_of) - pd.Timedelta(days=7)).date().isoformat()
     out.attrs.update({"as_of": as_of, "previous": prev_day, "active_customers": len(ids), "calls": len(ctas),
-                      "rates": rates, "capacity": cap, "playbook": pb.source, "band_margin": cfg.band_margin})
+                      "rates": rates, "curve": curve, "capacity": cap, "cooldown_weeks": cap.cooldown_weeks,
+                      "playbook": pb.source, "band_margin": cfg.band_margin})
     return out
 
 
 def worklist_meta(wl: pd.DataFrame) -> dict:
     """Plain figures of :func:`worklist`'s attrs (for an export's metadata or a report)."""
     a, rates = wl.attrs, wl.attrs.get("rates")
-    keys = ("worklist_size", "worklist_capacity", "digital_size", "new", "carried", "owners", "calls", "previous")
+    keys = ("worklist_size", "worklist_capacity", "digital_size", "new", "waiting", "called", "owners", "calls",
+            "previous", "cooldown_weeks")
     out = {k: a[k] for k in keys if k in a}
     cap = a.get("capacity")
     if cap is not None:
         out.update({f"capacity_{k}": v for k, v in vars(cap).items()})
     if rates is not None:
-        out["p_churn_by_band"] = {str(b): round(float(p), 4) for b, p in rates["p_churn"].items()}
+        out["p_churn_by_band"] = {(", term ends ".join(map(str, k)) if isinstance(k, tuple) else str(k)):
+                                  round(float(p), 4) for k, p in rates["p_churn"].items()}
         out["p_churn_dates"] = list(rates.attrs.get("dates", []))
     return out
 

@@ -60,11 +60,12 @@ def _names(ctx: ReportContext) -> pd.Series:
 def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
     a, cap = wl.attrs, wl.attrs["capacity"]
     people = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
-    s = (f"Who to call this week: {labels.plural(a['worklist_size'], 'new call')} within the capacity of "
+    s = (f"Who to call this week: {labels.plural(a['worklist_size'], 'call')} within the capacity of "
          f"{nv.thousands(a['worklist_capacity'])} ({cap.per_owner_per_week} per CSM for "
          f"{labels.plural(a['owners'], 'CSM')}, {cap.pooled_per_week} for the pooled queue), the largest expected "
          f"MRR at risk first; {labels.plural(a['digital_size'], 'tech-touch account')} go to the digital campaign "
-         f"and {nv.thousands(a['carried'])} already on the list a week earlier are not raised again.")
+         f"and {nv.thousands(a['called'])} handed out in the last {labels.plural(a['cooldown_weeks'], 'week')} "
+         f"are not raised again; {nv.thousands(a['waiting'])} earlier calls wait their turn.")
     if len(people):
         top = people.iloc[0]
         name = _names(ctx).get(top["account_id"], top["account_id"])
@@ -123,7 +124,9 @@ def full_list(ctx: ReportContext, s: Section) -> None:
            f"{labels.plural(len(wl), 'call')} (one per account): "
            + ", ".join(f"{nv.thousands(by_queue.get(q, 0))} for {w}" for q, w in
                        (("owner", "CSMs"), ("pooled", "the pooled queue"), ("digital", "the digital campaign")))
-           + f". {nv.thousands(wl.attrs['new'])} are new (not on the list as of {wl.attrs['previous']}); the "
+           + f". {nv.thousands(wl.attrs['new'])} are new (not on the list as of {wl.attrs['previous']}), "
+           f"{nv.thousands(wl.attrs['called'])} were handed out in the last "
+           f"{labels.plural(wl.attrs['cooldown_weeks'], 'week')} (replayed from the data); the "
            f"{nv.thousands(wl.attrs['worklist_size'])} within capacity are this week's calls. "
            "The whole list: csresearch playbooks SOURCE --as-of DATE --format csv.")
     horizon = rates.attrs.get("horizon_days")
@@ -131,8 +134,10 @@ def full_list(ctx: ReportContext, s: Section) -> None:
         s.table(rates.reset_index(), formats={"p_churn": "pct"}, top=None,
                 labels={"accounts": "account-months", "churned": f"churned within {horizon} days",
                         "p_churn": "churn probability"},
-                caption=f"Churn probability by band: observed churn within {horizon} days of the scoring dates "
-                        f"{', '.join(rates.attrs['dates'])} (customers on each date, data up to {ctx.as_of})")
+                caption=f"Churn by band and contract term: observed churn within {horizon} days of the scoring "
+                        f"dates {', '.join(rates.attrs['dates'])} (customers on each date, data up to {ctx.as_of}). "
+                        "The list is ranked by a finer probability: the same outcomes fitted as a decreasing "
+                        "curve of the score per term and segment.")
     t = wl.assign(name=wl["account_id"].map(_names(ctx)), values=wl["reason"])
     s.table(t[["rank", "owner", "name", "account_id", "status", "within_capacity", "mrr", "band",
                "revenue_at_risk", "values", "cta"]],
