@@ -217,3 +217,13 @@ def test_worklist_and_lift_from_later_features_are_the_same(demo_small):
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         assert got.attrs["worklist_size"] == want.attrs["worklist_size"]
     assert worklist_lift(demo_small, "2025-06-30", features=later) == worklist_lift(demo_small, "2025-06-30")
+
+
+def test_reasons_of_several_rules_say_each_phrase_once():
+    from csresearch.health.worklist import join_reasons
+
+    got = join_reasons(["health band red (score 18), yellow last month (38)",
+                        "renewal in 6 days (2026-01-06), health band red (score 18), yellow last month (38)",
+                        "health band red (score 18)", "usage down 39 % vs the previous 3 months"])
+    assert got == ("health band red (score 18), yellow last month (38); renewal in 6 days (2026-01-06); "
+                   "usage down 39 % vs the previous 3 months")

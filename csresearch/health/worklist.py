@@ -136,13 +136,30 @@ def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, win
 
 
 # -- ranking and capacity --------------------------------------------------------------------
+def join_reasons(reasons) -> str:
+    """The reasons of one account's rules joined with "; ", each phrase said once.
+
+    Example
+    -------
+    >>> join_reasons(["band red (score 18), usage down 39 %", "renewal in 6 days, band red (score 18)"])
+    'band red (score 18), usage down 39 %; renewal in 6 days'
+    """
+    seen: set[str] = set()
+    out = []
+    for r in reasons:
+        new = [p for p in str(r).split(", ") if p and p not in seen]
+        seen.update(new)
+        if new:
+            out.append(", ".join(new))
+    return "; ".join(out)
+
+
 def _one_per_account(ctas: pd.DataFrame) -> pd.DataFrame:
     c = ctas.assign(_p=ctas["priority"].map({p: i for i, p in enumerate(PRIORITIES)}))
     c = c.sort_values(["account_id", "_p", "rule"], kind="stable")
     g = c.groupby("account_id", sort=False)
-    join = "; ".join
     return g.agg(rule=("rule", ", ".join), priority=("priority", "first"), cta=("cta", "first"),
-                 team=("owner", "first"), reason=("reason", join), values=("values", join),
+                 team=("owner", "first"), reason=("reason", join_reasons), values=("values", join_reasons),
                  score=("score", "first"), band=("band", "first"),
                  period_start=("period_start", "max")).reset_index()
 

@@ -90,7 +90,7 @@ def first_screen(ctx: ReportContext, s: Section, history: pd.DataFrame) -> None:
         s.table(t[["owner", "name", "account_id", "mrr", "band", "score", "reason", "cta"]],
                 formats={"mrr": "currency", "score": "float1"}, top=None,
                 labels={"mrr": "MRR", "reason": "why", "cta": "what to do"},
-                caption=f"This week's calls: each owner's top {TOP_PER_OWNER} new items by expected MRR at risk")
+                caption=f"This week's calls: each owner's top {TOP_PER_OWNER} by expected MRR at risk")
     cfg_margin = wl.attrs.get("band_margin", 0)
     s.note(f"Bands hold with hysteresis: an account keeps last month's band until its score leaves it by "
            f"{nv.number(cfg_margin, 0)} points. Monthly band flip rate over the last {FLIP_MONTHS} months: "
