@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.config import AS_OF, REPORT_TIMEOUT, SPLIT
+from bench.config import AS_OF, DEMO_MODEL, REPORT_TIMEOUT, SPLIT
 
 
 def pandas_usage_features(path: str, as_of: str = AS_OF):
@@ -159,7 +159,7 @@ def run_case(case: str, path: str, result: str | None = None, size: int | None =
         from csresearch.demo import generate
 
         t0 = time.perf_counter()
-        generate(n_accounts=size, seed=42, out=path, usage_scale=usage_scale)
+        generate(n_accounts=size, seed=42, out=path, usage_scale=usage_scale, model=DEMO_MODEL)
         return {"seconds": time.perf_counter() - t0, "setup": t0 - t_setup, "check": [float(size)]}
     if case == "render_all":
         t0 = time.perf_counter()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import bench
 from bench.cases import run_case
-from bench.config import FULL, QUICK, RENDER_STEP
+from bench.config import DEMO_MODEL, FULL, QUICK, RENDER_STEP
 from bench.data import make_events, make_survival, make_validation_source
 from bench.measure import run_all, run_render
 from bench.report import render
@@ -51,7 +51,7 @@ def generate(a: argparse.Namespace) -> None:
     else:
         from csresearch.demo import generate
 
-        generate(n_accounts=a.size, seed=42, out=p, usage_scale=a.usage_scale)
+        generate(n_accounts=a.size, seed=42, out=p, usage_scale=a.usage_scale, model=DEMO_MODEL)
 
 
 def only_render(a: argparse.Namespace, sizes: dict, t0: float, load0: tuple) -> str:

@@ -14,6 +14,7 @@ import numpy as np
 
 from bench.cases import where_stopped
 from bench.config import (
+    DEMO_MODEL,
     GEN_TIMEOUT,
     RENDER_MEM_LIMIT,
     RENDER_METHOD,
@@ -105,7 +106,8 @@ def _gen(kind: str, path: Path, n: int, src: Path | None = None, usage_scale: fl
 def demo_dir(work: Path, n: int) -> Path:
     """The demo set of ``n`` accounts for report rendering (its usage scale in the name)."""
     scale = RENDER_USAGE_SCALE.get(n, 1.0)
-    return work / (f"demo_{n}" if scale == 1.0 else f"demo_{n}_u{scale:g}")
+    name = f"demo_{DEMO_MODEL}_{n}"  # the model in the name: a set of another model is not reused
+    return work / (name if scale == 1.0 else f"{name}_u{scale:g}")
 
 
 def run_render(work: Path, sizes: dict) -> list[dict]:
