@@ -216,7 +216,13 @@ def test_worklist_and_lift_from_later_features_are_the_same(demo_small):
         want, got = worklist(demo_small, day), worklist(demo_small, day, features=later)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         assert got.attrs["worklist_size"] == want.attrs["worklist_size"]
-    assert worklist_lift(demo_small, "2025-06-30", features=later) == worklist_lift(demo_small, "2025-06-30")
+    r = worklist_lift(demo_small, "2025-06-30")
+    assert worklist_lift(demo_small, "2025-06-30", features=later) == r
+    # the month's calls: this week's and those handed out in the cooldown weeks before, one per account
+    wl = worklist(demo_small, "2025-06-30")
+    handed = wl.attrs["handed_out"]
+    assert set(handed["day"]) <= {"2025-06-02", "2025-06-09", "2025-06-16", "2025-06-23"}
+    assert r["worklist"] <= r["month_calls"] <= r["worklist"] + handed["account_id"].nunique()
 
 
 def test_reasons_of_several_rules_say_each_phrase_once():

@@ -83,6 +83,8 @@ def validation_view(src, source: str, as_of: str, config, train_until: str | Non
         f"{k} {conc[k]:.3f}" for k in ("configured", "learned", "oracle") if k in conc.index), err=True)
     for name, lift in rep["meta"].get("worklist_lift", {}).items():
         typer.echo(f"note: worklist lift ({name} score), pooled over {', '.join(lift['dates'])}: "
-                   f"{lift['lift']:.2f} ({lift['worklisted']:,} calls, churn within {horizon_days:g} days "
-                   f"{lift['worklist_rate']:.1%} vs {lift['base_rate']:.1%} of all customers)", err=True)
+                   f"{lift['lift']:.2f} for the week's calls ({lift['worklisted']:,} calls, churn within "
+                   f"{horizon_days:g} days {lift['worklist_rate']:.1%} vs {lift['base_rate']:.1%} of all customers), "
+                   f"{lift['month_lift']:.2f} for the month's ({lift['month_calls']:,} calls, "
+                   f"{lift['month_rate']:.1%})", err=True)
     write_table(validation_table(rep), fmt, out, {"view": "validation", **rep["meta"]})

@@ -212,9 +212,10 @@ def pooled_lift(src, as_of: str, since: str, config: HealthConfig, horizon_days:
     """The worklist's lift pooled over the last ``dates`` month ends in ``(since, as_of - horizon]``.
 
     For each back-test day the worklist of that day (:func:`csresearch.health.worklist.worklist_lift`:
-    this week's calls within capacity, person queues) and churn within the horizon after it;
-    pooled: churned / worklisted over all days, divided by the base rate of all customers on
-    those days (one 45-call list holds a dozen churners: one date alone is noisy).
+    this week's calls within capacity, person queues; and the month's: those plus the calls
+    handed out in the cooldown weeks before) and churn within the horizon after it; pooled:
+    churned / called over all days, divided by the base rate of all customers on those days
+    (one 45-call list holds a dozen churners: one date alone is noisy).
 
     Example
     -------
@@ -225,14 +226,19 @@ def pooled_lift(src, as_of: str, since: str, config: HealthConfig, horizon_days:
     last = (pd.Timestamp(as_of) - pd.Timedelta(days=horizon_days)).to_period("M").to_timestamp() - pd.Timedelta(days=1)
     days = [d for d in pd.date_range(end=last, periods=dates, freq="ME") if d > pd.Timestamp(since)]
     runs = [worklist_lift(src, d.date().isoformat(), None, config) for d in days]
-    listed = sum(r["worklist"] for r in runs)
-    churned = sum(r["worklist"] * r["worklist_rate"] for r in runs if r["worklist"])
     customers = sum(r["customers"] for r in runs)
     base = sum(r["customers"] * r["base_rate"] for r in runs) / customers if customers else float("nan")
-    rate = churned / listed if listed else float("nan")
-    return {"dates": [d.date().isoformat() for d in days], "worklisted": int(listed), "worklist_rate": rate,
-            "base_rate": base, "lift": rate / base if base else float("nan"),
-            "per_date": [round(r["lift"], 3) for r in runs]}
+
+    def pooled(n: str, rate: str) -> tuple[int, float]:
+        listed = sum(r[n] for r in runs)
+        churned = sum(r[n] * r[rate] for r in runs if r[n])
+        return int(listed), churned / listed if listed else float("nan")
+
+    (n_w, r_w), (n_m, r_m) = pooled("worklist", "worklist_rate"), pooled("month_calls", "month_rate")
+    return {"dates": [d.date().isoformat() for d in days], "worklisted": n_w, "worklist_rate": r_w,
+            "base_rate": base, "lift": r_w / base if base else float("nan"),
+            "per_date": [round(r["lift"], 3) for r in runs], "month_calls": n_m, "month_rate": r_m,
+            "month_lift": r_m / base if base else float("nan")}
 
 
 def _snapshots(hist: pd.DataFrame) -> pd.Series:

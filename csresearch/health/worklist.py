@@ -275,14 +275,17 @@ def _lists_before(feats: pd.DataFrame, src, as_of: str, pb: Playbook, months: in
     return out
 
 
-def _replay(lists: list[tuple[str, pd.DataFrame]], accounts: pd.DataFrame, curve, cap: Capacity) -> set[str]:
-    """The accounts handed out in the ``cap.cooldown_weeks`` weeks of ``lists`` (oldest first)."""
-    handed: list[set[str]] = []
-    for _day, ctas in lists:
-        recent = set().union(*handed[-cap.cooldown_weeks:]) if cap.cooldown_weeks else set()
+def _replay(lists: list[tuple[str, pd.DataFrame]], accounts: pd.DataFrame, curve, cap: Capacity) -> pd.DataFrame:
+    """The calls handed out in the last ``cap.cooldown_weeks`` weeks of ``lists`` (oldest first):
+    account_id, queue, day (one row per account and week)."""
+    handed: list[pd.DataFrame] = []
+    for day, ctas in lists:
+        recent = set(pd.concat(handed[-cap.cooldown_weeks:])["account_id"]) if cap.cooldown_weeks and handed else ()
         wl = rank_worklist(ctas, accounts, curve, cap, called=recent)
-        handed.append(set(wl.loc[wl["within_capacity"], "account_id"]))
-    return set().union(*handed[-cap.cooldown_weeks:]) if cap.cooldown_weeks and handed else set()
+        handed.append(wl.loc[wl["within_capacity"], ["account_id", "queue"]].assign(day=day))
+    keep = handed[-cap.cooldown_weeks:] if cap.cooldown_weeks else []
+    return (pd.concat(keep, ignore_index=True) if keep else
+            pd.DataFrame({"account_id": pd.Series(dtype=str), "queue": pd.Series(dtype=str), "day": pd.Series(dtype=str)}))
 
 
 def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1,
@@ -317,13 +320,15 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
     rates, curve = band_churn_rates(rows, as_of), ScoreChurnCurve().fit(rows)
     accounts = _with_renewal(_accounts(src, as_of, pb), feats)
     lists = _lists_before(feats, src, as_of, pb, months, cap.cooldown_weeks)
-    called = _replay(lists, accounts, curve, cap)
+    handed = _replay(lists, accounts, curve, cap)
+    called = set(handed["account_id"])
     ctas = describe(ctas, feats, pb, check_input_options(cfg.inputs), src)
     previous = lists[-1][1]["account_id"] if lists else ()
     out = rank_worklist(ctas, accounts, curve, cap, previous, called)
     prev_day = (pd.Timestamp(as_of) - pd.Timedelta(days=7)).date().isoformat()
     out.attrs.update({"as_of": as_of, "previous": prev_day, "active_customers": len(ids), "calls": len(ctas),
                       "rates": rates, "curve": curve, "capacity": cap, "cooldown_weeks": cap.cooldown_weeks,
+                      "handed_out": handed,
                       "playbook": pb.source, "band_margin": cfg.band_margin})
     return out
 
@@ -346,8 +351,10 @@ def worklist_meta(wl: pd.DataFrame) -> dict:
 
 def worklist_lift(src, day: str, playbook=None, health_config=None, features: pd.DataFrame | None = None) -> dict:
     """Back-test: churn within the capacity's horizon after ``day`` among the accounts on the
-    worklist of ``day`` (within capacity, person queues), on the full list, and among all
-    customers on ``day`` (the base rate); lift = rate / base rate. Needs data to day + horizon.
+    worklist of ``day`` (within capacity, person queues: ``lift``), among those and the calls
+    handed out to persons in the ``cooldown_weeks`` before (still customers on ``day``: the
+    month's calls, ``month_lift``), on the full list, and among all customers on ``day`` (the
+    base rate); lift = rate / base rate. Needs data to day + horizon.
     ``features``: as for :func:`worklist` (e.g. those as of the report's as_of, which hold ``day``).
 
     Example
@@ -366,6 +373,10 @@ def worklist_lift(src, day: str, playbook=None, health_config=None, features: pd
 
     n_w, r_w = rate(picked)
     n_f, r_f = rate(wl["account_id"])
+    before = wl.attrs["handed_out"]
+    month = pd.concat([picked, before.loc[before["queue"].ne("digital"), "account_id"]]).drop_duplicates()
+    n_m, r_m = rate(month)
     return {"day": day, "horizon_days": horizon, "customers": len(ch), "base_rate": base,
             "worklist": n_w, "worklist_rate": r_w, "lift": r_w / base if base else float("nan"),
+            "month_calls": n_m, "month_rate": r_m, "month_lift": r_m / base if base else float("nan"),
             "full_list": n_f, "full_list_rate": r_f, "full_list_lift": r_f / base if base else float("nan")}
