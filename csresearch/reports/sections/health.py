@@ -111,8 +111,8 @@ def summary(ctx: ReportContext) -> Section:
     wl = hw.worklist_of(ctx)
     if len(wl):
         items.append(f"The playbooks raised {nv.plural(len(wl), 'call')} to action (one per account); this week's "
-                     f"{nv.thousands(wl.attrs['worklist_size'])} are the new ones that fit the capacity; the "
-                     "ranked list is below.")
+                     f"{nv.thousands(wl.attrs['worklist_size'])} are the highest-ranked that fit the capacity and "
+                     "were not handed out in the weeks before; the ranked list is below.")
     if not scored.all():
         items.append(f"{labels.plural(int((~scored).sum()), 'account')} with too little data to score (band "
                      "'insufficient data').")
