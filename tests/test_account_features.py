@@ -203,6 +203,7 @@ def test_features_as_of_an_earlier_day_are_the_rows_to_it(feats, day):
         features_as_of(got, "2025-05-31")
 
 
-def test_without_users_only_that_column_is_left_out(feats):
-    g = account_month_features(DataSource.from_frames(tiny_frames()), AS_OF, users=False)
-    pd.testing.assert_frame_equal(g, feats.drop(columns="usage_active_users"), check_exact=True)
+def test_usage_columns_left_out_only_those(feats):
+    g = account_month_features(DataSource.from_frames(tiny_frames()), AS_OF, usage=["usage_event_types"])
+    pd.testing.assert_frame_equal(g, feats.drop(columns=["usage_active_days", "usage_active_users"]),
+                                  check_exact=True)

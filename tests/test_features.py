@@ -158,10 +158,11 @@ def test_event_types_table_is_the_event_types_of_usage_features(src):
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
-def test_without_users_the_other_columns_are_the_same(src):
+def test_left_out_aggregates_leave_the_other_columns_the_same(src):
     full = usage_features(src, "2024-05-31")
-    t = usage_features_table(src.table("usage_events"), "2024-05-31", users=False)
-    got = t.order_by(["account_id", "month"]).execute()
-    got["month"] = pd.to_datetime(got["month"])
-    assert "active_users" not in got.columns
-    pd.testing.assert_frame_equal(got, full.drop(columns="active_users"), check_exact=True)
+    for keep in ([], ["event_types"], ["active_days", "quantity"], ["active_users"]):
+        t = usage_features_table(src.table("usage_events"), "2024-05-31", keep)
+        got = t.order_by(["account_id", "month"]).execute()
+        got["month"] = pd.to_datetime(got["month"])
+        gone = [c for c in ("quantity", "active_days", "event_types", "active_users") if c not in keep]
+        pd.testing.assert_frame_equal(got, full.drop(columns=gone), check_exact=True)

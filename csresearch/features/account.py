@@ -60,6 +60,7 @@ Example
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 
 import ibis
 import numpy as np
@@ -105,6 +106,9 @@ SOURCES: dict[str, str] = {
     "onboarding_overdue": "onboarding_milestones",
     "csm_sentiment_score": "csm_sentiment",
 }
+#: the usage columns a caller may leave out (account_month_features' ``usage``), by their aggregate
+OPTIONAL_USAGE = {"usage_active_days": "active_days", "usage_event_types": "event_types",
+                  "usage_active_users": "active_users"}
 USAGE_COLUMNS = ("usage_events", "usage_active_days", "usage_event_types", "usage_active_users",
                  "usage_trend_ln", "usage_per_day", "usage_change_pct")
 
@@ -122,7 +126,8 @@ def check_input_options(options: dict | None) -> dict[str, int]:
     return opts
 
 
-def account_month_features(src, as_of: str, options: dict | None = None, users: bool = True) -> pd.DataFrame:
+def account_month_features(src, as_of: str, options: dict | None = None,
+                           usage: Collection[str] | None = None) -> pd.DataFrame:
     """Per account-month inputs (see the module docstring), measured without look-ahead.
 
     Parameters
@@ -133,10 +138,10 @@ def account_month_features(src, as_of: str, options: dict | None = None, users: 
         ISO date; the last month is the last one ending on or before it. Later data is ignored.
     options
         Window lengths overriding :data:`DEFAULTS` (``ConfigError`` for an unknown key).
-    users
-        Count the distinct active users per month (``usage_active_users``); False leaves that
-        column out, and the costliest usage aggregate with it, for a caller that does not read
-        it (:func:`csresearch.features.usage.usage_features_table`).
+    usage
+        Which of :data:`OPTIONAL_USAGE` to measure (default: all); the others are left out, and
+        their aggregates over every usage event with them (distinct users are the costliest:
+        :func:`csresearch.features.usage.usage_features_table`), for a caller that reads none.
 
     Returns
     -------
@@ -152,7 +157,8 @@ def account_month_features(src, as_of: str, options: dict | None = None, users: 
     cut = cut_excl - pd.Timedelta(days=1)  # the last complete month's last day
     grid, out, paid = customer_months(src, cut)
     notes: list[str] = []
-    _usage_columns(src, grid, out, cut, opts["baseline_months"], notes, users)
+    _usage_columns(src, grid, out, cut, opts["baseline_months"], notes,
+                   OPTIONAL_USAGE if usage is None else [c for c in OPTIONAL_USAGE if c in usage])
     _survey_columns(src, grid, out, cut_excl, opts, notes)
     _support_email_columns(src, grid, out, cut_excl, opts, notes)
     _onboarding_columns(src, grid, out, cut, notes)
@@ -188,19 +194,20 @@ def features_as_of(features: pd.DataFrame, as_of: str) -> pd.DataFrame:
 
 
 def _usage_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, k: int, notes: list[str],
-                   users: bool = True) -> None:
-    """Usage volume, breadth, (users), trend, rate per observed day and change against the baseline."""
+                   optional: Collection[str] = ()) -> None:
+    """Usage volume, the ``optional`` columns (breadth, users), trend, rate per observed day and
+    change against the baseline."""
     if not src.has("usage_events"):
         for c in USAGE_COLUMNS:
-            if users or c != "usage_active_users":
+            if c not in OPTIONAL_USAGE or c in optional:
                 out[c] = np.nan
         notes.append("usage_events absent: usage columns are NaN")
         return
     acc, _, block = grid.rows()
-    u = usage_features_table(src.table("usage_events"), str(cut.date()), users=users).execute()
+    aggregates = [OPTIONAL_USAGE[c] for c in optional]
+    u = usage_features_table(src.table("usage_events"), str(cut.date()), aggregates).execute()
     um = month_index(pd.to_datetime(u["month"]))
-    for col, name in [("events", "usage_events"), ("active_days", "usage_active_days"),
-                      ("event_types", "usage_event_types"), ("active_users", "usage_active_users")]:
+    for col, name in [("events", "usage_events"), *((a, c) for c, a in OPTIONAL_USAGE.items())]:
         if col in u.columns:
             out[name] = grid.scatter(u["account_id"], um, u[col].astype("float64"))
     has_trend = u["trend"].notna().to_numpy()

@@ -25,7 +25,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import ibis
 import ibis.expr.types as ir
@@ -55,8 +55,8 @@ def _uses_bit_masks(t: ir.Table) -> bool:
     return name in BIT_MASK_ENGINES
 
 
-def _distinct_counts(ev: ir.Table, events: ir.Table) -> dict[str, ir.Value]:
-    """Aggregates ``days`` (distinct days) and ``types`` (distinct event types) of ``ev``.
+def _distinct_counts(ev: ir.Table, events: ir.Table, types: bool = True) -> dict[str, ir.Value]:
+    """Aggregates ``days`` (distinct days) and, with ``types``, ``types`` (distinct event types) of ``ev``.
 
     On DuckDB and Spark: bit masks (a day of the month is one of bits 0..30, an event type
     one of bits 0..61), plain OR-aggregates instead of COUNT DISTINCT, which keeps a hash
@@ -65,9 +65,11 @@ def _distinct_counts(ev: ir.Table, events: ir.Table) -> dict[str, ir.Value]:
     (PostgreSQL, warehouses): COUNT DISTINCT, portable SQL.
     """
     if not _uses_bit_masks(events):
-        return {"days": ev.day.nunique(), "types": ev.event_type.nunique()}
+        return {"days": ev.day.nunique(), **({"types": ev.event_type.nunique()} if types else {})}
     one = ibis.literal(1).cast("int64")  # an explicit BIGINT: Spark types a bare 1 as INT
     out = {"days": _bit_count((one << (ev.day - 1)).bit_or())}
+    if not types:
+        return out
     types = events.select("event_type").distinct().execute()["event_type"].dropna().tolist()
     if len(types) <= MAX_TYPE_BITS:
         idx = ev.event_type.cases(*[(t, i) for i, t in enumerate(sorted(types))])
@@ -113,7 +115,11 @@ def _every_month(agg: ir.Table, last_mi: int) -> ir.Table:
     return agg.select(*keep, own=agg.mi, mi=ibis.range(agg.mi, agg.nxt).unnest())
 
 
-def usage_features_table(events: ir.Table, as_of: str, users: bool = True) -> ir.Table:
+#: the aggregates of :func:`usage_features_table` beyond the event count (and what follows from it)
+OPTIONAL = ("quantity", "active_days", "event_types", "active_users")
+
+
+def usage_features_table(events: ir.Table, as_of: str, aggregates: Collection[str] | None = None) -> ir.Table:
     """Monthly usage features per account as an Ibis expression (see the module docstring).
 
     Parameters
@@ -124,37 +130,37 @@ def usage_features_table(events: ir.Table, as_of: str, users: bool = True) -> ir
     as_of
         ISO date; the last month is the last one ending on or before it, later events are
         ignored.
-    users
-        Count the distinct users (``active_users``). That count is most of the time (about
-        20 of 25 s at 46M events on DuckDB) and of the memory (a group per account, month and
-        user); with False the column is left out.
+    aggregates
+        Which of :data:`OPTIONAL` to compute beside ``events``, ``prev3_mean`` and ``trend``
+        (default: all); the others are left out. Each is work over every event: distinct
+        users above all (about 20 of 25 s at 46M events on DuckDB, and a group per account,
+        month and user), then the event types and days.
 
     Example
     -------
     >>> usage_features_table(src.table("usage_events"), "2025-12-31").execute()  # doctest: +SKIP
     """
+    want = OPTIONAL if aggregates is None else tuple(a for a in OPTIONAL if a in aggregates)
     ev, last_mi = _event_months(events, as_of)
-    # Distinct days and event types: bit masks where the engine has them (see
-    # _distinct_counts); distinct users by grouping on the user first.
     keys = ["account_id", "mi"]
-    aggs = {"n": ev.count(), "qty": ev.quantity.sum(), **_distinct_counts(ev, events)}
-    agg = ev.group_by(keys).aggregate(**aggs)
-    if users:
+    # Distinct days and event types: bit masks where the engine has them (see _distinct_counts)
+    masks = _distinct_counts(ev, events, types="event_types" in want)
+    named = {"qty": ("quantity", lambda: ev.quantity.sum()), "days": ("active_days", lambda: masks["days"]),
+             "types": ("event_types", lambda: masks["types"])}
+    agg = ev.group_by(keys).aggregate(n=ev.count(), **{k: f() for k, (a, f) in named.items() if a in want})
+    if "active_users" in want:  # distinct users by grouping on the user first
         evu = ev.filter(ev.user_id.notnull())
         u = evu.group_by([*keys, "user_id"]).aggregate(k=evu.count())
         per = u.group_by(keys).aggregate(users=u.count(), with_user=u.k.sum())
         agg = agg.left_join(per, keys).select(
-            *keys, "n", "qty", "days", "types",
-            users=per.users.fill_null(0), with_user=per.with_user.fill_null(0),
-        )
+            *[c for c in agg.columns], users=per.users.fill_null(0), with_user=per.with_user.fill_null(0))
     sp = _every_month(agg, last_mi)  # months without events: rows of zeros
     here = sp.mi == sp.own
-    cols = {"events": here.ifelse(sp.n, 0), "quantity": here.ifelse(sp.qty.fill_null(0.0), 0.0),
-            "active_days": here.ifelse(sp.days, 0), "event_types": here.ifelse(sp.types, 0)}
-    if users:
-        cols["active_users"] = ibis.cases((~here, ibis.literal(0, "int64")), (sp.with_user > 0, sp.users),
-                                          else_=ibis.null("int64"))
-    g = sp.select("account_id", "mi", **cols)
+    made = {"events": lambda: here.ifelse(sp.n, 0), "quantity": lambda: here.ifelse(sp.qty.fill_null(0.0), 0.0),
+            "active_days": lambda: here.ifelse(sp.days, 0), "event_types": lambda: here.ifelse(sp.types, 0),
+            "active_users": lambda: ibis.cases((~here, ibis.literal(0, "int64")), (sp.with_user > 0, sp.users),
+                                               else_=ibis.null("int64"))}
+    g = sp.select("account_id", "mi", **{c: f() for c, f in made.items() if c == "events" or c in want})
     w = ibis.window(group_by="account_id", order_by="mi")
     lags = [g.events.lag(k).over(w) for k in (1, 2, 3)]
     prev = (lags[0] + lags[1] + lags[2]).cast("float64") / 3.0  # NULL unless 3 months exist
@@ -163,7 +169,7 @@ def usage_features_table(events: ir.Table, as_of: str, users: bool = True) -> ir
         trend=((g.events.cast("float64") + 1.0) / (g.prev3_mean + 1.0)).ln(),
         month=ibis.date(g.mi // 12, g.mi % 12 + 1, 1),
     )
-    return g.select(*[c for c in FEATURES if users or c != "active_users"])
+    return g.select(*[c for c in FEATURES if c not in OPTIONAL or c in want])
 
 
 def event_types_table(events: ir.Table, as_of: str) -> ir.Table:

@@ -257,9 +257,9 @@ def _add_history(out: pd.DataFrame, periods: int) -> None:
 
 
 def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | None = None,
-                    users: bool = True) -> pd.DataFrame:
+                    usage=None) -> pd.DataFrame:
     """The scoring inputs: :func:`csresearch.features.account.account_month_features` (windows
-    from the config's ``inputs``; ``users`` as there) plus the ``segment_by`` column, taken from
+    from the config's ``inputs``; ``usage`` as there) plus the ``segment_by`` column, taken from
     ``accounts`` when it is not a feature.
 
     Example
@@ -269,7 +269,7 @@ def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | 
     from csresearch.features.account import account_month_features
 
     cfg = config if isinstance(config, HealthConfig) else load_health_config(config)
-    feats = account_month_features(src, as_of, cfg.inputs, users)
+    feats = account_month_features(src, as_of, cfg.inputs, usage)
     if cfg.segment_by not in feats.columns:
         acc = src.df("accounts") if src.has("accounts") else pd.DataFrame(columns=["account_id"])
         if cfg.segment_by not in acc.columns:

@@ -22,9 +22,10 @@ BAND_ORDER = ("red", "yellow", "green", "insufficient data")
 
 def inputs(ctx: ReportContext) -> pd.DataFrame:
     """The health inputs of every account-month (:func:`csresearch.health.score.health_features`;
-    computed once per run, shared by the history, the worklist and its back-test). The distinct
-    users per month, the costliest usage aggregate, are counted only when the health
-    configuration or a playbook rule reads them."""
+    computed once per run, shared by the history, the worklist and its back-test). The optional
+    usage columns (breadth, distinct users: aggregates over every usage event) are measured
+    only when the health configuration or a playbook rule reads them."""
+    from csresearch.features.account import OPTIONAL_USAGE
     from csresearch.health.playbooks import load_playbook
     from csresearch.health.score import COMPONENTS, health_features, load_health_config
 
@@ -32,7 +33,7 @@ def inputs(ctx: ReportContext) -> pd.DataFrame:
         cfg = load_health_config(ctx.params.get("health_config_path") or None)
         rules = load_playbook(ctx.params.get("playbook_path") or None).rules
         read = {COMPONENTS[c] for c in cfg.components} | {c.feature for r in rules for c in r.when} | {cfg.segment_by}
-        return health_features(ctx.source, ctx.as_of, cfg, users="usage_active_users" in read)
+        return health_features(ctx.source, ctx.as_of, cfg, usage=[c for c in OPTIONAL_USAGE if c in read])
 
     return ctx.memo("health_inputs", build)
 
