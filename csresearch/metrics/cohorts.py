@@ -122,8 +122,18 @@ def cohort_retention(
     -------
     >>> cohort_retention(subs, "2025-12-31", 12, measure="mrr")  # doctest: +SKIP
     """
-    if measure not in ("logo", "mrr"):
-        raise ConfigError(f"measure must be 'logo' or 'mrr', not '{measure}'")
-    long = cohort_table(subscriptions, as_of, max_months)
+    _check_measure(measure)
+    return retention_matrix(cohort_table(subscriptions, as_of, max_months), max_months, measure)
+
+
+def retention_matrix(long: pd.DataFrame, max_months: int, measure: str = "logo") -> pd.DataFrame:
+    """:func:`cohort_retention` from a :func:`cohort_table` already computed (pure): a report
+    that shows both measures computes the table once."""
+    _check_measure(measure)
     wide = long.pivot(index="cohort", columns="k", values=f"{measure}_retention")
     return wide.reindex(columns=range(int(max_months) + 1)).astype("float64")
+
+
+def _check_measure(measure: str) -> None:
+    if measure not in ("logo", "mrr"):
+        raise ConfigError(f"measure must be 'logo' or 'mrr', not '{measure}'")

@@ -268,12 +268,12 @@ def bridge(ctx: ReportContext) -> Section:
 @section
 def cohorts(ctx: ReportContext) -> Section:
     """Logo and MRR cohort retention heatmaps."""
-    from csresearch.metrics.cohorts import cohort_retention
+    from csresearch.metrics.cohorts import cohort_table, retention_matrix
 
-    subs = ctx.df("subscriptions")
+    long = cohort_table(ctx.df("subscriptions"), ctx.as_of, COHORT_MONTHS)  # once for both measures
     s = Section("Cohort retention")
-    logo = cohort_retention(subs, ctx.as_of, COHORT_MONTHS, "logo")
-    mrr = cohort_retention(subs, ctx.as_of, COHORT_MONTHS, "mrr")
+    logo = retention_matrix(long, COHORT_MONTHS, "logo")
+    mrr = retention_matrix(long, COHORT_MONTHS, "mrr")
     if logo.empty:
         return s.text("No cohort has started on or before the as-of date.")
     m12 = logo[12].dropna() if 12 in logo.columns else pd.Series(dtype=float)
