@@ -63,8 +63,7 @@ from csresearch.health.config import (
 __all__ = [
     "COMPONENTS", "COMP_KEYS", "DIRECTIONS", "METHODS", "NO_SCORE", "POLICIES", "TOP_KEYS",
     "Component", "HealthConfig", "band_flips", "contributions", "customers_on", "default_config_path",
-    "health_features", "health_history", "latest", "load_health_config", "movers", "score_health",
-    "scored_history",
+    "health_features", "health_history", "latest", "load_health_config", "movers", "score_health", "scored_history",
 ]
 
 # -- scoring ------------------------------------------------------------------------------
@@ -165,10 +164,7 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     out["band"] = _hysteresis(out, cfg.bands, cfg.band_margin)
     out["coverage"] = coverage
     _add_history(out, cfg.trend_periods)
-    miss = pd.Series("", index=out.index, dtype=object)
-    for j, c in enumerate(names):
-        miss = miss + np.where(present[:, j], "", c + ",")
-    out["missing"] = miss.str.rstrip(",")
+    out["missing"] = _missing_names(present, names)
     for j, c in enumerate(names):
         out[f"points_{c}"] = np.where(present[:, j] | (cfg.missing_policy == "neutral"), pts[:, j], np.nan)
         out[f"weight_{c}"] = np.where(ok, eff[:, j], np.nan)
@@ -176,6 +172,14 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
                       "missing_policy": cfg.missing_policy, "trend_periods": cfg.trend_periods,
                       "band_margin": cfg.band_margin})
     return out
+
+
+def _missing_names(present: np.ndarray, names: list[str]) -> np.ndarray:
+    """Per row, the components without input, comma-joined in config order (one string per pattern)."""
+    code = (~present).astype("int64") @ (1 << np.arange(len(names), dtype="int64"))
+    patterns, which = np.unique(code, return_inverse=True)
+    text = np.array([",".join(c for j, c in enumerate(names) if p >> j & 1) for p in patterns], dtype=object)
+    return text[which.reshape(-1)]
 
 
 def _band_of(score: np.ndarray, ok: np.ndarray, bands: tuple) -> np.ndarray:
