@@ -125,7 +125,9 @@ def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, win
     feats = {r.name: list(dict.fromkeys(c.feature for c in r.when)) for r in playbook.rules}
     read = {f for fs in feats.values() for f in fs} | PHRASE_CONTEXT  # the columns _phrase reads
     cols = ["account_id", "period_start", *[c for c in features.columns if c in read - {"account_id", "period_start"}]]
-    rows = ctas[["account_id", "period_start"]].merge(features[cols], on=["account_id", "period_start"], how="left")
+    months = features["period_start"].isin(ctas["period_start"].unique())  # the months the rules fired in
+    rows = ctas[["account_id", "period_start"]].merge(features.loc[months, cols], on=["account_id", "period_start"],
+                                                      how="left")
     rows.index = ctas.index
     rows["nps_latest_on"] = _nps_dates(src, rows) if src is not None else pd.NaT
     reasons = []
