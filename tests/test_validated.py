@@ -1,4 +1,4 @@
-"""report all validates a folder source once: the stamp, the skip, the failure left to the reports."""
+"""report all validates a folder source once: the stamp, the skip, the failure left to each report."""
 
 import os
 
@@ -11,20 +11,23 @@ from tests.test_schema import good
 from tests.test_sources import write_folder
 
 
-def test_a_stamped_folder_is_not_checked_again_until_a_file_changes(tmp_path, monkeypatch):
+def test_within_a_run_a_folder_is_checked_once_until_a_file_changes(tmp_path, monkeypatch):
     monkeypatch.delenv(validated.ENV, raising=False)
     folder = write_folder(tmp_path / "d", good())
-    with validated.validated_once([(str(folder), None)]):
-        assert os.environ[validated.ENV]
+    open_source(folder)  # outside a run: checked, nothing recorded
+    with validated.validated_once():
+        log = os.environ[validated.ENV]
+        open_source(folder)  # the first report checks it and records the stamp
         calls = []
-        monkeypatch.setattr("csresearch.data.sources.DataSource.validate", lambda self: calls.append(1))
+        real = open_source.__globals__["DataSource"].validate
+        monkeypatch.setattr("csresearch.data.sources.DataSource.validate",
+                            lambda self: calls.append(1) or real(self))
         open_source(folder)
-        assert calls == []  # checked once, by validated_once
+        assert calls == []  # the next reports do not check it again
         (folder / "accounts.parquet").touch()  # changed since: checked again
-        with pytest.raises(AttributeError):  # the patched validate returns None: it ran
-            open_source(folder)
+        open_source(folder)
         assert calls == [1]
-    assert validated.ENV not in os.environ  # the environment is restored
+    assert validated.ENV not in os.environ and not os.path.exists(log)  # restored, removed
 
 
 def test_a_failing_folder_records_nothing(tmp_path, monkeypatch):
@@ -32,7 +35,7 @@ def test_a_failing_folder_records_nothing(tmp_path, monkeypatch):
     frames = good()
     frames["subscriptions"].loc[0, "mrr"] = -5.0
     folder = write_folder(tmp_path / "bad", frames)
-    with validated.validated_once([(str(folder), None), (str(tmp_path / "absent"), None)]):
-        assert not os.environ.get(validated.ENV)
-        with pytest.raises(DataValidationError):  # each report still sees the failure
-            open_source(folder)
+    with validated.validated_once():
+        for _ in range(2):  # every report still sees the failure
+            with pytest.raises(DataValidationError):
+                open_source(folder)

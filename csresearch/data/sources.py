@@ -34,7 +34,7 @@ from csresearch.data.mapping import load_mapping
 from csresearch.data.periods import as_datetime
 from csresearch.data.read_errors import check_csv_header, check_table_file, check_utf8, reading
 from csresearch.data.schema import CONTRACT, IBIS_TYPES, OPEN_END_FROM
-from csresearch.data.validated import stamped
+from csresearch.data.validated import record, stamped
 from csresearch.errors import ConfigError, DataValidationError
 from csresearch.redaction import redact, register_url
 
@@ -363,4 +363,6 @@ def open_source(
     src.table_files = table_files  # the validator names the file of a table it cannot read
     if validate and not (path.is_dir() and stamped(files, m)):  # report all: checked once (data.validated)
         src.validate().raise_if_failed()
+        if path.is_dir():
+            record(files, m)
     return src

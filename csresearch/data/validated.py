@@ -3,23 +3,24 @@
 Every report validates its data source when it opens it
 (:func:`csresearch.data.sources.open_source`). ``report all`` renders each report in a kernel of
 its own, so the same files were checked once per report: at 100,000 demo accounts (46M usage
-events) about 3 s each, at a million accounts twice that. :func:`validate_once` validates a
-folder source in the parent process and records a stamp of its files in the environment
-variable :data:`ENV`, which the kernels started afterwards inherit; :func:`stamped` lets
-``open_source`` skip the rules for a folder whose stamp is recorded (the same table files,
-sizes, modification times and mapping: files changed since are checked again). A failed
-validation records nothing, so each report validates and shows the failure itself, as before.
+events) about 3 s each, at a million accounts twice that. Within :func:`validated_once` the
+environment variable :data:`ENV` names a file that the kernels started there inherit: the first
+report that validates a folder source records a stamp of its files there (:func:`record`), and
+the later ones skip the rules for a folder whose stamp is recorded (:func:`stamped`: the same
+table files, sizes, modification times and mapping; files changed since are checked again). A
+failed validation records nothing, so each report validates and shows the failure itself.
 
 Example
 -------
->>> with validated_once(["data/demo"]):  # doctest: +SKIP
-...     render the reports  # their kernels open data/demo without checking it again
+>>> with validated_once():  # doctest: +SKIP
+...     render the reports  # the first checks data/demo, the others open it without checking
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,41 +38,37 @@ def stamp(files: Iterable[Path], mapping: Mapping | None) -> str:
     return h.hexdigest()[:32]
 
 
+def _log() -> Path | None:
+    path = os.environ.get(ENV)
+    return Path(path) if path and Path(path).is_file() else None
+
+
 def stamped(files: Iterable[Path], mapping: Mapping | None) -> bool:
     """True when these files (as they are now) with this mapping were validated in this run."""
-    done = os.environ.get(ENV, "")
-    return bool(done) and stamp(files, mapping) in done.split(",")
+    log = _log()
+    return log is not None and stamp(files, mapping) in log.read_text().split()
 
 
-def validate_once(location: str | Path, mapping: str | Path | Mapping | None = None) -> bool:
-    """Validate the folder source ``location`` and record its stamp (True); False, recording
-    nothing, for another kind of source or when it fails (its reports then show the failure)."""
-    from csresearch.data.mapping import load_mapping
-    from csresearch.data.sources import open_source
-    from csresearch.errors import ConfigError, DataValidationError
-
-    if not Path(location).is_dir():
-        return False
-    try:
-        src = open_source(location, mapping=mapping, validate=True)
-        key = stamp(src.files, load_mapping(mapping))
-    except (ConfigError, DataValidationError, OSError):
-        return False
-    done = [s for s in os.environ.get(ENV, "").split(",") if s]
-    os.environ[ENV] = ",".join([*done, key])
-    return True
+def record(files: Iterable[Path], mapping: Mapping | None) -> None:
+    """Record that these files with this mapping passed validation (only within a run)."""
+    log = _log()
+    if log is not None:
+        with open(log, "a") as f:
+            f.write(stamp(files, mapping) + "\n")
 
 
 @contextmanager
-def validated_once(sources: Iterable[tuple[str, str | None]]) -> Iterator[None]:
-    """Within the block, the folder sources ``(location, mapping)`` validated once (see the
-    module docstring); the environment is restored afterwards."""
+def validated_once() -> Iterator[None]:
+    """Within the block, each folder source is validated by the first report that opens it
+    (see the module docstring); the environment is restored and the record removed afterwards."""
     before = os.environ.get(ENV)
+    fd, path = tempfile.mkstemp(prefix="csresearch-validated-", suffix=".txt")
+    os.close(fd)
+    os.environ[ENV] = path
     try:
-        for location, mapping in dict.fromkeys(sources):
-            validate_once(location, mapping or None)
         yield
     finally:
+        Path(path).unlink(missing_ok=True)
         if before is None:
             os.environ.pop(ENV, None)
         else:

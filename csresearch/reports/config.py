@@ -42,7 +42,7 @@ from csresearch.data.validated import validated_once
 from csresearch.errors import ConfigError, ReportError
 from csresearch.reports import index
 from csresearch.reports.kernel import ReadyKernel, start_ahead
-from csresearch.reports.params import notebook_parameters, resolve_path
+from csresearch.reports.params import notebook_parameters
 from csresearch.reports.render import (
     DEFAULT_TIMEOUT,
     RenderResult,
@@ -234,19 +234,9 @@ def run_config(
         return res
 
     n = max(1, jobs or plan.parallel)
-    with validated_once(_folder_sources(todo, plan.base)):  # each kernel would check the same files
+    with validated_once():  # the first report checks a folder source, the others reuse that
         if n == 1:
             return run_in_turn(todo, run, plan.templates)
         with ThreadPoolExecutor(max_workers=n) as pool:
             return list(pool.map(run, todo))
 
-
-def _folder_sources(todo: list[Job], base: Path) -> list[tuple[str, str | None]]:
-    """(data, mapping_path) of the jobs that open a data source on DuckDB, paths made absolute."""
-    out = []
-    for job in todo:
-        p = job.params
-        if p.get("data") and str(p.get("engine") or "duckdb") == "duckdb":
-            mapping = p.get("mapping_path") or None
-            out.append((resolve_path(str(p["data"]), base), resolve_path(str(mapping), base) if mapping else None))
-    return out
