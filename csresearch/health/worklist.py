@@ -158,12 +158,23 @@ def join_reasons(reasons) -> str:
 
 def _one_per_account(ctas: pd.DataFrame) -> pd.DataFrame:
     c = ctas.assign(_p=ctas["priority"].map({p: i for i, p in enumerate(PRIORITIES)}))
-    c = c.sort_values(["account_id", "_p", "rule"], kind="stable")
+    c = c.loc[c["account_id"].notna()].sort_values(["account_id", "_p", "rule"], kind="stable")
     g = c.groupby("account_id", sort=False)
-    return g.agg(rule=("rule", ", ".join), priority=("priority", "first"), cta=("cta", "first"),
-                 team=("owner", "first"), reason=("reason", join_reasons), values=("values", join_reasons),
-                 score=("score", "first"), band=("band", "first"),
-                 period_start=("period_start", "max")).reset_index()
+    out = g.agg(priority=("priority", "first"), cta=("cta", "first"), team=("owner", "first"),
+                score=("score", "first"), band=("band", "first"), period_start=("period_start", "max")).reset_index()
+    out["rule"], out["reason"], out["values"] = (_per_account(c, col, fn) for col, fn in
+                                                 (("rule", ", ".join), ("reason", join_reasons), ("values", join_reasons)))
+    return out[["account_id", "rule", "priority", "cta", "team", "reason", "values", "score", "band", "period_start"]]
+
+
+def _per_account(c: pd.DataFrame, col: str, fn) -> list:
+    """``fn`` of each account's values of ``col``, ``c`` sorted by account: the groupby's order,
+    without a pandas Series per account (the strings are joined in plain Python)."""
+    acc, vals = c["account_id"].to_numpy(), c[col].tolist()
+    if not vals:
+        return []
+    cut = np.r_[np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]]), len(vals)]
+    return [fn(vals[a:b]) for a, b in zip(cut[:-1], cut[1:], strict=True)]
 
 
 def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series | ScoreChurnCurve,
@@ -267,8 +278,12 @@ def _lists_before(feats: pd.DataFrame, src, as_of: str, pb: Playbook, months: in
     from csresearch.health.score import customers_on
 
     out = []
-    for k in range(max(weeks, 1), 0, -1):
-        day = (pd.Timestamp(as_of) - pd.Timedelta(days=7 * k)).date().isoformat()
+    days = [(pd.Timestamp(as_of) - pd.Timedelta(days=7 * k)).date().isoformat() for k in range(max(weeks, 1), 0, -1)]
+    # the rules read each day's last `months` months: only rows from the earliest day's window on
+    first = feats.loc[feats["snapshot_date"] <= pd.Timestamp(days[0]), "period_start"].max()
+    if pd.notna(first):
+        feats = feats.loc[feats["period_start"] > first - pd.DateOffset(months=months)]
+    for day in days:
         before = feats.loc[feats["snapshot_date"] <= pd.Timestamp(day)]
         ctas = (run_playbook(before, pb, months, customers=customers_on(src, day)) if len(before)
                 else pd.DataFrame(columns=["account_id", "rule", "priority", "cta", "owner", "score", "band",
