@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csresearch.data.sources import DataSource
 from csresearch.health.playbooks import Capacity, load_playbook, playbook_ctas
-from csresearch.health.risk import band_churn_rates, outcome_rows
 from csresearch.health.worklist import describe, rank_worklist
 
 NOV = pd.Timestamp("2025-11-01")
@@ -146,27 +144,6 @@ def test_reasons_in_words_with_numbers_and_dates():
         "renewal in 45 days (2026-01-14), health band red (score 32), yellow last month (52)",
     ]
     assert describe(ctas, feats, pb, windows)["reason"].iloc[0].endswith("NPS 3")  # no source: no date
-
-
-def test_band_churn_rates_by_hand():
-    subs = pd.DataFrame({
-        "subscription_id": ["s1", "s2", "s3"], "account_id": ["A", "B", "C"],
-        "start_date": pd.to_datetime(["2024-01-01"] * 3),
-        "end_date": pd.to_datetime([None, "2024-05-01", "2024-12-01"]),
-        "mrr": [100.0, 100.0, 100.0], "plan": "pro",
-    })
-    acc = pd.DataFrame({"account_id": ["A", "B", "C"], "name": ["a", "b", "c"], "segment": "smb",
-                        "created_at": pd.to_datetime(["2024-01-01"] * 3)})
-    src = DataSource.from_frames({"accounts": acc, "subscriptions": subs}, validate=False)
-    hist = pd.DataFrame({"account_id": ["A", "B", "C", "A"], "band": ["red", "red", "green", "red"],
-                         "snapshot_date": pd.to_datetime(["2024-01-31"] * 3 + ["2024-10-31"])})
-    t = band_churn_rates(outcome_rows(hist, src, "2024-12-31", horizon_days=180, lookback_days=365))
-    t = t.xs("within horizon", level="term_ends")  # no days_to_renewal: every term may end
-    # 2024-01-31 + 180 days = 2024-07-29 <= as_of: seen. B ends 2024-05-01 (churned within 180 days),
-    # C ends 2024-12-01 (after the horizon). red: 1 of 2; green: 0 of 1. 2024-10-31 + 180 is after as_of: left out
-    assert t.attrs["dates"] == ["2024-01-31"]
-    assert t.loc["red", "accounts"] == 2 and t.loc["red", "p_churn"] == pytest.approx(0.5)
-    assert t.loc["green", "p_churn"] == 0 and t.attrs["base_rate"] == pytest.approx(1 / 3)
 
 
 def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_small):

@@ -24,8 +24,7 @@ Example
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from csresearch._facade import lazy
 
 _EXPORTS = {
     "sources": ["FILE_SUFFIXES", "DUCKDB_MEMORY_LIMIT", "duckdb_connect", "DataSource",
@@ -48,11 +47,4 @@ _EXPORTS = {
         "next_start", "period_starts", "months_between", "tenure_band", "require_columns",
         "rule_failures", "as_datetime", "to_dates"],
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy(__name__, _EXPORTS)

@@ -18,8 +18,7 @@ Example
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from csresearch._facade import lazy
 
 _EXPORTS = {
     "usage": ["MAX_TYPE_BITS", "BIT_MASK_ENGINES", "FEATURES", "usage_features_table",
@@ -29,11 +28,4 @@ _EXPORTS = {
     "account": ["DEFAULTS", "SENTIMENT_SCORE", "SOURCES", "USAGE_COLUMNS", "check_input_options",
         "account_month_features"],
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy(__name__, _EXPORTS)

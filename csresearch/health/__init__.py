@@ -26,8 +26,7 @@ Example
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from csresearch._facade import lazy
 
 _EXPORTS = {
     "score": ["band_flips", "contributions", "customers_on", "health_features", "health_history",
@@ -52,11 +51,4 @@ _EXPORTS = {
     "goals": ["METRICS", "PERIODS", "KINDS", "ALL", "KEYS", "Goal", "Goals", "default_path",
         "parse_goals", "load_goals"],
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy(__name__, _EXPORTS)

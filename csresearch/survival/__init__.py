@@ -23,8 +23,7 @@ Example
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from csresearch._facade import lazy
 
 _EXPORTS = {
     "tables": ["read_flat_table", "survival_frame", "event_indicator"],
@@ -40,11 +39,4 @@ _EXPORTS = {
     "validation": ["score_concordance", "score_bands", "km_by_band", "churn_by_band", "calibration_table",
                    "LearnedScore", "compare_weights", "split_by_period", "scored_outcomes", "score_probability"],
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy(__name__, _EXPORTS)

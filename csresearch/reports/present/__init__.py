@@ -18,8 +18,7 @@ Example
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from csresearch._facade import lazy
 
 _EXPORTS = {
     "words": ["NA", "MINUS", "is_missing", "pct", "points", "thousands", "number", "compact",
@@ -34,11 +33,4 @@ _EXPORTS = {
         "FINE_RATIO_TICKS", "ratio_ticks", "ratio_axis", "label", "bridge", "trend", "heatmap",
         "bar", "grouped_bar", "histogram", "km"],
 }
-_WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__, __getattr__ = lazy(__name__, _EXPORTS)
