@@ -158,3 +158,16 @@ def test_churn_drivers_model_count_is_not_called_customers(demo_small):
     ctx = ReportContext.from_source(demo_small, AS_OF, report="churn_drivers")
     html = sections.drivers_summary(ctx).html
     assert "Customers in the model" in html and "past and present customers" in html
+
+
+def test_summary_gives_the_renewal_rate_per_contract_term(retention, demo_small):
+    # one monthly renewal rate hides annual contracts: the summary gives each term apart
+    from csresearch.metrics.renewals import renewal_by_term
+
+    ctx, out = retention
+    t = renewal_by_term(demo_small.df("subscriptions"), AS_OF)
+    text = _text(out["summary"])
+    assert "Renewal by contract term, January 2025 to December 2025:" in text
+    for term, r in t.iterrows():
+        assert f"{term} contracts {nv.pct(r['renewal_rate'])}" in text
+        assert ctx.summary[f"renewal_rate_{term}_12m"] == pytest.approx(r["renewal_rate"])

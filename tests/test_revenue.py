@@ -452,3 +452,24 @@ def test_start_churners_are_the_logo_churn_numerator(demo_small):
         n = start_churners(demo_small, "2025-12-31", grain).groupby("period_start").size()
         rate = (n.reindex(b.index).fillna(0) / b["accounts_start"]).where(b["accounts_start"] > 0)
         np.testing.assert_allclose(rate.to_numpy(), b["logo_churn_rate"].to_numpy(), atol=1e-12)
+
+
+def test_renewal_by_term_by_hand():
+    from csresearch.metrics.renewals import renewal_by_term
+
+    subs = pd.DataFrame({
+        "subscription_id": ["a", "b", "c", "d"], "account_id": ["A", "B", "C", "D"],
+        "start_date": pd.to_datetime(["2024-01-01", "2024-03-01", "2025-10-01", "2023-06-01"]),
+        "end_date": pd.to_datetime([None, "2025-03-01", None, "2024-06-01"]),
+        "mrr": [100.0, 200.0, 10.0, 50.0], "term_months": [12, 12, 1, 12],
+    })
+    before = subs.copy()
+    t = renewal_by_term(subs, "2025-12-31")
+    pd.testing.assert_frame_equal(subs, before)
+    # the 12 months Jan..Dec 2025: A's anniversary 2025-01-01 renewed; B's 2025-03-01 was up (active
+    # on its term's last day) and not renewed (not a customer on 2025-03-01); D's 2024-06-01 is
+    # before the window. C: 2025-11-01 and 2025-12-01, both renewed (2026-01-01 is after as_of)
+    assert t.attrs == {"since": "2025-01-01", "until": "2025-12-01"}
+    assert t.loc["annual", ["up_for_renewal", "renewed"]].tolist() == [2, 1]
+    assert t.loc["annual", "renewal_rate"] == pytest.approx(0.5)
+    assert t.loc["monthly", ["up_for_renewal", "renewed"]].tolist() == [2, 2]

@@ -146,3 +146,35 @@ def renewal_rates(
     )
     return out[["period_start", *keys, "up_for_renewal", "renewed", "renewal_rate",
                 "mrr_up_for_renewal", "mrr_renewed", "renewal_rate_mrr", "note"]]
+
+
+def renewal_by_term(subscriptions: DataSource | pd.DataFrame, as_of: str, months: int = 12) -> pd.DataFrame:
+    """Renewal rate by contract term over the last ``months`` monthly periods to ``as_of``.
+
+    The term anniversaries of :func:`renewal_events` (account level) whose month is one of the
+    last ``months`` complete months, grouped by the subscription's ``term_months``: one row per
+    term (index ``term``: ``monthly``, ``annual`` or ``N months``) with term_months,
+    up_for_renewal, renewed, renewal_rate. ``attrs``: since, until (the months covered).
+    A monthly rate says little about annual contracts: both are shown apart.
+
+    Example
+    -------
+    >>> renewal_by_term(src, "2025-12-31").loc["annual", "renewal_rate"]  # doctest: +SKIP
+    """
+    s = _frame(subscriptions)
+    ev = renewal_events(s, as_of, "month")
+    cols = ["term_months", "up_for_renewal", "renewed", "renewal_rate"]
+    if ev.empty:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="term"))
+    months_all = sorted(eng.report_periods(source_of(check_subscriptions(s)), as_of, "month"))
+    window = months_all[-months:]
+    ev = ev.loc[ev["period_start"].isin(window)]
+    terms = s.drop_duplicates("subscription_id").set_index(s["subscription_id"].drop_duplicates().astype(str))
+    ev = ev.assign(term_months=ev["subscription_id"].astype(str).map(terms["term_months"]).astype("int64"))
+    t = ev.groupby("term_months").agg(up_for_renewal=("renewed", "size"), renewed=("renewed", "sum"))
+    t["renewal_rate"] = t["renewed"] / t["up_for_renewal"]
+    names = {1: "monthly", 12: "annual"}
+    t = t.reset_index()
+    t.index = pd.Index([names.get(int(m), f"{int(m)} months") for m in t["term_months"]], name="term")
+    t.attrs.update({"since": str(pd.Timestamp(window[0]).date()), "until": str(pd.Timestamp(window[-1]).date())})
+    return t[cols]

@@ -381,9 +381,9 @@ def _finish(out: pd.DataFrame, grain: str) -> pd.DataFrame:
 
 
 # renewals live in their own module; re-exported here, where they were first defined
-from csresearch.metrics.renewals import renewal_events, renewal_rates  # noqa: E402
+from csresearch.metrics.renewals import renewal_by_term, renewal_events, renewal_rates  # noqa: E402
 
 __all__ = [
     "attach_group", "check_subscriptions", "first_active_dates", "live_mask", "mrr_bridge",
-    "mrr_movements", "mrr_snapshots", "renewal_events", "renewal_rates",
+    "mrr_movements", "mrr_snapshots", "renewal_by_term", "renewal_events", "renewal_rates",
 ]

@@ -44,6 +44,26 @@ def renewals(ctx: ReportContext) -> pd.DataFrame:
     return metric_table(ctx.source, ctx.as_of, "renewals", ctx.grain, memo=tables(ctx))
 
 
+def renewals_by_term(ctx: ReportContext) -> str | None:
+    """The last 12 months' renewal rate per contract term in words (recorded in the summary
+    JSON as renewal_rate_annual_12m / renewal_rate_monthly_12m); None without term_months."""
+    from csresearch.metrics.renewals import renewal_by_term
+
+    subs = tables(ctx).get(("df", "subscriptions"))
+    if subs is None or "term_months" not in subs.columns:
+        return None
+    t = renewal_by_term(subs, ctx.as_of)
+    if t.empty:
+        return None
+    for term in ("annual", "monthly"):
+        if term in t.index:
+            ctx.record(**{f"renewal_rate_{term}_12m": float(t.loc[term, "renewal_rate"])})
+    since, until = (pd.Timestamp(t.attrs[k]).strftime("%B %Y") for k in ("since", "until"))
+    parts = [f"{term} contracts {nv.pct(r['renewal_rate'])} ({nv.thousands(r['renewed'])} of "
+             f"{nv.plural(r['up_for_renewal'], 'term end')})" for term, r in t.iterrows()]
+    return f"Renewal by contract term, {since} to {until}: " + "; ".join(parts) + "."
+
+
 def survival(ctx: ReportContext) -> pd.DataFrame:
     """The survival table with the report's segment column attached."""
     from csresearch.survival.tables import survival_table
@@ -198,6 +218,9 @@ def summary(ctx: ReportContext) -> Section:
         nv.change_sentence("Net revenue retention (NRR)", last["nrr"], pv("nrr"), period, g),
         nv.change_sentence("The renewal rate", ren, ren_prev, period, g),
     ]
+    by_term = renewals_by_term(ctx)
+    if by_term:
+        bullets.append(by_term)
     seg = bridge_by_segment(ctx)
     seg_last = seg[seg["period_start"] == period].dropna(subset=["logo_churn_rate"])
     if len(seg_last) > 1:
