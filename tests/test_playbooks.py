@@ -102,6 +102,10 @@ def test_nothing_fires_gives_empty_frame():
     (lambda r: r.update(capacity={"per_csm": 5}), r"unknown key 'capacity\.per_csm'"),
     (lambda r: r.update(capacity={"horizon_days": 365, "lookback_days": 180}), r"capacity\.lookback_days"),
     (lambda r: r.update(capacity=5), r"'capacity' must be a mapping"),
+    (lambda r: r.update(capacity={"min_risk_ratio": -1}), r"capacity\.min_risk_ratio' must be a number >= 0"),
+    (lambda r: r.update(capacity={"min_risk_ratio": float("inf")}), r"capacity\.min_risk_ratio"),
+    (lambda r: r.update(capacity={"min_risk_ratio": "2"}), r"capacity\.min_risk_ratio"),
+    (lambda r: r.update(capacity={"min_risk_ratio": True}), r"capacity\.min_risk_ratio"),
 ])
 def test_bad_playbook_refused(change, match):
     r = copy.deepcopy(RULES)
@@ -119,6 +123,7 @@ def test_missing_feature_column_and_months():
 
 def test_capacity_defaults_and_read():
     assert load_playbook(RULES).capacity == Capacity()  # absent: 5 per CSM, 10 pooled, digital not capped
+    assert load_playbook({**RULES, "capacity": {"min_risk_ratio": 2.5}}).capacity.min_risk_ratio == 2.5
     cap = load_playbook({**RULES, "capacity": {"per_owner_per_week": 3, "digital_per_week": None}}).capacity
     assert (cap.per_owner_per_week, cap.pooled_per_week, cap.digital_per_week) == (3, 10, None)
     assert load_playbook().capacity.per_owner_per_week == 5  # the packaged default states it

@@ -80,6 +80,25 @@ def test_a_call_beyond_capacity_waits_its_turn_and_is_served_later():
                                                                         "a6": True}
 
 
+def test_calls_below_the_risk_floor_are_watched_not_called():
+    # base rate 0.1, min_risk_ratio 2: a call needs p_churn >= 0.2; yellow (0.1) and green (0.05)
+    # stay on the list as 'watch', take no capacity, and the next red call in the queue moves up
+    c, acc = small_ctas()
+    p = P_CHURN.copy()
+    p.attrs["base_rate"] = 0.1
+    wl = rank_worklist(c, acc, p, Capacity(per_owner_per_week=2, pooled_per_week=0, min_risk_ratio=2.0))
+    q = wl.set_index("account_id")
+    assert q.loc[["a2", "a7"], "status"].eq("watch").all() and not q.loc[["a2", "a7"], "within_capacity"].any()
+    assert q.loc[q["owner"] == "Ann", "within_capacity"].to_dict() == {"a5": True, "a2": False, "a1": True,
+                                                                        "a6": False}
+    assert q.loc["a4", "within_capacity"]  # the digital campaign has no floor
+    assert wl.attrs["watch"] == 2 and wl.attrs["risk_floor"] == pytest.approx(0.2)
+    assert wl.attrs["worklist_size"] == 2 and wl.attrs["new"] == 5
+    # ratio 0: no floor, as without a base rate
+    off = rank_worklist(c, acc, p, Capacity(per_owner_per_week=2, pooled_per_week=0, min_risk_ratio=0))
+    assert off.attrs["watch"] == 0 and off.attrs["worklist_size"] == 3
+
+
 def test_rank_by_a_score_curve_and_the_contract_term():
     from csresearch.health.risk import ScoreChurnCurve
 
@@ -173,7 +192,12 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     before = set(playbook_ctas(demo_small, "2025-12-24")["account_id"].astype(str))
     called = set(wl.loc[wl["status"] == "called", "account_id"])
     waiting = set(wl.loc[wl["status"] == "waiting", "account_id"])
-    assert waiting == (set(wl["account_id"]) & before) - called
+    watch = wl["status"] == "watch"  # below the risk floor: on the list, no call
+    assert waiting == (set(wl["account_id"]) & before) - called - set(wl.loc[watch, "account_id"])
+    floor = cap.min_risk_ratio * wl.attrs["curve"].base_rate_
+    assert wl.attrs["risk_floor"] == pytest.approx(floor) and floor > 0
+    assert (wl.loc[watch, "p_churn"] < floor).all() and not wl.loc[watch, "within_capacity"].any()
+    assert (person["p_churn"].dropna() >= floor).all() and wl.attrs["watch"] == watch.sum()
     assert wl.attrs["cooldown_weeks"] == cap.cooldown_weeks
     # tech-touch accounts go to the digital campaign, never to a person
     from csresearch.health.segments import touch_tiers

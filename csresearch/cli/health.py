@@ -107,7 +107,9 @@ def _playbook_rows(src, as_of: str, pb, health_config, months: int, view: str):
     typer.echo(f"worklist: {meta['worklist_size']:,} calls this week within the weekly capacity of "
                f"{meta['worklist_capacity']:,} ({meta['new']:,} new since {meta['previous']}, {meta['waiting']:,} "
                f"waiting, {meta['called']:,} handed out in the last {meta['cooldown_weeks']} weeks); "
-               f"{meta['digital_size']:,} to the digital campaign", err=True)
+               f"{meta['watch']:,} under the risk floor of {meta['risk_floor']:.1%} churn within "
+               f"{meta['capacity_horizon_days']} days (watch); {meta['digital_size']:,} to the digital campaign",
+               err=True)
     return wl, meta
 
 

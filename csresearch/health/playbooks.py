@@ -84,6 +84,7 @@ class Capacity:
     horizon_days: int = 180
     lookback_days: int = 365
     cooldown_weeks: int = 4
+    min_risk_ratio: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,11 @@ def _capacity(raw: Any) -> Capacity:
     least = {"horizon_days": 1, "lookback_days": 1}
     for k, v in raw.items():
         if v is None and k == "digital_per_week":
+            continue
+        if k == "min_risk_ratio":
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < float("inf"):
+                raise ConfigError(f"playbook: 'capacity.min_risk_ratio' must be a number >= 0 (0: no floor), "
+                                  f"not {v!r}")
             continue
         if isinstance(v, bool) or not isinstance(v, int) or v < least.get(k, 0):
             raise ConfigError(f"playbook: 'capacity.{k}' must be a whole number >= {least.get(k, 0)}, not {v!r}")

@@ -161,6 +161,7 @@ class ScoreChurnCurve:
 
     def fit(self, rows: pd.DataFrame) -> ScoreChurnCurve:
         self.by_ = [c for c in self.by if c in rows.columns]
+        self.base_rate_ = float(rows["churned"].mean()) if len(rows) else float("nan")
         self.curves_: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         stats = []
         ok = rows.loc[rows["score"].notna()] if "score" in rows else rows.iloc[:0]

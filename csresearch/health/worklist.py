@@ -19,7 +19,10 @@ digital-campaign list (``queue`` digital), not a person; other accounts to their
 ``new`` unless the account was on the list a week earlier (the same rules over the month that
 was complete on ``as_of - 7 days``, for the customers on that day), else ``waiting``; an item
 handed out (within capacity) in one of the ``cooldown_weeks`` weeks before is ``called`` and
-takes no capacity. The others take the weekly capacity of the playbook's ``capacity`` section
+takes no capacity. A person's item whose ``p_churn`` is under the risk floor
+(``min_risk_ratio`` x the base rate: churn within the horizon among all customers of the
+lookback's scoring dates) is ``watch``: it stays on the list and takes no capacity (a call is for an
+account clearly more at risk than the average customer). The others take the weekly capacity of the playbook's ``capacity`` section
 in rank order within each queue (``within_capacity``): this week's calls. An item beyond
 capacity one week is served a later week while it stays on the list (nothing waits forever
 behind a rule that fired before). The weeks before are replayed from the data (the lists as
@@ -38,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.health.playbooks import PRIORITIES, Capacity, Playbook
+from csresearch.health.reasons import describe, join_reasons
 from csresearch.health.risk import (
     ScoreChurnCurve,
     band_churn_rates,
@@ -45,7 +49,6 @@ from csresearch.health.risk import (
     outcome_rows,
     term_ends,
 )
-from csresearch.reports.present import labels
 
 QUEUES = ("owner", "pooled", "digital")
 POOLED, DIGITAL = "pooled queue", "digital campaign"
@@ -54,108 +57,7 @@ COLUMNS = ["rank", "account_id", "owner", "queue", "status", "within_capacity", 
            "values", "tier", "period_start"]
 
 
-# -- reasons in words -----------------------------------------------------------------------------
-def _n(v) -> float | None:
-    return None if v is None or pd.isna(v) else float(v)
-
-
-def _day(v) -> str:
-    return "" if v is None or pd.isna(v) else pd.Timestamp(v).date().isoformat()
-
-
-#: the columns :func:`_phrase` reads beside a rule's own features
-PHRASE_CONTEXT = {"score", "score_prev", "band_prev", "snapshot_date", "nps_first_days"}
-
-
-def _phrase(feature: str, r: dict, w: dict) -> str | None:
-    """One condition of a rule in words, with its number (and date); None to leave it out."""
-    v = r.get(feature)
-    if feature in ("tier", "active", "active_at_snapshot", "nps_first_days", "band_prev", "score_prev"):
-        return None  # context, or said with another feature
-    if v is None or (not isinstance(v, str) and pd.isna(v)):
-        return f"no {labels.words(feature)}"
-    if feature == "band":
-        s = f"health band {v} (score {_n(r.get('score')) or 0:.0f})"
-        if isinstance(r.get("band_prev"), str) and r["band_prev"] != v:
-            s += f", {r['band_prev']} last month ({_n(r.get('score_prev')) or 0:.0f})"
-        return s
-    if feature == "usage_change_pct":
-        return f"usage {'down' if v < 0 else 'up'} {abs(v):.0f} % vs the previous {w['baseline_months']} months"
-    if feature == "nps_latest":
-        on = _day(r.get("nps_latest_on"))
-        return f"NPS {v:.0f} on {on}" if on else f"NPS {v:.0f}"
-    if feature == "nps_first":
-        return f"first NPS {v:.0f} on day {_n(r.get('nps_first_days')) or 0:.0f} of the contract"
-    if feature == "days_to_renewal":
-        return f"renewal in {v:.0f} days ({_day(pd.Timestamp(r['snapshot_date']) + pd.Timedelta(days=v))})"
-    if feature == "tickets":
-        return f"{v:.0f} support tickets in {w['ticket_window_months']} months"
-    if feature == "ces_mean":
-        return f"CES {v:.1f} of 7 (mean of {w['ces_window_months']} months)"
-    if feature == "onboarding_overdue":
-        return f"{labels.plural(int(v), 'onboarding milestone')} overdue"
-    if feature == "tenure_days":
-        return f"customer for {v:.0f} days"
-    return labels.conditions(f"{feature}={v:.4g}" if isinstance(v, float) else f"{feature}={v}")
-
-
-def _nps_dates(src, rows: pd.DataFrame) -> pd.Series:
-    """Day of the latest NPS answer on or before each row's snapshot (NaT without one)."""
-    if not src.has("nps_responses") or rows.empty:
-        return pd.Series(pd.NaT, index=rows.index)
-    r = src.df("nps_responses")[["account_id", "responded_at"]].dropna()
-    r = r.assign(account_id=r["account_id"].astype(str), on=r["responded_at"].dt.normalize())
-    r = r.sort_values("on")
-    left = rows[["account_id", "snapshot_date"]].assign(account_id=rows["account_id"].astype(str),
-                                                        _i=np.arange(len(rows)))
-    m = pd.merge_asof(left.sort_values("snapshot_date"), r[["account_id", "on"]], left_on="snapshot_date",
-                      right_on="on", by="account_id", direction="backward")
-    return pd.Series(m.sort_values("_i")["on"].to_numpy(), index=rows.index)
-
-
-def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, windows: dict,
-             src=None) -> pd.DataFrame:
-    """``ctas`` with ``reason``: each rule's conditions in words, with the account's numbers and
-    dates ("usage down 40 % vs the previous 3 months, NPS 3 on 2025-11-02"); pure apart from
-    reading NPS answer days from ``src`` (optional).
-
-    ``windows``: the health inputs' windows (baseline_months, ticket_window_months,
-    ces_window_months), as :func:`csresearch.features.account.check_input_options` returns them.
-    """
-    feats = {r.name: list(dict.fromkeys(c.feature for c in r.when)) for r in playbook.rules}
-    read = {f for fs in feats.values() for f in fs} | PHRASE_CONTEXT  # the columns _phrase reads
-    cols = ["account_id", "period_start", *[c for c in features.columns if c in read - {"account_id", "period_start"}]]
-    months = features["period_start"].isin(ctas["period_start"].unique())  # the months the rules fired in
-    rows = ctas[["account_id", "period_start"]].merge(features.loc[months, cols], on=["account_id", "period_start"],
-                                                      how="left")
-    rows.index = ctas.index
-    rows["nps_latest_on"] = _nps_dates(src, rows) if src is not None else pd.NaT
-    reasons = []
-    for rule, r in zip(ctas["rule"], rows.to_dict("records"), strict=True):
-        parts = [_phrase(f, r, windows) for f in feats.get(rule, [])]
-        reasons.append(", ".join(p for p in parts if p))
-    return ctas.assign(reason=reasons)
-
-
 # -- ranking and capacity --------------------------------------------------------------------
-def join_reasons(reasons) -> str:
-    """The reasons of one account's rules joined with "; ", each phrase said once.
-
-    Example
-    -------
-    >>> join_reasons(["band red (score 18), usage down 39 %", "renewal in 6 days, band red (score 18)"])
-    'band red (score 18), usage down 39 %; renewal in 6 days'
-    """
-    seen: set[str] = set()
-    out = []
-    for r in reasons:
-        new = [p for p in str(r).split(", ") if p and p not in seen]
-        seen.update(new)
-        if new:
-            out.append(", ".join(new))
-    return "; ".join(out)
-
-
 def _one_per_account(ctas: pd.DataFrame) -> pd.DataFrame:
     c = ctas.assign(_p=ctas["priority"].map({p: i for i, p in enumerate(PRIORITIES)}))
     c = c.loc[c["account_id"].notna()].sort_values(["account_id", "_p", "rule"], kind="stable")
@@ -203,7 +105,9 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
     -------
     One row per account (:data:`COLUMNS`), by revenue_at_risk (highest first; then lower
     score, account id). ``attrs``: worklist_size (person queues within capacity),
-    worklist_capacity (per_owner x CSMs + pooled), digital_size, new, waiting, called, owners.
+    worklist_capacity (per_owner x CSMs + pooled), digital_size, new, waiting, called, watch
+    (under the risk floor), base_rate and risk_floor (``capacity.min_risk_ratio`` x the base
+    rate: the curve's ``base_rate_`` or a Series' ``attrs['base_rate']``; no floor without one), owners.
 
     Example
     -------
@@ -233,21 +137,32 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
     items["rank"] = np.arange(1, len(items) + 1)
     new = ~items["account_id"].isin(pd.Index(list(previous)).astype(str))
     done = items["account_id"].isin(pd.Index(list(called)).astype(str))
-    items["status"] = np.select([done, new], ["called", "new"], "waiting")
-    items["queue_rank"] = items.loc[~done].groupby("owner").cumcount() + 1
+    base = _base_rate(p_churn)
+    floor = capacity.min_risk_ratio * base if np.isfinite(base) else 0.0
+    low = ~done & items["queue"].ne("digital") & items["p_churn"].lt(floor)  # NaN p_churn: not held back
+    items["status"] = np.select([done, low, new], ["called", "watch", "new"], "waiting")
+    items["queue_rank"] = items.loc[~done & ~low].groupby("owner").cumcount() + 1
     cap = items["queue"].map({"owner": capacity.per_owner_per_week, "pooled": capacity.pooled_per_week,
                               "digital": capacity.digital_per_week}).astype("float64").fillna(np.inf)
-    items["within_capacity"] = ~done & (items["queue_rank"] <= cap)
+    items["within_capacity"] = ~done & ~low & (items["queue_rank"] <= cap)
     owners = int(person.loc[person.ne("")].nunique()) if "csm_owner" in info else 0
     n_owners = int(info["csm_owner"].dropna().astype(str).str.strip().replace("", np.nan).dropna().nunique())
     people = items["within_capacity"] & items["queue"].ne("digital")
     items.attrs.update({
         "worklist_size": int(people.sum()), "digital_size": int((items["within_capacity"] & ~people).sum()),
         "worklist_capacity": n_owners * capacity.per_owner_per_week + capacity.pooled_per_week,
-        "owners": n_owners, "owners_with_items": owners, "new": int((new & ~done).sum()),
-        "waiting": int((~new & ~done).sum()), "called": int(done.sum()),
+        "owners": n_owners, "owners_with_items": owners, "new": int((new & ~done & ~low).sum()),
+        "waiting": int((~new & ~done & ~low).sum()), "called": int(done.sum()), "watch": int(low.sum()),
+        "base_rate": base, "risk_floor": floor,
     })
     return items[COLUMNS]
+
+
+def _base_rate(p_churn) -> float:
+    """Churn within the horizon among all customers of the outcome rows (NaN when unknown)."""
+    if isinstance(p_churn, ScoreChurnCurve):
+        return float(getattr(p_churn, "base_rate_", float("nan")))
+    return float(getattr(p_churn, "attrs", {}).get("base_rate", float("nan")))
 
 
 # -- from a source ----------------------------------------------------------------------------
@@ -353,8 +268,8 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
 def worklist_meta(wl: pd.DataFrame) -> dict:
     """Plain figures of :func:`worklist`'s attrs (for an export's metadata or a report)."""
     a, rates = wl.attrs, wl.attrs.get("rates")
-    keys = ("worklist_size", "worklist_capacity", "digital_size", "new", "waiting", "called", "owners", "calls",
-            "previous", "cooldown_weeks")
+    keys = ("worklist_size", "worklist_capacity", "digital_size", "new", "waiting", "called", "watch", "owners",
+            "calls", "previous", "cooldown_weeks", "base_rate", "risk_floor")
     out = {k: a[k] for k in keys if k in a}
     cap = a.get("capacity")
     if cap is not None:

@@ -66,6 +66,10 @@ def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
          f"MRR at risk first; {labels.plural(a['digital_size'], 'tech-touch account')} go to the digital campaign "
          f"and {nv.thousands(a['called'])} handed out in the last {labels.plural(a['cooldown_weeks'], 'week')} "
          f"are not raised again; {nv.thousands(a['waiting'])} earlier calls wait their turn.")
+    if a.get("watch"):
+        s += (f" {labels.plural(a['watch'], 'account')} on the list are watched, not called: their churn risk "
+              f"within {labels.plural(cap.horizon_days, 'day')} is under {nv.pct(a['risk_floor'])}, "
+              f"{nv.number(cap.min_risk_ratio, 1)} times the average customer's {nv.pct(a['base_rate'])}.")
     if len(people):
         top = people.iloc[0]
         name = _names(ctx).get(top["account_id"], top["account_id"])
@@ -126,7 +130,9 @@ def full_list(ctx: ReportContext, s: Section) -> None:
                        (("owner", "CSMs"), ("pooled", "the pooled queue"), ("digital", "the digital campaign")))
            + f". {nv.thousands(wl.attrs['new'])} are new (not on the list as of {wl.attrs['previous']}), "
            f"{nv.thousands(wl.attrs['called'])} were handed out in the last "
-           f"{labels.plural(wl.attrs['cooldown_weeks'], 'week')} (replayed from the data); the "
+           f"{labels.plural(wl.attrs['cooldown_weeks'], 'week')} (replayed from the data), "
+           f"{nv.thousands(wl.attrs.get('watch', 0))} are watched (churn risk under the floor of "
+           f"{nv.pct(wl.attrs.get('risk_floor', 0))}); the "
            f"{nv.thousands(wl.attrs['worklist_size'])} within capacity are this week's calls. "
            "The whole list: csresearch playbooks SOURCE --as-of DATE --format csv.")
     horizon = rates.attrs.get("horizon_days")
@@ -142,7 +148,7 @@ def full_list(ctx: ReportContext, s: Section) -> None:
     s.table(t[["rank", "owner", "name", "account_id", "status", "within_capacity", "mrr", "band",
                "revenue_at_risk", "values", "cta"]],
             formats={"mrr": "currency", "revenue_at_risk": "currency"}, what="calls to action",
-            order="by expected MRR at risk (churn probability of the band x MRR)",
+            order="by expected MRR at risk (churn probability x MRR)",
             labels={"values": "why", "cta": "what to do", "revenue_at_risk": "MRR at risk",
                     "within_capacity": "this week"})
     lf = lift(ctx)
