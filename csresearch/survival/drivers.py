@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
@@ -45,6 +44,9 @@ from csresearch.survival.checks import (  # noqa: F401  (design matrix and pre-f
     encode,
     levels_and_reference,
     prefit_checks,
+)
+from csresearch.survival.efron import (
+    FastCoxPHFitter as CoxPHFitter,  # lifelines' fit, faster Newton steps
 )
 from csresearch.survival.tables import DURATION, EVENT, parse_event, survival_frame
 
@@ -285,17 +287,20 @@ class CoxModel:
         )
 
     def cross_validate(
-        self, df: pd.DataFrame, duration: str, event: str, k: int = 5, seed: int = 0
+        self, df: pd.DataFrame, duration: str, event: str, k: int = 5, seed: int = 0, refit: bool = True
     ) -> pd.DataFrame:
         """k-fold cross-validated concordance (fixed seed): one row per fold plus the mean.
 
         The model is (re)fitted on ``df`` first, which sets the encoding (levels, reference);
+        ``refit=False`` skips that for a model already fitted on this very ``df``, ``duration``
+        and ``event`` (it is the same fit);
         each fold then refits on the other folds and scores the held-out rows (higher risk =
         churns sooner). A fold whose fit does not converge, or whose held-out rows have no
         comparable pair, is stated in a warning (its concordance is NaN in the latter case).
         Sets ``cv_concordance_`` (mean over the folds with a value).
         """
-        self.fit(df, duration, event)
+        if refit or not hasattr(self, "_data"):
+            self.fit(df, duration, event)
         data = self._data
         folds = np.array_split(np.random.default_rng(seed).permutation(len(data)), k)
         rows = []

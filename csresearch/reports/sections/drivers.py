@@ -217,7 +217,8 @@ def ph_check(ctx: ReportContext, transform: str = "km") -> Section:
 
 def cv_table(ctx: ReportContext) -> pd.DataFrame:
     d = data(ctx)
-    return ctx.memo("cv", lambda: model(ctx).cross_validate(d.df, d.duration, d.event, k=5, seed=0))
+    # model(ctx) is fitted on this very table: no refit before the folds
+    return ctx.memo("cv", lambda: model(ctx).cross_validate(d.df, d.duration, d.event, k=5, seed=0, refit=False))
 
 
 @section
