@@ -235,7 +235,7 @@ def _fmt(v: Any) -> str:
 
 
 def run_playbook(features: pd.DataFrame, playbook: Playbook | str | Path | dict | None = None,
-                 months: int = 1, customers=None) -> pd.DataFrame:
+                 months: int = 1, customers=None, values: bool = True) -> pd.DataFrame:
     """CTAs from the rules over the last ``months`` months of ``features`` (pure function).
 
     Only rows of customers on their snapshot day (``active_at_snapshot``, from the timeline,
@@ -243,7 +243,8 @@ def run_playbook(features: pd.DataFrame, playbook: Playbook | str | Path | dict 
     customers on ``as_of``: :func:`csresearch.health.score.customers_on`), only those accounts: an
     account that churned since its last snapshot gets no call. Returns account_id, period_start (latest firing), rule, priority, owner, cta,
     values (``feature=value; ...`` that triggered it), first_fired, times_fired, segment,
-    score, band - sorted by priority, rule and account.
+    score, band - sorted by priority, rule and account. ``values`` False leaves the values
+    empty (for a caller that does not show them: formatting them is the costliest step).
     """
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
     if not isinstance(months, int) or months < 1:
@@ -268,7 +269,7 @@ def run_playbook(features: pd.DataFrame, playbook: Playbook | str | Path | dict 
         if hit.empty:
             continue
         vals = pd.Series("", index=hit.index)
-        for k, c in enumerate(dict.fromkeys(c.feature for c in r.when)):
+        for k, c in enumerate(dict.fromkeys(c.feature for c in r.when) if values else ()):
             vals = vals + ("; " if k else "") + c + "=" + hit[c].map(_fmt)
         extra = {k: hit[k] if k in hit.columns else np.nan for k in ("segment", "score", "band")}
         parts.append(pd.DataFrame({"account_id": hit["account_id"], "period_start": hit["period_start"],

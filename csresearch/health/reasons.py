@@ -94,11 +94,15 @@ def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, win
                                                       how="left")
     rows.index = ctas.index
     rows["nps_latest_on"] = _nps_dates(src, rows) if src is not None else pd.NaT
-    reasons = []
-    for rule, r in zip(ctas["rule"], rows.to_dict("records"), strict=True):
-        parts = [_phrase(f, r, windows) for f in feats.get(rule, [])]
-        reasons.append(", ".join(p for p in parts if p))
-    return ctas.assign(reason=reasons)
+    reasons = np.full(len(ctas), "", dtype=object)
+    rule_of = ctas["rule"].to_numpy()
+    for rule in pd.unique(rule_of):  # per rule, only the columns its phrases read
+        at = np.flatnonzero(rule_of == rule)
+        fs = feats.get(rule, [])
+        used = [c for c in rows.columns if c in {*fs, *PHRASE_CONTEXT, "nps_latest_on"}]
+        reasons[at] = [", ".join(p for p in (_phrase(f, r, windows) for f in fs) if p)
+                       for r in rows.iloc[at][used].to_dict("records")]
+    return ctas.assign(reason=list(reasons))
 
 
 

@@ -58,6 +58,32 @@ def churned_within(src, day: str, horizon_days: int) -> pd.Series:
     return out.rename("churned").rename_axis("account_id")
 
 
+def churned_within_days(src, days, horizon_days: int) -> dict[str, pd.Series]:
+    """:func:`churned_within` of each of ``days`` (ISO dates), from one query: the episodes as of
+    the last day + ``horizon_days``. Read that late, an episode covering a day ends on the same
+    day when that is within the horizon and later (or not yet) otherwise, so each day's answer
+    is the one read as of day + horizon.
+
+    Example
+    -------
+    >>> churned_within_days(src, ["2025-05-31", "2025-06-30"], 180)["2025-06-30"].mean()  # doctest: +SKIP
+    """
+    from csresearch.data import timeline
+
+    ds = sorted({pd.Timestamp(d) for d in days})
+    if not ds:
+        return {}
+    e = timeline.episodes(src, (ds[-1] + pd.Timedelta(days=horizon_days)).date().isoformat())
+    lo, hi = ibis.literal(ds[0].date()), ibis.literal(ds[-1].date())
+    df = e.filter((e.start <= hi) & (e.end.isnull() | (e.end > lo))).select("account_id", "start", "end").execute()
+    ids, start, end = df["account_id"].astype(str), pd.to_datetime(df["start"]), pd.to_datetime(df["end"])
+    out = {}
+    for d in ds:
+        cov = ((start <= d) & (end.isna() | (end > d))).to_numpy()
+        ch = pd.Series((end <= d + pd.Timedelta(days=horizon_days)).to_numpy()[cov], index=ids[cov].to_numpy())
+        ch = ch.groupby(level=0).max().astype(bool)
+        out[d.date().isoformat()] = ch.rename("churned").rename_axis("account_id")
+    return out
 
 
 def term_ends(rows: pd.DataFrame, horizon_days: int) -> np.ndarray:
@@ -95,8 +121,9 @@ def outcome_rows(history: pd.DataFrame, src, as_of: str, horizon_days: int = 180
     ok = (snaps + pd.Timedelta(days=horizon_days) <= asof) & (snaps > asof - pd.Timedelta(days=lookback_days))
     cols = [c for c in ("account_id", "snapshot_date", "segment", "band", "score", "days_to_renewal") if c in history]
     parts = []
+    churned = churned_within_days(src, [d.date().isoformat() for d in snaps[ok]], horizon_days)
     for d in sorted(snaps[ok]):
-        ch = churned_within(src, d.date().isoformat(), horizon_days)
+        ch = churned[d.date().isoformat()]
         rows = history.loc[history["snapshot_date"] == d, cols]
         ids = rows["account_id"].astype(str)
         rows = rows.loc[ids.isin(ch.index)]

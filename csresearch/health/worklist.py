@@ -76,6 +76,8 @@ def _per_account(c: pd.DataFrame, col: str, fn) -> list:
     if not vals:
         return []
     cut = np.r_[np.flatnonzero(np.r_[True, acc[1:] != acc[:-1]]), len(vals)]
+    if fn is join_reasons and set(vals) == {""}:  # no reasons (the replayed weeks): nothing to join
+        return [""] * (len(cut) - 1)
     return [fn(vals[a:b]) for a, b in zip(cut[:-1], cut[1:], strict=True)]
 
 
@@ -179,31 +181,71 @@ def _accounts(src, as_of: str, pb: Playbook) -> pd.DataFrame:
 
 def _with_renewal(accounts: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
     """``accounts`` with each account's days_to_renewal and segment at its latest snapshot in ``feats``."""
-    last = feats.sort_values("snapshot_date", kind="stable").drop_duplicates("account_id", keep="last")
+    cols = [c for c in ("days_to_renewal", "segment") if c in feats.columns and c not in accounts.columns]
+    last = feats[["account_id", "snapshot_date", *cols]]  # only the columns read are sorted
+    last = last.sort_values("snapshot_date", kind="stable").drop_duplicates("account_id", keep="last")
     last = last.set_index(last["account_id"].astype(str))
     ids = accounts["account_id"].astype(str)
-    return accounts.assign(**{c: ids.map(last[c]) for c in ("days_to_renewal", "segment")
-                              if c in last.columns and c not in accounts.columns})
+    return accounts.assign(**{c: ids.map(last[c]) for c in cols})
+
+
+def _window(feats: pd.DataFrame, as_of: str, pb: Playbook, months: int) -> pd.DataFrame:
+    """The rows and columns of ``feats`` that the worklist as of ``as_of`` reads: those of
+    :func:`~csresearch.features.account.features_as_of`, from the lookback's scoring dates or
+    the earliest replayed week's ``months`` months on (whichever is earlier), and only the
+    columns of the rules, the churn curve and the reasons. Every step filters these rows as it
+    did the whole frame, in the same order: the same list from less data."""
+    from csresearch.features.account import features_as_of
+    from csresearch.health.reasons import PHRASE_CONTEXT
+
+    cap = pb.capacity
+    read = {"account_id", "period_start", "snapshot_date", "active_at_snapshot", "segment", "score", "band",
+            "days_to_renewal", *PHRASE_CONTEXT, *(c.feature for r in pb.rules for c in r.when)}
+    cols = [c for c in feats.columns if c in read]
+    asof = pd.Timestamp(as_of)
+    snap, start = feats["snapshot_date"], feats["period_start"]
+    first = start.loc[snap <= asof - pd.Timedelta(days=7 * max(cap.cooldown_weeks, 1))].max()
+    keep = snap > asof - pd.Timedelta(days=cap.lookback_days)
+    keep = keep | (start > first - pd.DateOffset(months=months)) if pd.notna(first) else keep | True
+    out = feats.loc[(keep & (snap <= asof)).to_numpy(), cols]
+    out.attrs = dict(feats.attrs)
+    return features_as_of(out, as_of)
 
 
 def _lists_before(feats: pd.DataFrame, src, as_of: str, pb: Playbook, months: int,
                   weeks: int) -> list[tuple[str, pd.DataFrame]]:
     """The rule firings as of ``as_of - 7k`` days, k = ``max(weeks, 1)`` .. 1 (oldest first)."""
     from csresearch.health.playbooks import run_playbook
-    from csresearch.health.score import customers_on
 
     out = []
     days = [(pd.Timestamp(as_of) - pd.Timedelta(days=7 * k)).date().isoformat() for k in range(max(weeks, 1), 0, -1)]
+    customers = _customers_on(src, days)
     # the rules read each day's last `months` months: only rows from the earliest day's window on
     first = feats.loc[feats["snapshot_date"] <= pd.Timestamp(days[0]), "period_start"].max()
     if pd.notna(first):
         feats = feats.loc[feats["period_start"] > first - pd.DateOffset(months=months)]
     for day in days:
         before = feats.loc[feats["snapshot_date"] <= pd.Timestamp(day)]
-        ctas = (run_playbook(before, pb, months, customers=customers_on(src, day)) if len(before)
+        ctas = (run_playbook(before, pb, months, customers=customers[day], values=False) if len(before)
                 else pd.DataFrame(columns=["account_id", "rule", "priority", "cta", "owner", "score", "band",
                                            "period_start"]))
         out.append((day, ctas.assign(reason="", values="")))
+    return out
+
+
+def _customers_on(src, days: list[str]) -> dict[str, pd.Index]:
+    """:func:`csresearch.health.score.customers_on` of each of ``days``, from one query: the paid
+    intervals known on the last day that cover the day (read later, an interval covering a day
+    still covers it, and one starting after it does not)."""
+    from csresearch.data import timeline
+
+    p = timeline.paid_intervals(src, max(days)).select("account_id", "start_date", "end_date").execute()
+    ids, start, end = p["account_id"].astype(str), pd.to_datetime(p["start_date"]), pd.to_datetime(p["end_date"])
+    out = {}
+    for day in days:
+        d = pd.Timestamp(day)
+        on = ((start <= d) & (end.isna() | (end > d))).to_numpy()
+        out[day] = pd.Index(pd.unique(ids.to_numpy()[on]), name="account_id").sort_values()
     return out
 
 
@@ -238,19 +280,20 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
     >>> wl = worklist(src, "2025-12-31")  # doctest: +SKIP
     >>> wl.attrs["worklist_size"], wl.attrs["worklist_capacity"]  # doctest: +SKIP
     """
-    from csresearch.features.account import check_input_options, features_as_of
+    from csresearch.features.account import check_input_options
     from csresearch.health.playbooks import load_playbook, playbook_features, run_playbook
     from csresearch.health.score import HealthConfig, customers_on, load_health_config
 
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
     cfg = health_config if isinstance(health_config, HealthConfig) else load_health_config(health_config)
-    feats = playbook_features(src, as_of, cfg, pb) if features is None else features_as_of(features, as_of)
+    feats = playbook_features(src, as_of, cfg, pb) if features is None else features
+    feats = _window(feats, as_of, pb, months)
+    accounts = _with_renewal(_accounts(src, as_of, pb), feats)
     ids = customers_on(src, as_of)
     ctas = run_playbook(feats, pb, months, customers=ids)
     cap = pb.capacity
     rows = outcome_rows(feats, src, as_of, cap.horizon_days, cap.lookback_days)
     rates, curve = band_churn_rates(rows, as_of), ScoreChurnCurve().fit(rows)
-    accounts = _with_renewal(_accounts(src, as_of, pb), feats)
     lists = _lists_before(feats, src, as_of, pb, months, cap.cooldown_weeks)
     handed = _replay(lists, accounts, curve, cap)
     called = set(handed["account_id"])
