@@ -147,24 +147,41 @@ def table_of(src, name: str, memo: dict) -> pd.DataFrame:
     return memo[("df", name)]
 
 
+#: memo key: the accounts column the bridges are split by in a report (the segment): the bridge of
+#: all accounts is then summed from the split one, one engine query for both
+SPLIT = ("bridge_split",)
+
+
 def metric_table(src, as_of: str, kind: str, grain: str, by: str | None = None,
                  memo: dict | None = None) -> pd.DataFrame:
     """The MRR bridge (``kind`` ``"bridge"``) or the renewal rates (``"renewals"``) of ``src``'s
     subscriptions per ``grain`` (and ``by``, a column of accounts), computed once per ``memo``:
     a report passes one dict to its sections, the KPI tree and the goals, which ask for the same
-    tables (treat them as read-only).
+    tables (treat them as read-only). With ``memo[SPLIT]`` a column of the memo's accounts, the
+    bridge of all accounts and the one split by that column are computed together
+    (:func:`~csresearch.metrics.revenue.mrr_bridges`); the renewal events are computed once
+    for every grain.
 
     Example
     -------
     >>> metric_table(src, "2025-12-31", "bridge", "month", memo=memo)  # doctest: +SKIP
     """
-    from csresearch.metrics.revenue import renewal_rates
+    from csresearch.metrics.revenue import mrr_bridges, renewal_rates
 
     memo = {} if memo is None else memo
-    if (kind, grain, by) not in memo:
-        fn = renewal_rates if kind == "renewals" else mrr_bridge
+    if (kind, grain, by) in memo:
+        return memo[(kind, grain, by)]
+    subs = table_of(src, "subscriptions", memo)
+    split = memo.get(SPLIT)
+    acc = memo.get(("df", "accounts"))
+    if kind == "bridge" and by in (None, split) and acc is not None and {"account_id", split} <= set(acc.columns):
+        memo[(kind, grain, None)], memo[(kind, grain, split)] = mrr_bridges(subs, as_of, grain, split, acc)
+    elif kind == "renewals":
         acc = table_of(src, "accounts", memo) if by else None
-        memo[(kind, grain, by)] = fn(table_of(src, "subscriptions", memo), as_of, grain, by=by, accounts=acc)
+        memo[(kind, grain, by)] = renewal_rates(subs, as_of, grain, by=by, accounts=acc, memo=memo)
+    else:
+        acc = table_of(src, "accounts", memo) if by else None
+        memo[(kind, grain, by)] = mrr_bridge(subs, as_of, grain, by=by, accounts=acc)
     return memo[(kind, grain, by)]
 
 

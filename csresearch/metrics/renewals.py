@@ -46,7 +46,8 @@ def _frame(subscriptions: DataSource | pd.DataFrame) -> pd.DataFrame:
 
 
 def renewal_events(
-    subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month", level: str = "account"
+    subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month", level: str = "account",
+    memo: dict | None = None,
 ) -> pd.DataFrame:
     """Every term anniversary that falls in a reported period while its subscription is active.
 
@@ -58,11 +59,25 @@ def renewal_events(
     new subscription row counts) or the subscription itself is still running
     (``level='subscription'``).
 
+    ``memo``: a dict shared by calls on the same subscriptions (a report's): the events are
+    computed once per (as_of, grain, level), and the anniversaries walked once for every grain
+    (those of the monthly periods hold those of the quarterly ones); treat the result as read-only.
+
     Returns period_start, account_id, subscription_id, anniversary, mrr, renewed.
     Subscriptions without ``term_months`` are left out, with a :class:`DataQualityWarning`.
     """
     if level not in ("account", "subscription"):
         raise DataValidationError(f"level must be 'account' or 'subscription', not '{level}'")
+    if memo is None:
+        return _events(subscriptions, as_of, grain, level, {})
+    key = ("renewal_events", as_of, grain, level)
+    if key not in memo:
+        memo[key] = _events(subscriptions, as_of, grain, level, memo)
+    return memo[key]
+
+
+def _events(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str, level: str, memo: dict) -> pd.DataFrame:
+    """:func:`renewal_events` (the anniversaries of the monthly periods read from ``memo``)."""
     subscriptions = _frame(subscriptions)
     require_columns(subscriptions, "subscriptions", ["subscription_id", "term_months"])
     s = check_subscriptions(subscriptions)
@@ -75,7 +90,7 @@ def renewal_events(
             f"{int(no_term.sum()):,} of {len(s):,} subscriptions have no term_months; they are "
             "left out of renewal rates",
             DataQualityWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     term = pd.to_numeric(s["term_months"], errors="coerce")
     rule_failures(s.drop(columns="mrr_micro"), "subscriptions", [
@@ -87,21 +102,38 @@ def renewal_events(
     if len(periods) == 0 or t.empty:
         return pd.DataFrame(columns=cols)
     t["term_months"] = term[~no_term].astype("int64")
-    horizon_end = next_start(periods[-1:], grain)[0]
-    last_day = pd.Series(horizon_end - pd.Timedelta(days=1), index=t.index)
+    first, end = periods[0], next_start(periods[-1:], grain)[0]
+    months = periods if grain == "month" else eng.report_periods(src, as_of, "month")
+    wide = (months[0], next_start(months[-1:], "month")[0]) if len(months) else (first, end)
+    key = ("renewal_anniversaries", as_of, level)
+    if key not in memo or memo[key][0] != wide:
+        lo, hi = (wide if wide[0] <= first and end <= wide[1] else (first, end))
+        memo[key] = ((lo, hi), _anniversaries(t, src, as_of, lo, hi, level))
+    (lo, hi), rep = memo[key]
+    if (lo, hi) != (first, end):  # a superset of this grain's window: keep its anniversaries
+        rep = rep.loc[(rep["anniversary"] >= first) & (rep["anniversary"] < end)].reset_index(drop=True)
+    rep = rep.assign(period_start=period_floor(rep["anniversary"], grain))
+    return rep[cols].sort_values(["period_start", "account_id", "subscription_id"], ignore_index=True)
+
+
+def _anniversaries(t: pd.DataFrame, src, as_of: str, first: pd.Timestamp, end: pd.Timestamp,
+                   level: str) -> pd.DataFrame:
+    """The term anniversaries in ``[first, end)`` of the subscriptions ``t`` (checked, with
+    integer ``term_months``) while they are active, with ``renewed``; in the order of ``t``'s
+    rows, then k."""
+    last_day = pd.Series(end - pd.Timedelta(days=1), index=t.index)
     n = np.maximum(months_between(t["start_date"], last_day) // t["term_months"], 0).astype("int64")
     rep = t.loc[t.index.repeat(n)].copy()
     rep["k"] = rep.groupby(level=0).cumcount() + 1
     rep["anniversary"] = add_months(rep["start_date"], (rep["k"] * rep["term_months"]).to_numpy())
-    keep = (rep["anniversary"] >= periods[0]) & (rep["anniversary"] < horizon_end)
+    keep = (rep["anniversary"] >= first) & (rep["anniversary"] < end)
     keep &= rep["end_date"].isna() | (rep["anniversary"] <= rep["end_date"])
     rep = rep.loc[keep].reset_index(drop=True)
     if level == "subscription":
         rep["renewed"] = rep["end_date"].isna() | (rep["end_date"] > rep["anniversary"])
     else:
         rep["renewed"] = eng.customers_on(src, as_of, rep["account_id"], rep["anniversary"])
-    rep["period_start"] = period_floor(rep["anniversary"], grain)
-    return rep[cols].sort_values(["period_start", "account_id", "subscription_id"], ignore_index=True)
+    return rep
 
 
 def renewal_rates(
@@ -111,15 +143,17 @@ def renewal_rates(
     by: str | None = None,
     accounts: pd.DataFrame | None = None,
     level: str = "account",
+    memo: dict | None = None,
 ) -> pd.DataFrame:
     """Renewal rate per period (and group), by count and by MRR (see :func:`renewal_events`).
 
     Columns: period_start, [by], up_for_renewal, renewed, renewal_rate, mrr_up_for_renewal,
-    mrr_renewed, renewal_rate_mrr, note (NaN rates are explained there).
+    mrr_renewed, renewal_rate_mrr, note (NaN rates are explained there). ``memo``: as for
+    :func:`renewal_events` (the events of a report's subscriptions computed once).
     """
     s = check_subscriptions(_frame(subscriptions))
     periods = eng.report_periods(source_of(s), as_of, grain)
-    ev = renewal_events(s.drop(columns="mrr_micro"), as_of, grain, level)
+    ev = renewal_events(s.drop(columns="mrr_micro"), as_of, grain, level, memo)
     ev, keys, groups = attach_group(ev, by, accounts)
     ev = ev.assign(
         up=1,
@@ -148,21 +182,23 @@ def renewal_rates(
                 "mrr_up_for_renewal", "mrr_renewed", "renewal_rate_mrr", "note"]]
 
 
-def renewal_by_term(subscriptions: DataSource | pd.DataFrame, as_of: str, months: int = 12) -> pd.DataFrame:
+def renewal_by_term(subscriptions: DataSource | pd.DataFrame, as_of: str, months: int = 12,
+                    memo: dict | None = None) -> pd.DataFrame:
     """Renewal rate by contract term over the last ``months`` monthly periods to ``as_of``.
 
     The term anniversaries of :func:`renewal_events` (account level) whose month is one of the
     last ``months`` complete months, grouped by the subscription's ``term_months``: one row per
     term (index ``term``: ``monthly``, ``annual`` or ``N months``) with term_months,
     up_for_renewal, renewed, renewal_rate. ``attrs``: since, until (the months covered).
-    A monthly rate says little about annual contracts: both are shown apart.
+    A monthly rate says little about annual contracts: both are shown apart. ``memo``: as for
+    :func:`renewal_events`.
 
     Example
     -------
     >>> renewal_by_term(src, "2025-12-31").loc["annual", "renewal_rate"]  # doctest: +SKIP
     """
     s = _frame(subscriptions)
-    ev = renewal_events(s, as_of, "month")
+    ev = renewal_events(s, as_of, "month", memo=memo)
     cols = ["term_months", "up_for_renewal", "renewed", "renewal_rate"]
     if ev.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name="term"))

@@ -161,9 +161,7 @@ def mrr_snapshots(subscriptions: pd.DataFrame, dates: Sequence) -> pd.DataFrame:
 
 
 # -- grouping --------------------------------------------------------------------------------
-def attach_group(
-    df: pd.DataFrame, by: str | None, accounts: pd.DataFrame | None
-) -> tuple[pd.DataFrame, list[str], list]:
+def attach_group(df: pd.DataFrame, by: str | None, accounts: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str], list]:
     """Add the account attribute ``by`` to ``df`` (keyed on account_id).
 
     Returns the frame, the grouping keys to use and every group value (for a full grid).
@@ -195,9 +193,7 @@ def attach_group(
 def _grid(periods: pd.DatetimeIndex, keys: list[str], groups: list) -> pd.DataFrame:
     if not keys:
         return pd.DataFrame({"period_start": periods})
-    return pd.MultiIndex.from_product([periods, groups], names=["period_start", *keys]).to_frame(
-        index=False
-    )
+    return pd.MultiIndex.from_product([periods, groups], names=["period_start", *keys]).to_frame(index=False)
 
 
 def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
@@ -205,9 +201,8 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
 
 
 # -- inputs ----------------------------------------------------------------------------------
-def source_of(
-    data: DataSource | pd.DataFrame, accounts: pd.DataFrame | None = None, by: str | None = None
-) -> DataSource:
+def source_of(data: DataSource | pd.DataFrame, accounts: pd.DataFrame | None = None,
+              by: str | None = None) -> DataSource:
     """A data source for the metrics: ``data`` itself, or a pandas subscriptions frame checked
     (:func:`check_subscriptions`) and wrapped into an in-memory DuckDB source, with the
     ``account_id`` and ``by`` columns of ``accounts`` when given."""
@@ -263,9 +258,7 @@ def start_churners(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: 
     })
 
 
-def mrr_movements(
-    subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month"
-) -> pd.DataFrame:
+def mrr_movements(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month") -> pd.DataFrame:
     """One row per account and period in which the account was paid on either snapshot.
 
     Columns: period_start, period_end, account_id, mrr_start, mrr_end, mrr_change and
@@ -304,15 +297,11 @@ BRIDGE_COUNTS = ["accounts_start", "accounts_new", "accounts_reactivated", "acco
                  "accounts_contracted", "accounts_churned", "accounts_end"]
 BRIDGE_AMOUNTS = ["mrr_start", "mrr_new", "mrr_expansion", "mrr_contraction", "mrr_churned",
                   "mrr_reactivation", "mrr_end"]
+BRIDGE_PARTS = [*BRIDGE_COUNTS, "start_churned", *BRIDGE_AMOUNTS]
 
 
-def mrr_bridge(
-    subscriptions: DataSource | pd.DataFrame,
-    as_of: str,
-    grain: str = "month",
-    by: str | None = None,
-    accounts: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+def mrr_bridge(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month",
+               by: str | None = None, accounts: pd.DataFrame | None = None) -> pd.DataFrame:
     """The MRR bridge, logo churn, gross MRR churn, GRR and NRR per period (and group).
 
     Parameters
@@ -346,24 +335,46 @@ def mrr_bridge(
     src = source_of(subscriptions, accounts, by)
     if by is not None:
         eng.check_by(src, by)
+    return _finish(_bridge_micro(src, as_of, grain, by), grain, [by] if by else [])
+
+
+def mrr_bridges(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str, by: str,
+                accounts: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(mrr_bridge(...), mrr_bridge(..., by=by))`` at the cost of one: the bridge of all
+    accounts sums the groups' counts and micro-unit amounts (each account is in one group)."""
+    src = source_of(subscriptions, accounts, by)
+    eng.check_by(src, by)
+    split = _bridge_micro(src, as_of, grain, by)
+    if split is None:
+        return mrr_bridge(subscriptions, as_of, grain), _finish(split, grain, [by])
+    total = split.groupby("period_start", sort=True)[BRIDGE_PARTS].sum().reset_index()
+    return _finish(total, grain), _finish(split, grain)
+
+
+def _bridge_micro(src: DataSource, as_of: str, grain: str, by: str | None) -> pd.DataFrame | None:
+    """The bridge's counts and amounts (int64, micro-units) on the full period x group grid
+    (None when no full period fits)."""
     periods = eng.report_periods(src, as_of, grain)
-    keys = [by] if by else []
     if len(periods) == 0:
-        cols = ["period_start", *keys, *BRIDGE_COUNTS, "start_churned", *BRIDGE_AMOUNTS]
-        return _finish(pd.DataFrame(columns=cols), grain)
+        return None
+    keys = [by] if by else []
     amounts, counts = eng.bridge_parts(src, as_of, periods, grain, by)
     groups = sorted(set(eng.group_values(src, by)) | set(amounts[by]) | set(counts[by])) if by else []
     grid = _grid(pd.DatetimeIndex(periods), keys, groups)
     grid.insert(0, "i", grid["period_start"].map({p: i for i, p in enumerate(periods)}).astype("int64"))
     out = grid.merge(amounts, on=["i", *keys], how="left").merge(counts, on=["i", *keys], how="left")
-    out = out[["period_start", *keys, *BRIDGE_COUNTS, "start_churned", *BRIDGE_AMOUNTS]]
-    cols = [*BRIDGE_COUNTS, "start_churned", *BRIDGE_AMOUNTS]
-    out[cols] = out[cols].fillna(0).astype("int64")
-    return _finish(_from_micro(out, BRIDGE_AMOUNTS), grain)
+    out = out[["period_start", *keys, *BRIDGE_PARTS]]
+    out[BRIDGE_PARTS] = out[BRIDGE_PARTS].fillna(0).astype("int64")
+    return out
 
 
-def _finish(out: pd.DataFrame, grain: str) -> pd.DataFrame:
-    """Add period_end and the rates (and their notes) to a bridge of counts and amounts."""
+def _finish(out: pd.DataFrame | None, grain: str, keys: list[str] | None = None) -> pd.DataFrame:
+    """Add period_end and the rates (and their notes) to a bridge of counts and micro-unit
+    amounts (:func:`_bridge_micro`; None: an empty bridge with the columns ``keys``)."""
+    if out is None:
+        out = pd.DataFrame(columns=["period_start", *(keys or []), *BRIDGE_PARTS])
+    else:
+        out = _from_micro(out, BRIDGE_AMOUNTS)
     out = out.reset_index(drop=True)
     out["period_start"] = pd.to_datetime(out["period_start"]).astype("datetime64[ns]")
     out.insert(1, "period_end", next_start(out["period_start"], grain))
@@ -384,6 +395,6 @@ def _finish(out: pd.DataFrame, grain: str) -> pd.DataFrame:
 from csresearch.metrics.renewals import renewal_by_term, renewal_events, renewal_rates  # noqa: E402
 
 __all__ = [
-    "attach_group", "check_subscriptions", "first_active_dates", "live_mask", "mrr_bridge",
+    "attach_group", "check_subscriptions", "first_active_dates", "live_mask", "mrr_bridge", "mrr_bridges",
     "mrr_movements", "mrr_snapshots", "renewal_by_term", "renewal_events", "renewal_rates",
 ]

@@ -21,9 +21,12 @@ COHORT_MONTHS = 24
 
 def tables(ctx: ReportContext) -> dict:
     """The bridges and renewal rates the sections, the KPI tree and the goals share
-    (:func:`csresearch.health.kpi.metric_table`'s memo: each computed once per run)."""
-    return ctx.memo("metric_tables", lambda: {("df", n): ctx.df(n) for n in ("subscriptions", "accounts")
-                                              if ctx.has(n)})
+    (:func:`csresearch.health.kpi.metric_table`'s memo: each computed once per run; the bridges
+    of all accounts with those by the report's segment)."""
+    from csresearch.health.kpi import SPLIT
+
+    return ctx.memo("metric_tables", lambda: {SPLIT: ctx.segment, **{("df", n): ctx.df(n) for n in
+                                                                     ("subscriptions", "accounts") if ctx.has(n)}})
 
 
 def bridge_table(ctx: ReportContext) -> pd.DataFrame:
@@ -52,7 +55,7 @@ def renewals_by_term(ctx: ReportContext) -> str | None:
     subs = tables(ctx).get(("df", "subscriptions"))
     if subs is None or "term_months" not in subs.columns:
         return None
-    t = renewal_by_term(subs, ctx.as_of)
+    t = renewal_by_term(subs, ctx.as_of, memo=tables(ctx))
     if t.empty:
         return None
     for term in ("annual", "monthly"):
