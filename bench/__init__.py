@@ -30,7 +30,7 @@ $ python -m bench --out bench/results.md --quick
 """
 
 from bench.cases import pandas_usage_features, render_all, run_case, where_stopped
-from bench.config import FULL, QUICK, RENDER_METHOD, RENDER_STEP, SPLIT
+from bench.config import FULL, QUICK, RENDER_METHOD, RENDER_METHOD_JOBS, RENDER_STEP, SPLIT
 from bench.data import make_events, make_survival, make_validation_source
 from bench.measure import demo_dir, measure, run_all, run_render
 from bench.report import render
@@ -40,6 +40,7 @@ __all__ = [
     "FULL",
     "QUICK",
     "RENDER_METHOD",
+    "RENDER_METHOD_JOBS",
     "RENDER_STEP",
     "SPLIT",
     "demo_dir",

@@ -88,10 +88,12 @@ def where_stopped(nb_path: Path, until=None) -> str | None:
     return None
 
 
-def render_all(demo: str, result: str | None = None, report_timeout: int = REPORT_TIMEOUT) -> dict:
+def render_all(demo: str, result: str | None = None, report_timeout: int = REPORT_TIMEOUT, jobs: int = 1) -> dict:
     """``report all`` on the demo set ``demo``: the four reports from a config with ``jobs: 1``
     through :func:`csresearch.reports.config.run_config`, as ``csresearch report all`` runs them
-    (in turn, each next report's kernel started and warmed while the one before renders).
+    (in turn, each next report's kernel started and warmed while the one before renders); with
+    ``jobs`` > 1, that many reports at a time (each report's ``seconds`` is then its own render
+    time, :attr:`RenderResult.seconds`, and the output folder ends in ``_j<jobs>``).
 
     Per report: ``seconds`` = from the end of the report before (the start of the run for
     the first) to the end of this one; the split of :attr:`RenderResult.timings`; ``fixed`` =
@@ -108,10 +110,10 @@ def render_all(demo: str, result: str | None = None, report_timeout: int = REPOR
     from csresearch.reports.config import run_config
 
     demo_p = Path(demo).resolve()
-    out_dir = demo_p.parent / f"_reports_{demo_p.name}"
-    cfg = demo_p.parent / f"_reports_{demo_p.name}.yaml"
+    tag = f"_reports_{demo_p.name}" + (f"_j{jobs}" if jobs > 1 else "")
+    out_dir, cfg = demo_p.parent / tag, demo_p.parent / f"{tag}.yaml"
     cfg.write_text(yaml.safe_dump({
-        "out": str(out_dir), "timeout": report_timeout, "jobs": 1,
+        "out": str(out_dir), "timeout": report_timeout, "jobs": jobs,
         "defaults": {"data": str(demo_p), "as_of": AS_OF},
         "reports": [{"report": r} for r in REPORTS]}))
     slowest: dict = {}
@@ -129,7 +131,8 @@ def render_all(demo: str, result: str | None = None, report_timeout: int = REPOR
     def done(res) -> None:
         now = time.perf_counter()
         tim = {k: v for k, v in (res.timings or {}).items()}
-        tim.update(seconds=now - last[0], status=res.status, cells=slowest.pop("cells", []))
+        tim.update(seconds=now - last[0] if jobs == 1 else res.seconds, status=res.status,
+                   cells=slowest.pop("cells", []) if jobs == 1 else [])
         last[0] = now
         if res.status == "ok" and "computation" in tim:
             tim["fixed"] = tim["seconds"] - tim["loading"] - tim["computation"]
@@ -151,7 +154,7 @@ def render_all(demo: str, result: str | None = None, report_timeout: int = REPOR
 
 
 def run_case(case: str, path: str, result: str | None = None, size: int | None = None,
-             usage_scale: float = 1.0) -> dict:
+             usage_scale: float = 1.0, jobs: int = 1) -> dict:
     """Run one measurement in this process; return seconds, setup seconds and a check value."""
     t_setup = time.perf_counter()
     out: dict = {}
@@ -163,7 +166,7 @@ def run_case(case: str, path: str, result: str | None = None, size: int | None =
         return {"seconds": time.perf_counter() - t0, "setup": t0 - t_setup, "check": [float(size)]}
     if case == "render_all":
         t0 = time.perf_counter()
-        out = render_all(path, result)
+        out = render_all(path, result, jobs=jobs)
         return {**out, "setup": t0 - t_setup}
     run = _reference_case if case in REFERENCE_CASES else _kit_case
     t0, check = run(case, path, out)

@@ -35,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--sizes", help="with --only render: accounts, e.g. 1000,10000,100000; the "
                     "render rows of other sizes measured before (WORK/render_rows.json) are kept")
     ap.add_argument("--usage-scale", type=float, default=1.0)
+    ap.add_argument("--jobs", type=int, default=1, help="child render_all: reports rendered at a time")
     return ap
 
 
@@ -64,11 +65,12 @@ def only_render(a: argparse.Namespace, sizes: dict, t0: float, load0: tuple) -> 
     kept = json.loads(kept_at.read_text()) if kept_at.exists() else []
     code = code_state()
     new = run_render(Path(a.work), sizes)
-    done = {r["n"] for r in new}
-    render_rows = sorted([r for r in kept if r["n"] not in done] + new, key=lambda r: r["n"])
+    done = {(r["n"], r.get("jobs", 1)) for r in new}
+    render_rows = sorted([r for r in kept if (r["n"], r.get("jobs", 1)) not in done] + new,
+                         key=lambda r: (r["n"], r.get("jobs", 1)))
     kept_at.write_text(json.dumps(render_rows, default=str))
     run = {"seconds": time.perf_counter() - t0, "load": [load0, os.getloadavg()],
-           "date": time.strftime("%Y-%m-%d"), "sizes": sorted(done), "code": code}
+           "date": time.strftime("%Y-%m-%d"), "sizes": sorted({n for n, _ in done}), "code": code}
     (Path(a.work) / "render_run.json").write_text(json.dumps(run))
     out = Path(a.out)
     if saved_at.exists():
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         generate(a)
         return
     if a.case:  # child
-        Path(a.result).write_text(json.dumps(run_case(a.case, a.path, a.result, a.size, a.usage_scale)))
+        Path(a.result).write_text(json.dumps(run_case(a.case, a.path, a.result, a.size, a.usage_scale, a.jobs)))
         return
     from csresearch.data.engine import spark_unavailable_reason
 

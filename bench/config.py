@@ -12,6 +12,8 @@ REPORT_TIMEOUT = 600  # seconds per report in the config: a slower report fails,
 #: usage_scale of the demo set per size: 1M accounts with about 100M usage events (the dynamic
 #: demo: 10k accounts give 5.4M events at 1.0; 1M at 0.22 gave 116M, so 0.19 gives about 100M)
 RENDER_USAGE_SCALE = {1_000_000: 0.19}
+#: sizes also rendered two reports at a time (`report all --jobs 2`, one kernel each; 2 cores)
+RENDER_PARALLEL = {100_000: 2}
 DEMO_MODEL = "dynamic"  # the demo's generating model (the default of csresearch.demo.generate)
 #: (accounts, seconds for `report all`, peak GiB or None): issue 11 and the earlier 10k target
 RENDER_TARGETS = ((10_000, 120.0, None), (100_000, 60.0, None), (1_000_000, 600.0, 8.0))
@@ -25,6 +27,7 @@ QUICK = {"events": [200_000, 500_000, 1_000_000], "km": [100_000, 300_000, 1_000
 
 RENDER_STEP = "render all 4 reports"
 RENDER_METHOD = "`report all`: papermill + nbconvert, a kernel per report, the next started ahead"
+RENDER_METHOD_JOBS = "`report all --jobs {jobs}`: {jobs} reports at a time, a kernel each"
 RENDER_NOTE = "Report-rendering rows and sections re-measured apart"
 
 

@@ -18,6 +18,8 @@ from bench.config import (
     GEN_TIMEOUT,
     RENDER_MEM_LIMIT,
     RENDER_METHOD,
+    RENDER_METHOD_JOBS,
+    RENDER_PARALLEL,
     RENDER_STEP,
     RENDER_TIMEOUT,
     RENDER_TIMEOUTS,
@@ -111,14 +113,15 @@ def demo_dir(work: Path, n: int) -> Path:
 
 
 def run_render(work: Path, sizes: dict) -> list[dict]:
-    """The report-rendering rows: ``report all`` on demo sets of ``sizes["render"]`` accounts."""
+    """The report-rendering rows: ``report all`` on demo sets of ``sizes["render"]`` accounts
+    (and, at the sizes of :data:`RENDER_PARALLEL`, again with that many reports at a time)."""
     rows = []
     print("report rendering", flush=True)
     for n in sizes["render"]:
         scale = RENDER_USAGE_SCALE.get(n, 1.0)
         demo = demo_dir(work, n)
         row = {"step": RENDER_STEP, "n": n, "unit": "accounts", "usage_scale": scale,
-               "date": time.strftime("%Y-%m-%d"), "method": RENDER_METHOD}
+               "date": time.strftime("%Y-%m-%d"), "method": RENDER_METHOD, "jobs": 1}
         if not (demo / "truth.json").exists():  # generated here, measured, stopped like a render
             gen = measure("gen_demo", demo, GEN_TIMEOUT, RENDER_MEM_LIMIT,
                           ["--size", str(n), "--usage-scale", f"{scale:g}"], poll=0.2)
@@ -127,21 +130,32 @@ def run_render(work: Path, sizes: dict) -> list[dict]:
                 rows.append({**row, "events": None, "peak": gen["peak"], "load": list(os.getloadavg()),
                              "error": f"not rendered: generating the demo set {gen['error']}"})
                 continue
-        n_ev = int(json.loads((demo / "truth.json").read_text())["rows"]["usage_events"])
-        load = os.getloadavg()
-        res = measure("render_all", demo, RENDER_TIMEOUTS.get(n, RENDER_TIMEOUT), RENDER_MEM_LIMIT, poll=0.2)
-        if "error" in res:  # killed: the report that was running, from its work folder
-            from datetime import UTC, datetime
-
-            until = datetime.now(UTC)
-            out = demo.parent / f"_reports_{demo.name}"
-            done = set((res.get("partial") or {}).get("reports", {}))
-            nbs = [q for q in out.glob(".work-*/*.ipynb") if q.stem not in done]
-            if nbs:
-                nb = max(nbs, key=lambda q: q.stat().st_mtime)
-                res["where"] = f"{nb.stem}: {where_stopped(nb, until) or 'before its first cell'}"
-        rows.append({**row, "events": n_ev, "load": list(load), **res})
+        rows.append(_render_row(demo, row))
+        if RENDER_PARALLEL.get(n, 1) > 1:
+            jobs = RENDER_PARALLEL[n]
+            rows.append(_render_row(demo, {**{k: v for k, v in row.items() if k != "gen"}, "jobs": jobs,
+                                           "method": RENDER_METHOD_JOBS.format(jobs=jobs)}))
     return rows
+
+
+def _render_row(demo: Path, row: dict) -> dict:
+    """One ``report all`` measured on ``demo`` (``row['jobs']`` at a time): ``row`` with its result."""
+    n, jobs = row["n"], row.get("jobs", 1)
+    n_ev = int(json.loads((demo / "truth.json").read_text())["rows"]["usage_events"])
+    load = os.getloadavg()
+    res = measure("render_all", demo, RENDER_TIMEOUTS.get(n, RENDER_TIMEOUT), RENDER_MEM_LIMIT,
+                  ["--jobs", str(jobs)], poll=0.2)
+    if "error" in res:  # killed: the report that was running, from its work folder
+        from datetime import UTC, datetime
+
+        until = datetime.now(UTC)
+        out = demo.parent / (f"_reports_{demo.name}" + (f"_j{jobs}" if jobs > 1 else ""))
+        done = set((res.get("partial") or {}).get("reports", {}))
+        nbs = [q for q in out.glob(".work-*/*.ipynb") if q.stem not in done]
+        if nbs:
+            nb = max(nbs, key=lambda q: q.stat().st_mtime)
+            res["where"] = f"{nb.stem}: {where_stopped(nb, until) or 'before its first cell'}"
+    return {**row, "events": n_ev, "load": list(load), **res}
 
 
 def run_all(work: Path, sizes: dict, spark: bool, demo_accounts: int = 10_000) -> list[dict]:

@@ -69,3 +69,18 @@ def test_a_size_whose_demo_set_could_not_be_generated_is_a_row_with_the_reason()
     assert ("Demo set of 1,000,000 accounts (usage scale 0.22) not generated: stopped at 16.0 GiB "
             "after 182 s, peak RSS 16.00 GiB.") in text
     assert "NOT met (< 600 s, < 8 GiB)." in text
+
+
+def test_a_row_with_reports_at_a_time_is_labelled_and_has_its_own_target_line():
+    done = {"reports": REPORTS, "split": SPLIT, "seconds": 60.0}
+    two = {"reports": REPORTS, "split": SPLIT, "seconds": 45.0}  # the same reports, two at a time
+    rows = [_row(100_000, **done), _row(100_000, jobs=2, method=bench.RENDER_METHOD_JOBS.format(jobs=2), **two)]
+    text = bench.render(rows, bench.QUICK, spark=False, seconds=90.0)
+    assert "| render all 4 reports | 100,000 accounts, 4,000,000 events | `report all --jobs 2`: 2 reports" in text
+    # shares of the sum of the report times (60 s) when reports run at a time, not of the 45 s wall
+    assert "| 100,000 (2 at a time) | 4,000,000 | 45.0 | 1.00 | 1.0 / 2.0 / 3.0 | 4.4 (7%) | 4.0 (7%) |" in text
+    assert "| 100,000 (2 at a time) | health | 20.0 |" in text
+    assert "- All four reports (`report all`) at 100,000 accounts (4,000,000 usage events): 60.0 s: NOT met" in text
+    assert ("- All four reports (`report all --jobs 2`, 2 at a time) at 100,000 accounts (4,000,000 usage "
+            "events): 45.0 s: met (< 60 s).") in text
+    assert text.count("- Fixed cost per report") == 1
