@@ -212,3 +212,18 @@ def days_to_renewal(src, paid: pd.DataFrame, out: pd.DataFrame) -> tuple[np.ndar
     best = pd.Series(days, index=j["index"].to_numpy()).groupby(level=0).min()
     res[best.index.to_numpy()] = best.to_numpy()
     return res, None
+
+
+def sorted_by_account(acc: np.ndarray, month: np.ndarray) -> bool:
+    """Whether rows are sorted by account, then month (as ``sort_values([account, month])``
+    leaves them); False also when the values do not compare (e.g. missing ones).
+
+    Example
+    -------
+    >>> sorted_by_account(np.array(["a", "a", "b"], dtype=object), np.array([1, 2, 1]))
+    True
+    """
+    try:
+        return bool(np.all((acc[1:] > acc[:-1]) | ((acc[1:] == acc[:-1]) & (month[1:] >= month[:-1]))))
+    except TypeError:
+        return False

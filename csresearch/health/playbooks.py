@@ -311,9 +311,38 @@ def with_scores(features: pd.DataFrame, health: pd.DataFrame, playbook: Playbook
     """The health inputs ``features`` with their scores (``health``: :func:`csresearch.health.score.score_health`
     of them) and the touch tier: :func:`playbook_features` from parts already computed (pure)."""
     keep = ["account_id", "period_start", "score", "band", "band_prev", "score_prev", "trend", "coverage"]
-    out = features.merge(health[keep], on=["account_id", "period_start"], how="left")
+    out = _scores_of_rows(features, health[keep])
+    if out is None:
+        out = features.merge(health[keep], on=["account_id", "period_start"], how="left")
     out["tier"] = touch_tier(out["arr"], playbook.high_touch_min, playbook.low_touch_min).to_numpy()
     out.attrs.update(features.attrs)
+    return out
+
+
+def _scores_of_rows(features: pd.DataFrame, health: pd.DataFrame) -> pd.DataFrame | None:
+    """``features.merge(health, on=[account_id, period_start], how="left")`` without copying
+    ``features`` (the result shares its columns), when ``health`` holds the rows of ``features``
+    that are ``active`` in the same order (as :func:`~csresearch.health.score.score_health`
+    leaves them) and each account-month is one row; None otherwise."""
+    from csresearch.features.grid import sorted_by_account
+
+    cols = [c for c in health.columns if c not in ("account_id", "period_start")]
+    if (any(c in features.columns for c in cols) or not all(health[c].dtype in ("float64", object) for c in cols)
+            or not features.index.equals(pd.RangeIndex(len(features)))):
+        return None
+    acc, start = features["account_id"].to_numpy(), features["period_start"].to_numpy()
+    on = features["active"].astype(bool).to_numpy() if "active" in features.columns else np.ones(len(acc), bool)
+    if (on.sum() != len(health) or not sorted_by_account(acc, start)
+            or ((acc[1:] == acc[:-1]) & (start[1:] == start[:-1])).any()  # an account-month twice
+            or not np.array_equal(acc[on], health["account_id"].to_numpy())
+            or not np.array_equal(start[on], health["period_start"].to_numpy())):
+        return None
+    out = features.copy(deep=False)  # new columns go to the copy only
+    for c in cols:
+        v = health[c].to_numpy()
+        a = np.full(len(acc), np.nan, dtype=v.dtype)  # NaN where not active, as the merge
+        a[on] = v
+        out[c] = a
     return out
 
 

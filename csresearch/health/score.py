@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.errors import ConfigError, DataValidationError
+from csresearch.features.grid import sorted_by_account
 from csresearch.health.config import (
     COMP_KEYS,
     COMPONENTS,
@@ -125,14 +126,15 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     need = ["account_id", "period_start", seg_col] + [COMPONENTS[c] for c in cfg.components]
     missing_cols = [c for c in need if c not in features.columns]
     if missing_cols:
-        raise DataValidationError(
-            f"health inputs: missing column(s) {', '.join(missing_cols)}; build them with "
-            "csresearch.features.account.account_month_features or drop those components from the config"
-        )
+        raise DataValidationError(f"health inputs: missing column(s) {', '.join(missing_cols)}; build them with "
+                                  "csresearch.features.account.account_month_features or drop those components "
+                                  "from the config")
     used = list(dict.fromkeys([c for c in ("account_id", "period_start", "snapshot_date") if c in features.columns]
                               + need[2:]))  # only these columns are sorted (not every input of the grid)
     f = features.loc[features["active"].astype(bool), used] if "active" in features.columns else features[used]
-    f = f.sort_values(["account_id", "period_start"], kind="stable").reset_index(drop=True)
+    if not sorted_by_account(f["account_id"].to_numpy(), f["period_start"].to_numpy()):  # inputs come sorted
+        f = f.sort_values(["account_id", "period_start"], kind="stable")
+    f.index = pd.RangeIndex(len(f))  # f is a new frame: no copy of it to renumber
     out = f[[c for c in ("account_id", "period_start", "snapshot_date") if c in f.columns]].copy()
     segment = f[seg_col].astype(object).where(f[seg_col].notna(), "(missing)").astype(str)
     out["segment"] = segment.to_numpy()
@@ -203,15 +205,14 @@ def _hysteresis(out: pd.DataFrame, bands: tuple, margin: float) -> np.ndarray:
     score = out["score"].to_numpy(dtype="float64")
     prev = np.r_[0, np.arange(len(out) - 1)]
     follows = np.r_[False, (acc[1:] == acc[:-1]) & (m[1:] - m[:-1] == 1)]
-    lo = {b[0]: b[1] - margin for b in bands}
-    hi = {b[0]: b[2] + margin for b in bands}
-    for month in np.unique(m):  # in month order, so last month's band is already final
-        idx = np.flatnonzero((m == month) & follows & ~np.isnan(score))
-        if not len(idx):
-            continue
+    lo = pd.Series({b[0]: b[1] - margin for b in bands}, dtype="float64")
+    hi = pd.Series({b[0]: b[2] + margin for b in bands}, dtype="float64")
+    cand = np.flatnonzero(follows & ~np.isnan(score))
+    order = cand[np.argsort(m[cand], kind="stable")]
+    cuts = np.flatnonzero(np.diff(m[order])) + 1
+    for idx in np.split(order, cuts) if len(order) else []:  # in month order: last month's band is final
         before = band[prev[idx]]
-        low = np.array([lo.get(b, np.nan) for b in before], dtype="float64")
-        high = np.array([hi.get(b, np.nan) for b in before], dtype="float64")
+        low, high = lo.reindex(before).to_numpy(), hi.reindex(before).to_numpy()
         keep = (score[idx] >= low) & (score[idx] < high)
         band[idx[keep]] = before[keep]
     return band
@@ -248,13 +249,11 @@ def _add_history(out: pd.DataFrame, periods: int) -> None:
     """score_prev / band_prev (previous month) and trend (score - score ``periods`` months ago)."""
     p = pd.DatetimeIndex(out["period_start"])
     m = p.year.to_numpy() * 12 + p.month.to_numpy()
-    key = pd.MultiIndex.from_arrays([out["account_id"].to_numpy(), m])
-
-    def back(k: int) -> np.ndarray:
-        return key.get_indexer(pd.MultiIndex.from_arrays([out["account_id"].to_numpy(), m - k]))
-
+    m = m - (m.min() if len(m) else 0)  # one key per account-month, each account a block of `span`
+    span = int(m.max(initial=0)) + periods + 2  # keys: k months back never reaches another block
+    key = pd.Index(pd.factorize(out["account_id"].to_numpy(), use_na_sentinel=False)[0].astype("int64") * span + m)
     score = out["score"].to_numpy()
-    i1, ik = back(1), back(periods)
+    i1, ik = key.get_indexer(key - 1), key.get_indexer(key - periods)
     out["trend"] = np.where(ik >= 0, score - score[np.maximum(ik, 0)], np.nan)
     out["score_prev"] = np.where(i1 >= 0, score[np.maximum(i1, 0)], np.nan)
     out["band_prev"] = np.where(i1 >= 0, out["band"].to_numpy()[np.maximum(i1, 0)], None)
