@@ -232,3 +232,30 @@ def test_text_in_numeric_column_reported():
     d.attrs["table"] = "custom.csv"
     with pytest.raises(DataValidationError, match=r"table 'custom.csv', column 't': 1 value\(s\) missing or not numbers \(row 2: 'three'\)"):
         survival_frame(d, "t", "e")
+
+
+def test_start_window_usage_counts_at_day_boundaries():
+    """Usage on day d of the window counts by the date of its timestamp: the last instant of day
+    29 is in the first 30 days, midnight of day 30 is not; day -1 and day 90 are outside."""
+    from csresearch.data.sources import DataSource
+    from csresearch.survival.tables import start_window_covariates
+
+    acc = pd.DataFrame({"account_id": ["A1", "A2"], "name": ["a", "b"], "segment": ["smb", "smb"],
+                        "created_at": pd.to_datetime(["2024-12-01", "2024-12-01"])})
+    subs = pd.DataFrame({"subscription_id": ["S1", "S2"], "account_id": ["A1", "A2"],
+                         "start_date": pd.to_datetime(["2025-01-01", "2025-01-01"]).date,
+                         "end_date": pd.to_datetime([pd.NaT, pd.NaT]).date, "mrr": [100.0, 100.0]})
+    day0 = pd.Timestamp("2025-01-01")
+    at = [day0 - pd.Timedelta(seconds=1), day0, day0 + pd.Timedelta(days=30) - pd.Timedelta(microseconds=1),
+          day0 + pd.Timedelta(days=30), day0 + pd.Timedelta(days=60),
+          day0 + pd.Timedelta(days=90) - pd.Timedelta(seconds=1), day0 + pd.Timedelta(days=90)]
+    usage = pd.DataFrame({"account_id": ["A1"] * len(at), "occurred_at": at, "event_type": "login"})
+    src = DataSource.from_frames({"accounts": acc, "subscriptions": subs, "usage_events": usage})
+    cov = start_window_covariates(src, "2025-12-31").set_index("account_id")
+    # A1: 2 events on days 0..29, 2 on days 60..89; A2: none
+    assert cov.loc["A1", "usage_trend"] == pytest.approx(np.log2(3 / 3))
+    assert cov.loc["A2", "usage_trend"] == 0.0
+    usage2 = usage.iloc[[2, 5, 5]]  # 1 early, 2 late
+    src2 = DataSource.from_frames({"accounts": acc, "subscriptions": subs, "usage_events": usage2})
+    cov2 = start_window_covariates(src2, "2025-12-31").set_index("account_id")
+    assert cov2.loc["A1", "usage_trend"] == pytest.approx(np.log2(3 / 2))

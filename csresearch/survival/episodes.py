@@ -144,23 +144,32 @@ def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFr
     ...     cov, "days_after_window", "churned")  # doctest: +SKIP
     """
     w = int(window_days)
-    st = survival_table_expr(src, as_of)
+    # every customer, computed once (a temporary table): the population, its count and the
+    # rows of the result all read it
+    st = survival_table_expr(src, as_of).select(
+        "account_id", "start_date", "tenure_days", "churned", "segment").cache()
     keep = (st.tenure_days > w) | ((st.churned == 0) & (st.tenure_days >= w))
-    pop = st.filter(keep).select("account_id", "start_date", "tenure_days", "churned", "segment")
+    pop = st.filter(keep)
+    k1, k2 = w // 3, w - w // 3  # 30 and 60 for a 90-day window
     # Materialised once (a temporary table): inlined, PostgreSQL estimates one row for this
     # population and re-runs each window aggregate below per account (minutes on the demo).
-    starts = pop.select(sid="account_id", s0="start_date").cache()
-    k1, k2 = w // 3, w - w // 3  # 30 and 60 for a 90-day window
+    # With the first midnight of days 0, k1, k2 and w of each window as timestamps.
+    s0 = pop.start_date.cast("timestamp")
+    starts = pop.select(sid="account_id", s0="start_date", b0=s0, b1=s0 + ibis.interval(days=k1),
+                        b2=s0 + ibis.interval(days=k2), bw=s0 + ibis.interval(days=w)).cache()
 
     def joined(name: str):
         t = src.table(name)
         return t.join(starts, t.account_id == starts.sid)
 
     u = joined("usage_events")
-    ud = _day(u.occurred_at, u.s0)
+    # day d of the window (date of the timestamp minus day 0) is in 0 .. k1 - 1 exactly when
+    # the timestamp is in [midnight of day 0, midnight of day k1): compared, never converted
+    # (the largest table); events outside the window are left out before the sums
+    u = u.filter((u.occurred_at >= u.b0) & (u.occurred_at < u.bw))
     usage = u.group_by(uid="sid").aggregate(
-        e_first=(ud.between(0, k1 - 1)).ifelse(1, 0).sum(),
-        e_last=(ud.between(k2, w - 1)).ifelse(1, 0).sum(),
+        e_first=(u.occurred_at < u.b1).ifelse(1, 0).sum(),
+        e_last=(u.occurred_at >= u.b2).ifelse(1, 0).sum(),
     )
     parts = [usage.rename(aid="uid")]
     if src.has("nps_responses"):
@@ -183,7 +192,10 @@ def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFr
     for p in parts:
         t = t.left_join(p, t.account_id == p.aid).drop("aid")
     df = t.order_by("account_id").execute()
-    df["usage_trend"] = np.log2((df.pop("e_last").fillna(0) + 1) / (df.pop("e_first").fillna(0) + 1))
+    # no usage in the window: no row in the sums (NULL after the join; with a NULL, the counts
+    # can reach pandas as objects), 0 events
+    e_last, e_first = (pd.to_numeric(df.pop(c), errors="coerce").fillna(0) for c in ("e_last", "e_first"))
+    df["usage_trend"] = np.log2((e_last + 1) / (e_first + 1))
     if "tickets_90d" in df:
         df["tickets_90d"] = df["tickets_90d"].fillna(0).astype(float)
     else:
@@ -193,7 +205,7 @@ def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFr
             df[c] = np.nan  # optional table absent: unknown, never 0
     df["start_date"] = pd.to_datetime(df["start_date"])
     df.insert(4, "days_after_window", df["tenure_days"] - w)
-    n_all = int(st.count().execute())
+    n_all = int(st.count().execute())  # every customer
     df.attrs.update({"as_of": as_of, "window_days": w, "excluded": n_all - len(df),
                      "absent_tables": [x for x in ("nps_responses", "support_tickets", "onboarding_milestones") if not src.has(x)]})
     return df[["account_id", "start_date", "tenure_days", "churned", "days_after_window", "segment",
