@@ -37,6 +37,8 @@ from scipy.optimize import isotonic_regression
 from csresearch.errors import DataQualityWarning
 
 WITHIN, AFTER = "within horizon", "after horizon"
+#: the columns of a history that :func:`outcome_rows` reads
+OUTCOME_COLUMNS = ("account_id", "snapshot_date", "segment", "band", "score", "days_to_renewal")
 
 
 def churned_within(src, day: str, horizon_days: int) -> pd.Series:
@@ -119,7 +121,7 @@ def outcome_rows(history: pd.DataFrame, src, as_of: str, horizon_days: int = 180
     asof = pd.Timestamp(as_of)
     snaps = pd.to_datetime(pd.Series(history["snapshot_date"].unique()))
     ok = (snaps + pd.Timedelta(days=horizon_days) <= asof) & (snaps > asof - pd.Timedelta(days=lookback_days))
-    cols = [c for c in ("account_id", "snapshot_date", "segment", "band", "score", "days_to_renewal") if c in history]
+    cols = [c for c in OUTCOME_COLUMNS if c in history]
     parts = []
     churned = churned_within_days(src, [d.date().isoformat() for d in snaps[ok]], horizon_days)
     for d in sorted(snaps[ok]):
@@ -208,10 +210,11 @@ class ScoreChurnCurve:
     def predict(self, items: pd.DataFrame) -> np.ndarray:
         """P(churn within the horizon) of each row of ``items`` (score and the ``by_`` columns)."""
         s = pd.to_numeric(items["score"], errors="coerce").to_numpy(dtype="float64")
-        cells = list(zip(*(items[c].astype(str) for c in self.by_), strict=True)) if self.by_ else [()] * len(s)
-        key = pd.Series(cells, index=range(len(s)), dtype=object)
+        cols = [items[c].astype(str).to_numpy() for c in self.by_]  # a cell: the by_ values as text
         out = np.full(len(s), np.nan)
         for cell, (x, y) in self.curves_.items():
-            m = (key == cell).to_numpy() & ~np.isnan(s)
+            m = ~np.isnan(s)
+            for col, v in zip(cols, cell, strict=True):
+                m &= col == v
             out[m] = np.interp(s[m], x, y)
         return out

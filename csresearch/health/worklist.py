@@ -43,6 +43,7 @@ import pandas as pd
 from csresearch.health.playbooks import PRIORITIES, Capacity, Playbook
 from csresearch.health.reasons import describe, join_reasons
 from csresearch.health.risk import (
+    OUTCOME_COLUMNS,
     ScoreChurnCurve,
     band_churn_rates,
     churned_within,
@@ -58,13 +59,13 @@ COLUMNS = ["rank", "account_id", "owner", "queue", "status", "within_capacity", 
 
 
 # -- ranking and capacity --------------------------------------------------------------------
-def _one_per_account(ctas: pd.DataFrame) -> pd.DataFrame:
+def _one_per_account(ctas: pd.DataFrame, text: bool = True) -> pd.DataFrame:
     c = ctas.assign(_p=ctas["priority"].map({p: i for i, p in enumerate(PRIORITIES)}))
     c = c.loc[c["account_id"].notna()].sort_values(["account_id", "_p", "rule"], kind="stable")
     g = c.groupby("account_id", sort=False)
     out = g.agg(priority=("priority", "first"), cta=("cta", "first"), team=("owner", "first"),
                 score=("score", "first"), band=("band", "first"), period_start=("period_start", "max")).reset_index()
-    out["rule"], out["reason"], out["values"] = (_per_account(c, col, fn) for col, fn in
+    out["rule"], out["reason"], out["values"] = ((_per_account(c, col, fn) if text else "") for col, fn in
                                                  (("rule", ", ".join), ("reason", join_reasons), ("values", join_reasons)))
     return out[["account_id", "rule", "priority", "cta", "team", "reason", "values", "score", "band", "period_start"]]
 
@@ -82,7 +83,7 @@ def _per_account(c: pd.DataFrame, col: str, fn) -> list:
 
 
 def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series | ScoreChurnCurve,
-                  capacity: Capacity, previous=(), called=()) -> pd.DataFrame:
+                  capacity: Capacity, previous=(), called=(), text: bool = True) -> pd.DataFrame:
     """Rank and queue the calls to action (pure function).
 
     Parameters
@@ -102,6 +103,8 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
         The accounts on the list a week earlier (not ``new``: ``waiting``).
     called
         The accounts handed out in the weeks before (``called``: they take no capacity).
+    text
+        False: rule, reason and values are left empty (for a replay that reads who is called).
 
     Returns
     -------
@@ -115,7 +118,7 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
     -------
     >>> rank_worklist(ctas, accounts, pd.Series({("red", "within horizon"): 0.3}), Capacity())  # doctest: +SKIP
     """
-    items = _one_per_account(ctas) if len(ctas) else pd.DataFrame(columns=[c for c in COLUMNS if c in
+    items = _one_per_account(ctas, text) if len(ctas) else pd.DataFrame(columns=[c for c in COLUMNS if c in
                                                                            ctas.columns or c == "team"])
     info = accounts.assign(account_id=accounts["account_id"].astype(str)).drop_duplicates("account_id")
     items = items.assign(account_id=items["account_id"].astype(str)).merge(
@@ -148,7 +151,7 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
                               "digital": capacity.digital_per_week}).astype("float64").fillna(np.inf)
     items["within_capacity"] = ~done & ~low & (items["queue_rank"] <= cap)
     owners = int(person.loc[person.ne("")].nunique()) if "csm_owner" in info else 0
-    n_owners = int(info["csm_owner"].dropna().astype(str).str.strip().replace("", np.nan).dropna().nunique())
+    n_owners = len({o.strip() for o in info["csm_owner"].dropna().astype(str).unique()} - {""})
     people = items["within_capacity"] & items["queue"].ne("digital")
     items.attrs.update({
         "worklist_size": int(people.sum()), "digital_size": int((items["within_capacity"] & ~people).sum()),
@@ -189,27 +192,29 @@ def _with_renewal(accounts: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
     return accounts.assign(**{c: ids.map(last[c]) for c in cols})
 
 
-def _window(feats: pd.DataFrame, as_of: str, pb: Playbook, months: int) -> pd.DataFrame:
-    """The rows and columns of ``feats`` that the worklist as of ``as_of`` reads: those of
-    :func:`~csresearch.features.account.features_as_of`, from the lookback's scoring dates or
-    the earliest replayed week's ``months`` months on (whichever is earlier), and only the
-    columns of the rules, the churn curve and the reasons. Every step filters these rows as it
-    did the whole frame, in the same order: the same list from less data."""
+def _window(feats: pd.DataFrame, as_of: str, pb: Playbook, months: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The parts of ``feats`` that the worklist as of ``as_of`` reads: the rows of
+    :func:`~csresearch.features.account.features_as_of` from the earliest replayed week's
+    ``months`` months on, with the columns of the rules and the reasons (the rules' rows), and
+    the rows of the scoring dates whose outcome is seen, with the columns of
+    :func:`~csresearch.health.risk.outcome_rows` (the churn curve's rows). Every step filters
+    these rows as it did the whole frame, in the same order: the same list from less data."""
     from csresearch.features.account import features_as_of
     from csresearch.health.reasons import PHRASE_CONTEXT
 
     cap = pb.capacity
     read = {"account_id", "period_start", "snapshot_date", "active_at_snapshot", "segment", "score", "band",
             "days_to_renewal", *PHRASE_CONTEXT, *(c.feature for r in pb.rules for c in r.when)}
-    cols = [c for c in feats.columns if c in read]
     asof = pd.Timestamp(as_of)
     snap, start = feats["snapshot_date"], feats["period_start"]
     first = start.loc[snap <= asof - pd.Timedelta(days=7 * max(cap.cooldown_weeks, 1))].max()
-    keep = snap > asof - pd.Timedelta(days=cap.lookback_days)
-    keep = keep | (start > first - pd.DateOffset(months=months)) if pd.notna(first) else keep | True
-    out = feats.loc[(keep & (snap <= asof)).to_numpy(), cols]
-    out.attrs = dict(feats.attrs)
-    return features_as_of(out, as_of)
+    keep = (snap <= asof) & (start > first - pd.DateOffset(months=months) if pd.notna(first) else True)
+    recent = feats.loc[keep.to_numpy(), [c for c in feats.columns if c in read]]
+    recent.attrs = dict(feats.attrs)
+    days = pd.to_datetime(pd.Series(snap.unique()))
+    seen = days[(days + pd.Timedelta(days=cap.horizon_days) <= asof) & (days > asof - pd.Timedelta(days=cap.lookback_days))]
+    scored = feats.loc[snap.isin(seen).to_numpy(), [c for c in feats.columns if c in OUTCOME_COLUMNS]]
+    return features_as_of(recent, as_of), scored
 
 
 def _lists_before(feats: pd.DataFrame, src, as_of: str, pb: Playbook, months: int,
@@ -255,7 +260,7 @@ def _replay(lists: list[tuple[str, pd.DataFrame]], accounts: pd.DataFrame, curve
     handed: list[pd.DataFrame] = []
     for day, ctas in lists:
         recent = set(pd.concat(handed[-cap.cooldown_weeks:])["account_id"]) if cap.cooldown_weeks and handed else ()
-        wl = rank_worklist(ctas, accounts, curve, cap, called=recent)
+        wl = rank_worklist(ctas, accounts, curve, cap, called=recent, text=False)
         handed.append(wl.loc[wl["within_capacity"], ["account_id", "queue"]].assign(day=day))
     keep = handed[-cap.cooldown_weeks:] if cap.cooldown_weeks else []
     return (pd.concat(keep, ignore_index=True) if keep else
@@ -287,12 +292,12 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
     pb = playbook if isinstance(playbook, Playbook) else load_playbook(playbook)
     cfg = health_config if isinstance(health_config, HealthConfig) else load_health_config(health_config)
     feats = playbook_features(src, as_of, cfg, pb) if features is None else features
-    feats = _window(feats, as_of, pb, months)
+    feats, scored = _window(feats, as_of, pb, months)
     accounts = _with_renewal(_accounts(src, as_of, pb), feats)
     ids = customers_on(src, as_of)
     ctas = run_playbook(feats, pb, months, customers=ids)
     cap = pb.capacity
-    rows = outcome_rows(feats, src, as_of, cap.horizon_days, cap.lookback_days)
+    rows = outcome_rows(scored, src, as_of, cap.horizon_days, cap.lookback_days)
     rates, curve = band_churn_rates(rows, as_of), ScoreChurnCurve().fit(rows)
     lists = _lists_before(feats, src, as_of, pb, months, cap.cooldown_weeks)
     handed = _replay(lists, accounts, curve, cap)
