@@ -69,7 +69,7 @@ def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
     if a.get("watch"):
         s += (f" {labels.plural(a['watch'], 'account')} on the list are watched, not called: their churn risk "
               f"within {labels.plural(cap.horizon_days, 'day')} is under {nv.pct(a['risk_floor'])}, "
-              f"{nv.number(cap.min_risk_ratio, 1)} times the average customer's {nv.pct(a['base_rate'])}.")
+              f"{cap.min_risk_ratio:g} times the average customer's {nv.pct(a['base_rate'])}.")
     if len(people):
         top = people.iloc[0]
         name = _names(ctx).get(top["account_id"], top["account_id"])
