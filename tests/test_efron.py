@@ -50,3 +50,12 @@ def test_fast_fit_equals_lifelines(kw):
     assert got.concordance_index_ == ref.concordance_index_
     np.testing.assert_allclose(got.baseline_cumulative_hazard_, ref.baseline_cumulative_hazard_, rtol=1e-10)
     assert isinstance(got, CoxPHFitter)
+
+
+def test_central_values_on_first_use_equal_lifelines():
+    df = _data()
+    ref = CoxPHFitter().fit(df, "T", "E")
+    got = FastCoxPHFitter().fit(df, "T", "E")
+    assert got._central_values.equals(ref._central_values)
+    s = FastCoxPHFitter().fit(df, "T", "E", strata=["g"])
+    assert s._central_values.equals(CoxPHFitter().fit(df, "T", "E", strata=["g"])._central_values)

@@ -77,6 +77,32 @@ class _SemiParametricPHFitter(SemiParametricPHFitter):
             return super()._choose_gradient_calculator(T, X, entries)
         return efron_values
 
+    # The "central values" (median or mode of each column, for partial-effect plots) on first
+    # use, from the training frame as given to ``fit`` (kept, not copied: do not change it after
+    # fitting), not at every fit: cross-validation and calibration folds never read them.
+    def _compute_central_values_of_raw_training_data(self, df, strata=None, name="baseline"):
+        if self.__dict__.get("_central_now"):  # a stratum's, within lifelines' own below
+            return super()._compute_central_values_of_raw_training_data(df, strata, name)
+        if strata is not None:  # lifelines' own, now (it recurses per stratum)
+            self.__dict__["_central_now"] = True
+            try:
+                return super()._compute_central_values_of_raw_training_data(df, strata, name)
+            finally:
+                self.__dict__["_central_now"] = False
+        self.__dict__["_central_source"] = df
+        return None
+
+    @property
+    def _central_values(self):
+        if self.__dict__.get("_central") is None and "_central_source" in self.__dict__:
+            df = self.__dict__.pop("_central_source")
+            self.__dict__["_central"] = super()._compute_central_values_of_raw_training_data(df)
+        return self.__dict__.get("_central")
+
+    @_central_values.setter
+    def _central_values(self, value) -> None:
+        self.__dict__["_central"] = value
+
 
 class FastCoxPHFitter(CoxPHFitter):
     """lifelines' ``CoxPHFitter`` (Breslow baseline) with :func:`efron_values` in its Newton steps."""

@@ -117,7 +117,7 @@ def _day(ts: ir.Value, start: ir.Value) -> ir.Value:
     return ts.date().delta(start, unit="day")
 
 
-def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFrame:
+def start_window_covariates(src, as_of: str, window_days: int = 90, survival_columns: bool = False) -> pd.DataFrame:
     """Covariates measured in the first ``window_days`` after the first subscription start.
 
     Day 0 is the account's first paid day (:mod:`csresearch.data.timeline`); the window is days
@@ -136,6 +136,10 @@ def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFr
 
     Returns one row per account with the survival columns (``tenure_days``, ``churned``),
     ``days_after_window`` = ``tenure_days - window_days`` and the covariates.
+    ``survival_columns=True`` appends the other columns of :func:`survival_table` (``episode_end,
+    tenure_months, reactivated, cohort``, the account attributes, ``mrr_start, mrr_as_of``),
+    from the same pass over the data, and counts every customer active on ``as_of`` in
+    ``attrs['active']``, those with fewer than ``window_days`` of tenure in ``attrs['active_short']``.
 
     Examples
     --------
@@ -146,8 +150,8 @@ def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFr
     w = int(window_days)
     # every customer, computed once (a temporary table): the population, its count and the
     # rows of the result all read it
-    st = survival_table_expr(src, as_of).select(
-        "account_id", "start_date", "tenure_days", "churned", "segment").cache()
+    full = survival_table_expr(src, as_of)
+    st = (full if survival_columns else full.select(*WINDOW_BASE)).cache()
     keep = (st.tenure_days > w) | ((st.churned == 0) & (st.tenure_days >= w))
     pop = st.filter(keep)
     k1, k2 = w // 3, w - w // 3  # 30 and 60 for a 90-day window
@@ -205,9 +209,32 @@ def start_window_covariates(src, as_of: str, window_days: int = 90) -> pd.DataFr
             df[c] = np.nan  # optional table absent: unknown, never 0
     df["start_date"] = pd.to_datetime(df["start_date"])
     df.insert(4, "days_after_window", df["tenure_days"] - w)
-    n_all = int(st.count().execute())  # every customer
-    df.attrs.update({"as_of": as_of, "window_days": w, "excluded": n_all - len(df),
-                     "absent_tables": [x for x in ("nps_responses", "support_tickets", "onboarding_milestones") if not src.has(x)]})
-    return df[["account_id", "start_date", "tenure_days", "churned", "days_after_window", "segment",
-               "usage_trend", "nps_first", "tickets_90d", "onboarding_complete"]]
+    out = df[[*WINDOW_BASE[:4], "days_after_window", WINDOW_BASE[4], *WINDOW_COVARIATES]]
+    if survival_columns:
+        out = _add_survival_columns(out, df, full.columns, st, w)
+    else:
+        out.attrs["n_all"] = int(st.count().execute())  # every customer
+    out.attrs.update({"as_of": as_of, "window_days": w, "excluded": out.attrs.pop("n_all") - len(out),
+                      "absent_tables": [x for x in ("nps_responses", "support_tickets", "onboarding_milestones") if not src.has(x)]})
+    return out
+
+
+WINDOW_BASE = ["account_id", "start_date", "tenure_days", "churned", "segment"]
+WINDOW_COVARIATES = ["usage_trend", "nps_first", "tickets_90d", "onboarding_complete"]
+
+
+def _add_survival_columns(out: pd.DataFrame, df: pd.DataFrame, order: list[str], st: ir.Table,
+                          w: int) -> pd.DataFrame:
+    """``out`` with the other columns of :func:`survival_table` (as it converts them) and the
+    counts of every customer (``st``: the survival table in the engine) in its attrs."""
+    df["episode_end"] = pd.to_datetime(df["episode_end"])
+    df["tenure_months"] = df["tenure_days"] / DAYS_PER_MONTH
+    order = list(order)
+    order.insert(order.index("tenure_days") + 1, "tenure_months")
+    out = pd.concat([out, df[[c for c in order if c not in out.columns]]], axis=1)
+    every = st.select("churned", "tenure_days").execute()  # every customer (one row each)
+    active = every["churned"] == 0
+    out.attrs.update({"n_all": len(every), "active": int(active.sum()),
+                      "active_short": int((active & (every["tenure_days"] < w)).sum())})
+    return out
 

@@ -61,20 +61,18 @@ def data(ctx: ReportContext) -> DriverData:
                               p.get("id_column") or None, p.get("value_column") or None, p.get("segment") or None)
         from csresearch.survival import tables
 
-        st = tables.survival_table(ctx.source, ctx.as_of)
-        active = st["churned"] == 0
-        counts = {"active_first_stay": int(active.sum()),
-                  "short_history": int((active & (st["tenure_days"] < WINDOW_DAYS)).sum())}
         duration, covariates = "tenure_days", cov or SOURCE_COVARIATES
         window = getattr(tables, "start_window_covariates", None)
         if window is not None and not cov:
-            # covariates measured in each account's first 90 days; time counted from day 90
-            w = window(ctx.source, ctx.as_of, WINDOW_DAYS)
-            st = w.merge(st[["account_id", *[c for c in st.columns if c not in w.columns]]],
-                         on="account_id", how="left")
+            # covariates measured in each account's first 90 days; time counted from day 90; the
+            # other columns of the survival table and the counts of active customers beside them
+            st = window(ctx.source, ctx.as_of, WINDOW_DAYS, survival_columns=True)
+            counts = {"active_first_stay": st.attrs["active"], "short_history": st.attrs["active_short"]}
+            st.attrs.clear()  # a plain table, as the merged one it replaces
             duration, covariates = "days_after_window", WINDOW_COVARIATES
         else:
-            counts["short_history"] = 0
+            st = tables.survival_table(ctx.source, ctx.as_of)
+            counts = {"active_first_stay": int((st["churned"] == 0).sum()), "short_history": 0}
         seg = ctx.segment
         if seg not in st.columns:
             acc = ctx.df("accounts")
