@@ -207,12 +207,12 @@ def _usage_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, k: int
     aggregates = [OPTIONAL_USAGE[c] for c in optional]
     u = usage_features_table(src.table("usage_events"), str(cut.date()), aggregates).execute()
     um = month_index(pd.to_datetime(u["month"]))
+    p = grid.pos(u["account_id"], um)  # looked up once for every column
     for col, name in [("events", "usage_events"), *((a, c) for c, a in OPTIONAL_USAGE.items())]:
         if col in u.columns:
-            out[name] = grid.scatter(u["account_id"], um, u[col].astype("float64"))
+            out[name] = grid.scatter(u["account_id"], um, u[col].astype("float64"), p=p)
     has_trend = u["trend"].notna().to_numpy()
     trend = np.full(grid.n, np.nan)
-    p = grid.pos(u["account_id"], um)
     sel = (p >= 0) & has_trend
     trend[p[sel]] = u["trend"].to_numpy(dtype="float64")[sel]
     out["usage_trend_ln"] = trend
@@ -281,8 +281,9 @@ def _survey_columns(src, grid: Grid, out: pd.DataFrame, cut_excl: pd.Timestamp, 
         c = monthly_aggregate(src.table("ces_responses"), "responded_at", cut_excl,
                               lambda t: {"s": t.score.sum(), "n": t.count()})
         k = opts["ces_window_months"]
-        s = grid.window_sum(c["account_id"], c["mi"], c["s"], k)
-        nn = grid.window_sum(c["account_id"], c["mi"], c["n"], k)
+        code = grid.accounts.get_indexer(pd.Index(c["account_id"]))
+        s = grid.window_sum(c["account_id"], c["mi"], c["s"], k, code)
+        nn = grid.window_sum(c["account_id"], c["mi"], c["n"], k, code)
         out["ces_mean"] = np.where(nn > 0, s / np.where(nn > 0, nn, 1), np.nan)
     else:
         out["ces_mean"] = np.nan
@@ -309,8 +310,9 @@ def _support_email_columns(src, grid: Grid, out: pd.DataFrame, cut_excl: pd.Time
         e = monthly_aggregate(src.table("email_events"), "sent_at", cut_excl,
                               lambda t: {"sent": t.count(), "op": t.opened.sum()})
         k = opts["email_window_months"]
-        sent = grid.window_sum(e["account_id"], e["mi"], e["sent"], k)
-        op = grid.window_sum(e["account_id"], e["mi"], e["op"].fillna(0), k)
+        code = grid.accounts.get_indexer(pd.Index(e["account_id"]))
+        sent = grid.window_sum(e["account_id"], e["mi"], e["sent"], k, code)
+        op = grid.window_sum(e["account_id"], e["mi"], e["op"].fillna(0), k, code)
         out["email_open_rate"] = np.where(sent > 0, op / np.where(sent > 0, sent, 1), np.nan)
     else:
         out["email_open_rate"] = np.nan

@@ -59,9 +59,10 @@ class Grid:
         within = np.arange(self.n) - self.offset[acc]
         return acc, self.first_m[acc] + within, self.offset[acc]
 
-    def pos(self, account_id, month: np.ndarray, clip_early: bool = False) -> np.ndarray:
-        """Row of each (account, month); -1 outside the grid (early months clipped if asked)."""
-        code = self.accounts.get_indexer(pd.Index(account_id))
+    def pos(self, account_id, month: np.ndarray, clip_early: bool = False, code=None) -> np.ndarray:
+        """Row of each (account, month); -1 outside the grid (early months clipped if asked).
+        ``code``: the accounts' positions in :attr:`accounts` when already looked up."""
+        code = self.accounts.get_indexer(pd.Index(account_id)) if code is None else code
         month = np.asarray(month, dtype="int64")
         ok = code >= 0
         first = np.where(ok, self.first_m[np.maximum(code, 0)], 0)
@@ -70,15 +71,16 @@ class Grid:
         ok &= (month >= first) & (month <= self.last_m)
         return np.where(ok, self.offset[np.maximum(code, 0)] + month - first, -1)
 
-    def scatter(self, account_id, month, values, clip_early: bool = False) -> np.ndarray:
-        """Per cell, the sum of ``values`` of the (account, month) pairs falling in it."""
+    def scatter(self, account_id, month, values, clip_early: bool = False, code=None, p=None) -> np.ndarray:
+        """Per cell, the sum of ``values`` of the (account, month) pairs falling in it (``code``
+        as in :meth:`pos`; ``p``: the pairs' :meth:`pos` when already known)."""
         out = np.zeros(self.n, dtype="float64")
-        p = self.pos(account_id, month, clip_early)
+        p = self.pos(account_id, month, clip_early, code) if p is None else p
         keep = p >= 0
         np.add.at(out, p[keep], np.asarray(values, dtype="float64")[keep])
         return out
 
-    def window_sum(self, account_id, month, values, k: int) -> np.ndarray:
+    def window_sum(self, account_id, month, values, k: int, code=None) -> np.ndarray:
         """Per cell, the sum of ``values`` dated in the ``k`` months up to the cell's month.
 
         Data dated before an account's first month counts in the cells whose window reaches
@@ -88,10 +90,10 @@ class Grid:
         account_id = np.asarray(account_id)
         month = np.asarray(month, dtype="int64")
         values = np.asarray(values, dtype="float64")
-        code = self.accounts.get_indexer(pd.Index(account_id))
+        code = self.accounts.get_indexer(pd.Index(account_id)) if code is None else code  # as in pos
         reach = month + k > np.where(code >= 0, self.first_m[np.maximum(code, 0)], 0)
-        a, m, v = account_id[reach], month[reach], values[reach]
-        diff = self.scatter(a, m, v, clip_early=True) - self.scatter(a, m + k, v)
+        a, m, v, c = account_id[reach], month[reach], values[reach], code[reach]
+        diff = self.scatter(a, m, v, clip_early=True, code=c) - self.scatter(a, m + k, v, code=c)
         return cum_in_block(diff, self.rows()[2])
 
 
