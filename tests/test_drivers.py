@@ -281,3 +281,26 @@ def test_flat_table_time_unit_defaults_to_months():
     ctx = ReportContext("churn_drivers", {"as_of": "2025-12-31", "duration": "tenure", "event": "Churn=Yes",
                                           "covariates": ["x"], "time_unit": ""}, flat=flat)
     assert data(ctx).unit == "months" and ctx.params["time_unit"] == "months"
+
+
+def test_reuse_takes_the_cross_validation_fold_fits():
+    """The calibration's proportional-hazards folds are the cross-validation's: the same rows and
+    settings give the same fit, so it is taken, not refitted; other settings refit."""
+    rng = np.random.default_rng(3)
+    n = 500
+    df = pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(["a", "b"], n)})
+    df["t"] = np.ceil(rng.exponential(20 * np.exp(-0.5 * df["x"])))
+    df["e"] = (rng.random(n) < 0.7).astype(int)
+    m = CoxModel(["x", "g"])
+    m.cross_validate(df, "t", "e", k=5, seed=0)
+    assert len(m.cv_fits_) == 5
+    folds = np.array_split(np.random.default_rng(0).permutation(n), 5)
+    held = np.zeros(n, dtype=bool)
+    held[folds[0]] = True
+    train = df[~held]
+    got = CoxModel(["x", "g"], checks=False, reuse=m.cv_fits_).fit(train, "t", "e")
+    fresh = CoxModel(["x", "g"], checks=False).fit(train, "t", "e")
+    assert got.model_ is m.cv_fits_[0][2]
+    pd.testing.assert_frame_equal(got.summary, fresh.summary)
+    other = CoxModel(["x", "g"], checks=False, penalizer=0.1, reuse=m.cv_fits_).fit(train, "t", "e")
+    assert all(other.model_ is not f for _, _, f in m.cv_fits_)

@@ -55,11 +55,13 @@ def band_starts(durations: np.ndarray, width: float, horizon: float) -> list[flo
     return [float(b) for b in np.arange(0.0, last, width) if b + horizon <= last]
 
 
-def km_conditional(durations: np.ndarray, events: np.ndarray, start: float, horizon: float) -> float:
-    """Kaplan-Meier ``1 - S(start + horizon) / S(start)`` (NaN past the last observed time)."""
+def km_conditional(durations: np.ndarray, events: np.ndarray, start: float, horizon: float,
+                   km: KaplanMeierFitter | None = None) -> float:
+    """Kaplan-Meier ``1 - S(start + horizon) / S(start)`` (NaN past the last observed time);
+    ``km``: the Kaplan-Meier fit of these very durations and events, if already made."""
     if not len(durations) or start + horizon > np.max(durations):
         return np.nan
-    km = KaplanMeierFitter().fit(durations, events)
+    km = km if km is not None else KaplanMeierFitter().fit(durations, events)
     s = km.survival_function_at_times([start, start + horizon]).to_numpy()
     return float(1 - s[1] / s[0]) if s[0] > 0 else np.nan
 
@@ -113,11 +115,12 @@ def band_calibration(oof: pd.DataFrame, df: pd.DataFrame, duration: str, event: 
     dur, ev = _arrays(df, duration, event)
     width = width or horizon
     rows = []
+    km = KaplanMeierFitter().fit(dur, ev) if len(dur) else None  # one curve for every band
     for b, g in oof.groupby("start"):
         end = f"{b + width:g}"
         rows.append({"band": f"{b:g}-{end}" + (f" {unit}" if unit else ""), "start": float(b),
                      "n": int((dur > b).sum()), "predicted": float(g["predicted"].mean()),
-                     "observed": km_conditional(dur, ev, float(b), horizon),
+                     "observed": km_conditional(dur, ev, float(b), horizon, km),
                      "scored": int(g["predicted"].notna().sum())})
     out = pd.DataFrame(rows)
     out.insert(5, "difference", out["predicted"] - out["observed"])

@@ -81,6 +81,11 @@ class CoxModel:
     checks
         Run the pre-fit checks (default). Refits of an already checked model on parts of the
         same data (cross-validation folds, tenure bands) may skip them: they are the slow part.
+    reuse
+        Fits to take instead of fitting again: ``(training table, settings, lifelines model)``
+        triples, such as another model's ``cv_fits_``. One whose training table (the design with
+        the duration and event) equals this fit's and whose settings (penalizer, l1_ratio,
+        alpha, strata) are this model's is used as it is (the same data gives the same fit).
 
     Attributes (after ``fit``)
     --------------------------
@@ -90,6 +95,7 @@ class CoxModel:
     reference_ : dict of the reference level of each categorical covariate
     warnings_ : list of the pre-fit warnings issued
     cv_concordance_ : mean k-fold concordance after :meth:`cross_validate`
+    cv_fits_ : the folds' fits that converged cleanly, for ``reuse`` (after :meth:`cross_validate`)
 
     Examples
     --------
@@ -111,6 +117,7 @@ class CoxModel:
         dropna: bool = False,
         min_epv: float = MIN_EPV,
         checks: bool = True,
+        reuse: Sequence[tuple] = (),
     ) -> None:
         if (covariates is None) == (formula is None):
             raise DataValidationError("give either covariates (a column list) or a formula, not both/neither")
@@ -125,6 +132,7 @@ class CoxModel:
         self.dropna = dropna
         self.min_epv = min_epv
         self.checks = checks
+        self.reuse = list(reuse)
 
     # -- preparation ----------------------------------------------------------------------
     def _columns(self, df: pd.DataFrame) -> list[str]:
@@ -197,7 +205,13 @@ class CoxModel:
             self._concordance = float(self.model_.concordance_index_)
         return self._concordance
 
+    def _settings(self, alpha: float | None = None) -> tuple:
+        return (self.penalizer, self.l1_ratio, self.alpha if alpha is None else alpha, tuple(self.strata))
+
     def _fit_lifelines(self, data: pd.DataFrame) -> CoxPHFitter:
+        for train, settings, fitted in self.reuse:
+            if settings == self._settings() and train.equals(data) and not (fitted.params_.abs() > HUGE_COEF).any():
+                return fitted
         cph = CoxPHFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio, alpha=self.alpha)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
@@ -303,7 +317,7 @@ class CoxModel:
             self.fit(df, duration, event)
         data = self._data
         folds = np.array_split(np.random.default_rng(seed).permutation(len(data)), k)
-        rows = []
+        rows, self.cv_fits_ = [], []
         for i, test_idx in enumerate(folds):
             held = np.zeros(len(data), dtype=bool)
             held[test_idx] = True
@@ -316,6 +330,8 @@ class CoxModel:
             if any(issubclass(w.category, ConvergenceWarning) for w in caught):
                 _warn(f"cross-validation fold {i + 1} of {k}: the Cox fit on the other folds did not converge "
                       "cleanly; its concordance is unreliable (add a penalizer or use fewer folds)")
+            else:
+                self.cv_fits_.append((train, self._settings(alpha=0.05), cph))  # lifelines' default alpha
             risk = cph.predict_log_partial_hazard(test)
             try:
                 c = concordance_index(test[DURATION], -risk, test[EVENT])

@@ -62,7 +62,10 @@ def prediction_model(ctx: ReportContext) -> dict:
         d = data(ctx)
         long = horizons(d)[1]
         frame = _frame(d)
-        cands = {PH_NAME: lambda: CoxModel(d.covariates, dropna=True, checks=False),  # checked in model(ctx)
+        # checked in model(ctx); its cross-validation folds are the same as the calibration's (same
+        # rows, seed and k): their fits are taken, not refitted
+        reuse = getattr(model(ctx), "cv_fits_", ())
+        cands = {PH_NAME: lambda: CoxModel(d.covariates, dropna=True, checks=False, reuse=reuse),
                  LANDMARK_NAME: lambda: TenureLandmarkCox(d.covariates, horizon=long)}
         choice = choose_model(cands, frame, d.duration, d.event, long, unit=d.unit)
         name = choice["name"]
