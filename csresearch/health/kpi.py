@@ -30,6 +30,7 @@ from csresearch.data import timeline
 from csresearch.data.periods import check_grain, month_from_index, parse_as_of, period_floor
 from csresearch.features.usage import monthly_aggregate
 from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
+from csresearch.metrics.renewals import wrapped
 from csresearch.metrics.revenue import mrr_bridge, start_churners
 from csresearch.metrics.surveys import survey_scores
 
@@ -125,19 +126,39 @@ def _customers_at_starts(src, as_of: str, periods: pd.DatetimeIndex) -> pd.DataF
 
 
 def _adoption(src, as_of: str, grain: str, periods) -> np.ndarray:
-    from csresearch.features.usage import event_types_table
-
-    u = event_types_table(src.table("usage_events"), as_of).order_by(["account_id", "month"]).execute()
-    u["month"] = pd.to_datetime(u["month"])  # the event_types rows of features.usage_features
+    """Mean adoption breadth per period over the customers at its start (see :data:`KPI_TREE`)."""
     n_types = int(src.table("usage_events").event_type.nunique().execute() or 0)
-    if n_types == 0 or u.empty:
+    if grain == "month":  # one month per period: the months with events are enough (the others read 0)
+        breadth = _breadth_by_month(src, as_of, n_types)
+    else:
+        from csresearch.features.usage import event_types_table
+
+        u = event_types_table(src.table("usage_events"), as_of).order_by(["account_id", "month"]).execute()
+        u["month"] = pd.to_datetime(u["month"])  # the event_types rows of features.usage_features
+        u["p"] = period_floor(u["month"], grain).to_numpy()
+        u = u.assign(b=u["event_types"] / n_types) if n_types else u.iloc[:0]
+        breadth = None if u.empty else u.groupby(["account_id", "p"])["b"].mean()
+    if breadth is None:
         return np.full(len(periods), np.nan)
-    u["p"] = period_floor(u["month"], grain).to_numpy()
-    breadth = u.assign(b=u["event_types"] / n_types).groupby(["account_id", "p"])["b"].mean()
     active = _customers_at_starts(src, as_of, pd.DatetimeIndex(periods))
     idx = pd.MultiIndex.from_arrays([active["account_id"], active["period_start"]])
     vals = pd.Series(breadth.reindex(idx).fillna(0.0).to_numpy(), index=active["period_start"].to_numpy())
     return vals.groupby(level=0).mean().reindex(periods).to_numpy()
+
+
+def _breadth_by_month(src, as_of: str, n_types: int) -> pd.Series | None:
+    """Event types used / ``n_types`` per (account_id, month start) of the months with events of
+    :func:`csresearch.features.usage.event_types_table` (the same counts; its months without
+    events read 0 there and are absent here); None when no event is before the cut."""
+    from csresearch.features.usage import _distinct_counts, _event_months
+
+    events = src.table("usage_events")
+    ev, _ = _event_months(events, as_of)
+    u = ev.group_by(["account_id", "mi"]).aggregate(types=_distinct_counts(ev, events)["types"]).execute()
+    if u.empty or n_types == 0:
+        return None
+    p = month_from_index(u["mi"].to_numpy(dtype="int64"))
+    return pd.Series((u["types"] / n_types).to_numpy(), index=pd.MultiIndex.from_arrays([u["account_id"], p]))
 
 
 def table_of(src, name: str, memo: dict) -> pd.DataFrame:
@@ -175,7 +196,8 @@ def metric_table(src, as_of: str, kind: str, grain: str, by: str | None = None,
     split = memo.get(SPLIT)
     acc = memo.get(("df", "accounts"))
     if kind == "bridge" and by in (None, split) and acc is not None and {"account_id", split} <= set(acc.columns):
-        memo[(kind, grain, None)], memo[(kind, grain, split)] = mrr_bridges(subs, as_of, grain, split, acc)
+        both = mrr_bridges(wrapped(subs, memo, acc, split), as_of, grain, split)
+        memo[(kind, grain, None)], memo[(kind, grain, split)] = both
     elif kind == "renewals":
         acc = table_of(src, "accounts", memo) if by else None
         memo[(kind, grain, by)] = renewal_rates(subs, as_of, grain, by=by, accounts=acc, memo=memo)
@@ -200,7 +222,7 @@ def kpi_tree(src, as_of: str, grain: str = "month", memo: dict | None = None) ->
     subs = table_of(src, "subscriptions", memo)
     bridge = metric_table(src, as_of, "bridge", grain, memo=memo)
     periods = pd.DatetimeIndex(bridge["period_start"])
-    churners = start_churners(subs, as_of, grain)
+    churners = start_churners(wrapped(subs, memo), as_of, grain)
     start = bridge["accounts_start"].to_numpy()
     mrr0 = bridge["mrr_start"].to_numpy()
     values: dict[str, np.ndarray] = {

@@ -45,6 +45,17 @@ def _frame(subscriptions: DataSource | pd.DataFrame) -> pd.DataFrame:
     return subscriptions
 
 
+def wrapped(s: pd.DataFrame, memo: dict | None, accounts: pd.DataFrame | None = None,
+            by: str | None = None) -> DataSource:
+    """:func:`~csresearch.metrics.revenue.source_of` of a report's subscriptions (and ``by`` of
+    its ``accounts``), built once per ``memo`` (every call on it passes the same frames)."""
+    if memo is None:
+        return source_of(s, accounts, by)
+    if ("source", by) not in memo:
+        memo[("source", by)] = source_of(s, accounts, by)
+    return memo[("source", by)]
+
+
 def renewal_events(
     subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str = "month", level: str = "account",
     memo: dict | None = None,
@@ -82,7 +93,7 @@ def _events(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str, le
     require_columns(subscriptions, "subscriptions", ["subscription_id", "term_months"])
     s = check_subscriptions(subscriptions)
     cols = ["period_start", "account_id", "subscription_id", "anniversary", "mrr", "renewed"]
-    src = source_of(s)
+    src = wrapped(s, memo)
     periods = eng.report_periods(src, as_of, grain)
     no_term = s["term_months"].isna()
     if no_term.any():
@@ -121,10 +132,11 @@ def _anniversaries(t: pd.DataFrame, src, as_of: str, first: pd.Timestamp, end: p
     """The term anniversaries in ``[first, end)`` of the subscriptions ``t`` (checked, with
     integer ``term_months``) while they are active, with ``renewed``; in the order of ``t``'s
     rows, then k."""
+    t = t[["account_id", "subscription_id", "start_date", "end_date", "mrr", "term_months"]]
     last_day = pd.Series(end - pd.Timedelta(days=1), index=t.index)
-    n = np.maximum(months_between(t["start_date"], last_day) // t["term_months"], 0).astype("int64")
-    rep = t.loc[t.index.repeat(n)].copy()
-    rep["k"] = rep.groupby(level=0).cumcount() + 1
+    n = np.maximum(months_between(t["start_date"], last_day) // t["term_months"], 0).astype("int64").to_numpy()
+    rep = t.iloc[np.repeat(np.arange(len(t)), n)].copy()
+    rep["k"] = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n) + 1  # 1..n per subscription
     rep["anniversary"] = add_months(rep["start_date"], (rep["k"] * rep["term_months"]).to_numpy())
     keep = (rep["anniversary"] >= first) & (rep["anniversary"] < end)
     keep &= rep["end_date"].isna() | (rep["anniversary"] <= rep["end_date"])
@@ -152,7 +164,7 @@ def renewal_rates(
     :func:`renewal_events` (the events of a report's subscriptions computed once).
     """
     s = check_subscriptions(_frame(subscriptions))
-    periods = eng.report_periods(source_of(s), as_of, grain)
+    periods = eng.report_periods(wrapped(s, memo), as_of, grain)
     ev = renewal_events(s.drop(columns="mrr_micro"), as_of, grain, level, memo)
     ev, keys, groups = attach_group(ev, by, accounts)
     ev = ev.assign(
@@ -202,7 +214,7 @@ def renewal_by_term(subscriptions: DataSource | pd.DataFrame, as_of: str, months
     cols = ["term_months", "up_for_renewal", "renewed", "renewal_rate"]
     if ev.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name="term"))
-    months_all = sorted(eng.report_periods(source_of(check_subscriptions(s)), as_of, "month"))
+    months_all = sorted(eng.report_periods(wrapped(check_subscriptions(s), memo), as_of, "month"))
     window = months_all[-months:]
     ev = ev.loc[ev["period_start"].isin(window)]
     terms = s.drop_duplicates("subscription_id").set_index(s["subscription_id"].drop_duplicates().astype(str))
