@@ -67,7 +67,7 @@ def _nps_dates(src, rows: pd.DataFrame) -> pd.Series:
     """Day of the latest NPS answer on or before each row's snapshot (NaT without one)."""
     if not src.has("nps_responses") or rows.empty:
         return pd.Series(pd.NaT, index=rows.index)
-    r = src.df("nps_responses")[["account_id", "responded_at"]].dropna()
+    r = src.df("nps_responses", ["account_id", "responded_at"]).dropna()
     r = r.assign(account_id=r["account_id"].astype(str), on=r["responded_at"].dt.normalize())
     r = r.sort_values("on")
     left = rows[["account_id", "snapshot_date"]].assign(account_id=rows["account_id"].astype(str),
@@ -100,8 +100,9 @@ def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, win
         at = np.flatnonzero(rule_of == rule)
         fs = feats.get(rule, [])
         used = [c for c in rows.columns if c in {*fs, *PHRASE_CONTEXT, "nps_latest_on"}]
-        reasons[at] = [", ".join(p for p in (_phrase(f, r, windows) for f in fs) if p)
-                       for r in rows.iloc[at][used].to_dict("records")]
+        sub = rows.iloc[at]  # records as to_dict("records") gives them (tolist boxes alike)
+        records = [dict(zip(used, v, strict=True)) for v in zip(*(sub[c].tolist() for c in used), strict=True)]
+        reasons[at] = [", ".join(p for p in (_phrase(f, r, windows) for f in fs) if p) for r in records]
     return ctas.assign(reason=list(reasons))
 
 
