@@ -67,7 +67,7 @@ def _nps_dates(src, rows: pd.DataFrame) -> pd.Series:
     """Day of the latest NPS answer on or before each row's snapshot (NaT without one)."""
     if not src.has("nps_responses") or rows.empty:
         return pd.Series(pd.NaT, index=rows.index)
-    r = src.df("nps_responses", ["account_id", "responded_at"]).dropna()
+    r = src.df("nps_responses")[["account_id", "responded_at"]].dropna()
     r = r.assign(account_id=r["account_id"].astype(str), on=r["responded_at"].dt.normalize())
     r = r.sort_values("on")
     left = rows[["account_id", "snapshot_date"]].assign(account_id=rows["account_id"].astype(str),

@@ -176,8 +176,7 @@ def _accounts(src, as_of: str, pb: Playbook) -> pd.DataFrame:
     from csresearch.health.segments import touch_tiers
 
     t = touch_tiers(src, as_of, pb.high_touch_min, pb.low_touch_min)
-    cols = [c for c in ("account_id", "csm_owner") if src.has("accounts") and c in src.table("accounts").columns]
-    acc = src.df("accounts", cols) if src.has("accounts") else pd.DataFrame(columns=["account_id"])
+    acc = src.df("accounts") if src.has("accounts") else pd.DataFrame(columns=["account_id"])
     owner = acc.drop_duplicates("account_id").set_index(acc["account_id"].drop_duplicates().astype(str))
     csm = owner["csm_owner"] if "csm_owner" in owner.columns else pd.Series(dtype=object)
     return t.assign(account_id=t["account_id"].astype(str), csm_owner=t["account_id"].astype(str).map(csm))
