@@ -91,9 +91,10 @@ class _Ctx:
         self.src = source
         self.as_of = str(as_of)
         self.day = _parse_date(as_of)
-        self.active = timeline.active_on(source, self.as_of).select("account_id")
+        # each computed once (temporary tables): every item reads them, the timeline is the costly part
+        self.active = timeline.active_on(source, self.as_of).select("account_id").cache()
         self.n_active = int(self.active.count().execute())
-        self.timeline = timeline.account_timeline(source, self.as_of)
+        self.timeline = timeline.account_timeline(source, self.as_of).cache()
 
     def window(self, t: ir.Table, col: str, days: int | None) -> ir.Table:
         """Rows of ``t`` with ``col`` in the ``days`` days up to and including as_of (None: all before)."""
