@@ -205,8 +205,7 @@ def _hysteresis(out: pd.DataFrame, bands: tuple, margin: float) -> np.ndarray:
     score = out["score"].to_numpy(dtype="float64")
     prev = np.r_[0, np.arange(len(out) - 1)]
     follows = np.r_[False, (acc[1:] == acc[:-1]) & (m[1:] - m[:-1] == 1)]
-    lo = pd.Series({b[0]: b[1] - margin for b in bands}, dtype="float64")
-    hi = pd.Series({b[0]: b[2] + margin for b in bands}, dtype="float64")
+    lo, hi = (pd.Series({b[0]: b[j] + d for b in bands}, dtype="float64") for j, d in ((1, -margin), (2, margin)))
     cand = np.flatnonzero(follows & ~np.isnan(score))
     order = cand[np.argsort(m[cand], kind="stable")]
     cuts = np.flatnonzero(np.diff(m[order])) + 1
@@ -229,10 +228,7 @@ def band_flips(health: pd.DataFrame, column: str = "band") -> pd.DataFrame:
     -------
     >>> band_flips(hist)["rate"].mean()  # doctest: +SKIP
     """
-    p = pd.DatetimeIndex(health["period_start"])
-    m = p.year.to_numpy() * 12 + p.month.to_numpy()
-    key = pd.MultiIndex.from_arrays([health["account_id"].to_numpy(), m])
-    i1 = key.get_indexer(pd.MultiIndex.from_arrays([health["account_id"].to_numpy(), m - 1]))
+    (i1,) = _rows_back(health, 1)
     scored = health["score"].notna().to_numpy()
     both = scored & (i1 >= 0) & scored[np.maximum(i1, 0)]
     vals = health[column].to_numpy(dtype=object)
@@ -245,15 +241,20 @@ def band_flips(health: pd.DataFrame, column: str = "band") -> pd.DataFrame:
     return t
 
 
+def _rows_back(rows: pd.DataFrame, *ks: int) -> list[np.ndarray]:
+    """Per row, the row of the same account ``k`` months earlier (-1: none), for each of ``ks``
+    (integer keys per account-month, each account a block of keys k months back never leaves)."""
+    p = pd.DatetimeIndex(rows["period_start"])
+    m = (p.year.to_numpy() - (p.year.min() if len(p) else 0)) * 12 + p.month.to_numpy()  # 1.. from the first year
+    span = int(m.max(initial=0)) + max(ks) + 2
+    key = pd.Index(pd.factorize(rows["account_id"].to_numpy(), use_na_sentinel=False)[0].astype("int64") * span + m)
+    return [key.get_indexer(key - k) for k in ks]
+
+
 def _add_history(out: pd.DataFrame, periods: int) -> None:
     """score_prev / band_prev (previous month) and trend (score - score ``periods`` months ago)."""
-    p = pd.DatetimeIndex(out["period_start"])
-    m = p.year.to_numpy() * 12 + p.month.to_numpy()
-    m = m - (m.min() if len(m) else 0)  # one key per account-month, each account a block of `span`
-    span = int(m.max(initial=0)) + periods + 2  # keys: k months back never reaches another block
-    key = pd.Index(pd.factorize(out["account_id"].to_numpy(), use_na_sentinel=False)[0].astype("int64") * span + m)
     score = out["score"].to_numpy()
-    i1, ik = key.get_indexer(key - 1), key.get_indexer(key - periods)
+    i1, ik = _rows_back(out, 1, periods)
     out["trend"] = np.where(ik >= 0, score - score[np.maximum(ik, 0)], np.nan)
     out["score_prev"] = np.where(i1 >= 0, score[np.maximum(i1, 0)], np.nan)
     out["band_prev"] = np.where(i1 >= 0, out["band"].to_numpy()[np.maximum(i1, 0)], None)
