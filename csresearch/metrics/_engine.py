@@ -97,10 +97,16 @@ def paid_micro(src: Any, as_of: str) -> ir.Table:
 def snapshots_expr(src: Any, as_of: str, dates: pd.DatetimeIndex) -> ir.Table:
     """account_id, i, micro: paid MRR (micro-units) on ``dates[i]`` as known on ``as_of``;
     only (account, date) pairs where the account is a customer."""
+    j = _covering(src, as_of, dates)
+    return j.group_by(["account_id", "i"]).aggregate(micro=j.micro.sum())
+
+
+def _covering(src: Any, as_of: str, dates: pd.DatetimeIndex) -> ir.Table:
+    """account_id, i, micro: one row per paid interval (as of ``as_of``) covering ``dates[i]``."""
     p = paid_micro(src, as_of)
     d = _dates_table(dates)
     j = p.join(d, [p.start_date <= d.d, d.d < p.stop])
-    return j.group_by(["account_id", "i"]).aggregate(micro=j.micro.sum())
+    return j.select("account_id", "i", "micro")
 
 
 def first_paid_expr(src: Any, as_of: str) -> ir.Table:
@@ -119,7 +125,8 @@ def movements_expr(src: Any, as_of: str, periods: pd.DatetimeIndex, grain: str) 
     the period), reactivation (paid before the period, not on its first day, paid at its end).
     """
     n = len(periods)
-    snap = snapshots_expr(src, as_of, periods.append(next_start(periods[-1:], grain)))
+    # the covering intervals' MRR summed once per (account, i): what snapshots_expr sums first
+    snap = _covering(src, as_of, periods.append(next_start(periods[-1:], grain)))
     zero = ibis.literal(0, "int64")
     a = snap.filter(snap.i < n).select("account_id", "i", st=snap.micro, en=zero)
     b = snap.filter(snap.i >= 1).select("account_id", i=snap.i - 1, st=zero, en=snap.micro)
