@@ -59,3 +59,29 @@ def test_central_values_on_first_use_equal_lifelines():
     assert got._central_values.equals(ref._central_values)
     s = FastCoxPHFitter().fit(df, "T", "E", strata=["g"])
     assert s._central_values.equals(CoxPHFitter().fit(df, "T", "E", strata=["g"])._central_values)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_concordance_counts_equal_lifelines(seed):
+    from lifelines.utils import concordance_index as ll_concordance_index
+    from lifelines.utils.concordance import _concordance_summary_statistics
+
+    from csresearch.survival.efron import concordance_counts, concordance_index
+
+    rng = np.random.default_rng(seed)
+    n = 700
+    t = rng.integers(1, 40, n).astype(float)  # tied times
+    p = np.round(rng.normal(size=n), 1)  # tied predictions
+    e = (rng.random(n) < [0.0, 0.5, 0.9][seed]).astype(float) if seed else np.ones(n)
+    assert tuple(concordance_counts(t, p, e)) == tuple(_concordance_summary_statistics(t, p, e))
+    assert concordance_index(t, p, e) == ll_concordance_index(t, p, e)
+    assert concordance_index(pd.Series(t), -pd.Series(p), pd.Series(e)) == ll_concordance_index(t, -p, e)
+
+
+def test_concordance_without_pairs_raises_as_lifelines():
+    from csresearch.survival.efron import concordance_index
+
+    with pytest.raises(ZeroDivisionError):
+        concordance_index([1.0, 2.0], [0.1, 0.2], [0, 0])
+    with pytest.raises(ValueError, match="NaN"):
+        concordance_index([1.0, 2.0], [np.nan, 0.2], [1, 0])

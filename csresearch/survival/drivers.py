@@ -30,7 +30,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
-from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
 from csresearch.errors import DataQualityWarning, DataValidationError, ModelError
@@ -45,9 +44,10 @@ from csresearch.survival.checks import (  # noqa: F401  (design matrix and pre-f
     levels_and_reference,
     prefit_checks,
 )
-from csresearch.survival.efron import (
-    FastCoxPHFitter as CoxPHFitter,  # lifelines' fit, faster Newton steps
+from csresearch.survival.efron import (  # lifelines' fit and concordance, faster
+    FastCoxPHFitter as CoxPHFitter,
 )
+from csresearch.survival.efron import concordance_index
 from csresearch.survival.tables import DURATION, EVENT, parse_event, survival_frame
 
 HUGE_COEF = 10.0  # |log hazard ratio| above this (HR > 22,000) means the fit ran away
@@ -89,7 +89,7 @@ class CoxModel:
 
     Attributes (after ``fit``)
     --------------------------
-    model_ : lifelines.CoxPHFitter
+    model_ : lifelines.CoxPHFitter (:class:`csresearch.survival.efron.FastCoxPHFitter`)
     params_ : Series of coefficients (log hazard ratios) by term
     concordance_, log_likelihood_, aic_, n_, events_ : float / int
     reference_ : dict of the reference level of each categorical covariate
