@@ -255,11 +255,13 @@ def run_playbook(features: pd.DataFrame, playbook: Playbook | str | Path | dict 
         raise DataValidationError(f"playbook features: missing column(s) {', '.join(missing)}; build "
                                   "them with csresearch.health.playbooks.playbook_features")
     last = features["period_start"].max()
-    f = features.loc[features["period_start"] > last - pd.DateOffset(months=months)]
-    if "active_at_snapshot" in f.columns:
-        f = f.loc[f["active_at_snapshot"].astype(bool)]
+    keep = (features["period_start"] > last - pd.DateOffset(months=months)).to_numpy()
+    if "active_at_snapshot" in features.columns:
+        keep &= features["active_at_snapshot"].astype(bool).to_numpy()
     if customers is not None:
-        f = f.loc[f["account_id"].astype(str).isin(pd.Index(customers).astype(str))]
+        keep &= features["account_id"].astype(str).isin(pd.Index(customers).astype(str)).to_numpy()
+    read = ["account_id", "period_start", *used, "segment", "score", "band"]  # only what the CTAs show
+    f = features.loc[keep, [c for c in features.columns if c in read]]
     parts = []
     for r in pb.rules:
         m = np.ones(len(f), dtype=bool)

@@ -54,10 +54,11 @@ def customers(ctx: ReportContext) -> pd.Index:
 
 
 def latest(ctx: ReportContext) -> pd.DataFrame:
-    """The last month's scores of the customers on as_of (not of accounts that churned in it)."""
+    """The last month's scores of the customers on as_of (not of accounts that churned in it;
+    computed once per run)."""
     from csresearch.health.score import latest as last_month
 
-    return last_month(history(ctx), customers(ctx))
+    return ctx.memo("health_latest", lambda: last_month(history(ctx), customers(ctx)))
 
 
 def _names(ctx: ReportContext) -> pd.Series:
