@@ -29,6 +29,9 @@ def _day(v) -> str:
 
 #: the columns :func:`_phrase` reads beside a rule's own features
 PHRASE_CONTEXT = {"score", "score_prev", "band_prev", "snapshot_date", "nps_first_days"}
+#: which of them (and of the NPS answer day) it reads for a feature
+_CONTEXT_OF = {"band": ("score", "band_prev", "score_prev"), "nps_latest": ("nps_latest_on",),
+               "nps_first": ("nps_first_days",), "days_to_renewal": ("snapshot_date",)}
 
 
 def _phrase(feature: str, r: dict, w: dict) -> str | None:
@@ -96,12 +99,13 @@ def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, win
     rows["nps_latest_on"] = _nps_dates(src, rows) if src is not None else pd.NaT
     reasons = np.full(len(ctas), "", dtype=object)
     rule_of = ctas["rule"].to_numpy()
-    for rule in pd.unique(rule_of):  # per rule, only the columns its phrases read
+    for rule in pd.unique(rule_of):  # per rule, only the columns its phrases read (r.get: None without)
         at = np.flatnonzero(rule_of == rule)
         fs = feats.get(rule, [])
-        used = [c for c in rows.columns if c in {*fs, *PHRASE_CONTEXT, "nps_latest_on"}]
+        used = [c for c in rows.columns if c in {*fs, *(x for f in fs for x in _CONTEXT_OF.get(f, ()))}]
         sub = rows.iloc[at]  # records as to_dict("records") gives them (tolist boxes alike)
-        records = [dict(zip(used, v, strict=True)) for v in zip(*(sub[c].tolist() for c in used), strict=True)]
+        records = ([dict(zip(used, v, strict=True)) for v in zip(*(sub[c].tolist() for c in used), strict=True)]
+                   if used else [{}] * len(at))
         reasons[at] = [", ".join(p for p in (_phrase(f, r, windows) for f in fs) if p) for r in records]
     return ctas.assign(reason=list(reasons))
 
