@@ -166,11 +166,11 @@ def events_expr(src: Any, as_of: str, periods: pd.DatetimeIndex, grain: str) -> 
 def start_churners_expr(src: Any, as_of: str, periods: pd.DatetimeIndex, grain: str) -> ir.Table:
     """period_start, period_end, account_id of the customers on a period's first day with a churn
     day in that period (each once): the accounts behind the logo churn rate's numerator."""
-    mv = movements_expr(src, as_of, periods, grain)
+    snap = snapshots_expr(src, as_of, periods)  # MRR on the first days: movements_expr's start
     ev = events_expr(src, as_of, periods, grain)
     ch = ev.filter(ev.churned == 1).select(c_id="account_id", c_i="i").distinct()
-    mv = mv.filter(mv.start > 0)
-    j = mv.join(ch, [mv.account_id == ch.c_id, mv.i == ch.c_i])
+    snap = snap.filter(snap.micro > 0)
+    j = snap.join(ch, [snap.account_id == ch.c_id, snap.i == ch.c_i]).join(period_grid(periods, grain), "i")
     return j.select("period_start", "period_end", "account_id")
 
 

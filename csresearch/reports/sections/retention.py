@@ -105,8 +105,16 @@ def annual(ctx: ReportContext) -> pd.DataFrame:
     """Trailing-12-month GRR/NRR and annualised logo churn per month (once per run)."""
     from csresearch.metrics.annual import trailing_12m
 
-    return ctx.memo("annual", lambda: trailing_12m(ctx.df("subscriptions"), ctx.as_of, "month",
+    return ctx.memo("annual", lambda: trailing_12m(subscriptions(ctx), ctx.as_of, "month",
                                                    bridge=monthly_bridge(ctx)))
+
+
+def subscriptions(ctx: ReportContext):
+    """The subscriptions as the in-memory DuckDB source the metrics wrap them in, once per run
+    (:func:`csresearch.metrics.renewals.wrapped`, shared with the bridges and the KPI tree)."""
+    from csresearch.metrics.renewals import wrapped
+
+    return wrapped(ctx.df("subscriptions"), tables(ctx))
 
 
 PER = {"month": "monthly", "quarter": "quarterly"}
@@ -296,7 +304,7 @@ def cohorts(ctx: ReportContext) -> Section:
     """Logo and MRR cohort retention heatmaps."""
     from csresearch.metrics.cohorts import cohort_table, retention_matrix
 
-    long = cohort_table(ctx.df("subscriptions"), ctx.as_of, COHORT_MONTHS)  # once for both measures
+    long = cohort_table(subscriptions(ctx), ctx.as_of, COHORT_MONTHS)  # once for both measures
     s = Section("Cohort retention")
     logo = retention_matrix(long, COHORT_MONTHS, "logo")
     mrr = retention_matrix(long, COHORT_MONTHS, "mrr")
