@@ -155,8 +155,9 @@ def customer_months(src, cut: pd.Timestamp) -> tuple[Grid, pd.DataFrame, pd.Data
     grid = Grid(first.index, first_m, np.concatenate([[0], np.cumsum(size)[:-1]]), size, last_m,
                 first.to_numpy())
     acc, m, _ = grid.rows()
-    snap = month_from_index(m + 1) - pd.Timedelta(days=1)
-    out = pd.DataFrame({"account_id": grid.accounts.to_numpy()[acc], "period_start": month_from_index(m),
+    months, at = np.unique(m, return_inverse=True)  # each month's first day converted once
+    snap = (month_from_index(months + 1) - pd.Timedelta(days=1))[at.reshape(-1)]
+    out = pd.DataFrame({"account_id": grid.accounts.to_numpy()[acc], "period_start": month_from_index(months)[at.reshape(-1)],
                         "snapshot_date": snap})
     # months each paid interval overlaps (m0..m1) and covers on the snapshot (m < end's month)
     m0 = month_index(p["start_date"])
