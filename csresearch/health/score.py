@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 # -- scoring ------------------------------------------------------------------------------
-def _points(comp: Component, x: pd.Series, groups: list[pd.Series]) -> np.ndarray:
+def _points(comp: Component, x: pd.Series, groups: np.ndarray) -> np.ndarray:
     v = x.to_numpy(dtype="float64")
     if comp.method == "thresholds":
         idx = np.searchsorted(np.asarray(comp.cuts), v, side="right")
@@ -138,9 +138,9 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     out = f[[c for c in ("account_id", "period_start", "snapshot_date") if c in f.columns]].copy()
     segment = f[seg_col].astype(object).where(f[seg_col].notna(), "(missing)").astype(str)
     out["segment"] = segment.to_numpy()
-    groups = [f["period_start"], segment]
     names = list(cfg.components)
     seg_codes, seg_values = pd.factorize(segment)
+    groups = pd.factorize(f["period_start"], use_na_sentinel=False)[0] * (len(seg_values) + 1) + seg_codes  # (month, segment)
     wmat = np.array([[cfg.weights(s)[c] for c in names] for s in seg_values]).reshape(len(seg_values), len(names))
     w = wmat[seg_codes] if len(f) else np.zeros((0, len(names)))
     pts = np.empty((len(f), len(names)))
