@@ -85,12 +85,13 @@ class Grid:
 
         Data dated before an account's first month counts in the cells whose window reaches
         back to it: +value from its month (clipped to the first), -value ``k`` months later,
-        cumulated within each account's block.
+        cumulated within each account's block. ``code``: the accounts' positions in
+        :attr:`accounts` when already looked up (as in :meth:`pos`).
         """
         account_id = np.asarray(account_id)
         month = np.asarray(month, dtype="int64")
         values = np.asarray(values, dtype="float64")
-        code = self.accounts.get_indexer(pd.Index(account_id)) if code is None else code  # as in pos
+        code = self.accounts.get_indexer(pd.Index(account_id)) if code is None else code
         reach = month + k > np.where(code >= 0, self.first_m[np.maximum(code, 0)], 0)
         a, m, v, c = account_id[reach], month[reach], values[reach], code[reach]
         diff = self.scatter(a, m, v, clip_early=True, code=c) - self.scatter(a, m + k, v, code=c)

@@ -311,7 +311,9 @@ def playbook_features(src, as_of: str, health_config=None, playbook: Playbook | 
 
 def with_scores(features: pd.DataFrame, health: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
     """The health inputs ``features`` with their scores (``health``: :func:`csresearch.health.score.score_health`
-    of them) and the touch tier: :func:`playbook_features` from parts already computed (pure)."""
+    of them) and the touch tier: :func:`playbook_features` from parts already computed (pure).
+    When the scores line up with the inputs' rows the result shares the inputs' columns (no copy
+    of them): change it in place only after ``.copy()``."""
     keep = ["account_id", "period_start", "score", "band", "band_prev", "score_prev", "trend", "coverage"]
     out = _scores_of_rows(features, health[keep])
     if out is None:
