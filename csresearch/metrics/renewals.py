@@ -70,21 +70,16 @@ def renewal_events(
     new subscription row counts) or the subscription itself is still running
     (``level='subscription'``).
 
-    ``memo``: a dict shared by calls on the same subscriptions (a report's): the events are
-    computed once per (as_of, grain, level), and the anniversaries walked once for every grain
-    (those of the monthly periods hold those of the quarterly ones); treat the result as read-only.
+    ``memo``: a dict shared by calls on the same subscriptions (a report's): the anniversaries
+    are walked, and checked against the timeline, once for every grain (those of the monthly
+    periods hold those of the quarterly ones); each call picks and sorts its grain's.
 
     Returns period_start, account_id, subscription_id, anniversary, mrr, renewed.
     Subscriptions without ``term_months`` are left out, with a :class:`DataQualityWarning`.
     """
     if level not in ("account", "subscription"):
         raise DataValidationError(f"level must be 'account' or 'subscription', not '{level}'")
-    if memo is None:
-        return _events(subscriptions, as_of, grain, level, {})
-    key = ("renewal_events", as_of, grain, level)
-    if key not in memo:
-        memo[key] = _events(subscriptions, as_of, grain, level, memo)
-    return memo[key]
+    return _events(subscriptions, as_of, grain, level, {} if memo is None else memo)
 
 
 def _events(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str, level: str, memo: dict) -> pd.DataFrame:
@@ -130,8 +125,8 @@ def _events(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str, le
 def _anniversaries(t: pd.DataFrame, src, as_of: str, first: pd.Timestamp, end: pd.Timestamp,
                    level: str) -> pd.DataFrame:
     """The term anniversaries in ``[first, end)`` of the subscriptions ``t`` (checked, with
-    integer ``term_months``) while they are active, with ``renewed``; in the order of ``t``'s
-    rows, then k."""
+    integer ``term_months``) while they are active: account_id, subscription_id, anniversary,
+    mrr, renewed; in the order of ``t``'s rows, then k."""
     t = t[["account_id", "subscription_id", "start_date", "end_date", "mrr", "term_months"]]
     last_day = pd.Series(end - pd.Timedelta(days=1), index=t.index)
     n = np.maximum(months_between(t["start_date"], last_day) // t["term_months"], 0).astype("int64").to_numpy()
@@ -145,7 +140,7 @@ def _anniversaries(t: pd.DataFrame, src, as_of: str, first: pd.Timestamp, end: p
         rep["renewed"] = rep["end_date"].isna() | (rep["end_date"] > rep["anniversary"])
     else:
         rep["renewed"] = eng.customers_on(src, as_of, rep["account_id"], rep["anniversary"])
-    return rep
+    return rep[["account_id", "subscription_id", "anniversary", "mrr", "renewed"]]  # what the events keep
 
 
 def renewal_rates(
