@@ -81,3 +81,18 @@ def test_input_files_are_the_existing_path_parameters(tmp_path):
     params = {"answers_path": str(f), "previous_answers_path": "", "data": str(tmp_path), "as_of": "2025-12-31",
               "missing_path": str(tmp_path / "nope.yaml")}
     assert input_files(params) == {"answers_path": str(f)}
+
+
+def test_a_reports_provenance_does_not_import_nbformat(tmp_path):
+    # the kernel's last cell (rn.provenance) reads the *_path parameters; importing nbformat for
+    # that cost every report about 1.5-2 s (jsonschema) before the HTML export
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "health.yaml"
+    cfg.write_text("x: 1\n")
+    code = ("import sys; from csresearch.reports import notebook as rn; "
+            f"files = rn.input_files({{'health_config_path': {str(cfg)!r}, 'data': 'x'}}); "
+            "print(sorted(files), 'nbformat' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['health_config_path'] False"

@@ -39,3 +39,21 @@ def test_a_failing_folder_records_nothing(tmp_path, monkeypatch):
         for _ in range(2):  # every report still sees the failure
             with pytest.raises(DataValidationError):
                 open_source(folder)
+
+
+def test_within_a_run_the_data_fingerprint_is_read_once_until_a_file_changes(tmp_path, monkeypatch):
+    monkeypatch.delenv(validated.ENV, raising=False)
+    folder = write_folder(tmp_path / "d", good())
+    want = open_source(folder).fingerprint()  # outside a run: read from the files, nothing recorded
+    with validated.validated_once():
+        src = open_source(folder)
+        assert src.fingerprint() == want  # the first report reads the files and records it
+        log = os.environ[validated.ENV]
+        text = open(log).read()
+        assert text.count(want) == 1
+        with open(log, "w") as f:  # the later reports take the recorded value (here a marker)
+            f.write(text.replace(want, "recorded"))
+        assert open_source(folder).fingerprint() == "recorded"
+        (folder / "accounts.parquet").touch()  # changed since: read again
+        assert open_source(folder).fingerprint() == want
+    assert open_source(folder).fingerprint() == want

@@ -9,6 +9,9 @@ report that validates a folder source records a stamp of its files there (:func:
 the later ones skip the rules for a folder whose stamp is recorded (:func:`stamped`: the same
 table files, sizes, modification times and mapping; files changed since are checked again). A
 failed validation records nothing, so each report validates and shows the failure itself.
+The same record keeps the files' data fingerprint (:func:`known_fingerprint`,
+:func:`remember_fingerprint`: sha256 over their contents, in every report's provenance), read
+once per run instead of once per report (480 MB at 100,000 demo accounts: about 2 s each).
 
 Example
 -------
@@ -55,6 +58,27 @@ def record(files: Iterable[Path], mapping: Mapping | None) -> None:
     if log is not None:
         with open(log, "a") as f:
             f.write(stamp(files, mapping) + "\n")
+
+
+def _fingerprint_key(files: Iterable[Path]) -> str:
+    return f"fingerprint:{stamp(files, None)}:"
+
+
+def known_fingerprint(files: Iterable[Path]) -> str | None:
+    """The fingerprint recorded in this run for these files as they are now, else None."""
+    log = _log()
+    if log is None:
+        return None
+    key = _fingerprint_key(files)
+    return next((t[len(key):] for t in log.read_text().split() if t.startswith(key)), None)
+
+
+def remember_fingerprint(files: Iterable[Path], fingerprint: str) -> None:
+    """Record the fingerprint of these files for the later reports of this run (only within one)."""
+    log = _log()
+    if log is not None:
+        with open(log, "a") as f:
+            f.write(_fingerprint_key(files) + fingerprint + "\n")
 
 
 @contextmanager

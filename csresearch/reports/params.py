@@ -27,8 +27,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from csresearch.errors import ConfigError
 from csresearch.redaction import has_password
 
@@ -95,6 +93,8 @@ def parse_parameters(source: str, where: str = "parameters cell") -> dict[str, P
 
 def parameters_cell(path: str | Path) -> str:
     """The source of the template's single cell tagged ``parameters``."""
+    import nbformat  # here: a kernel's provenance reads PATH_SUFFIX, not notebooks (nbformat costs ~1.5 s)
+
     nb = nbformat.read(str(path), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
