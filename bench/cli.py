@@ -64,7 +64,7 @@ def only_render(a: argparse.Namespace, sizes: dict, t0: float, load0: tuple) -> 
     kept_at = Path(a.work) / "render_rows.json"
     kept = json.loads(kept_at.read_text()) if kept_at.exists() else []
     code = code_state()
-    new = run_render(Path(a.work), sizes)
+    new = [{**r, "code": code} for r in run_render(Path(a.work), sizes)]
     done = {(r["n"], r.get("jobs", 1)) for r in new}
     render_rows = sorted([r for r in kept if (r["n"], r.get("jobs", 1)) not in done] + new,
                          key=lambda r: (r["n"], r.get("jobs", 1)))

@@ -24,14 +24,15 @@ def render(rows: list[dict], sizes: dict, spark: bool, seconds: float,
     """The Markdown report; ``load`` = load averages (1/5/15 min) at the start and the end;
     ``render_run`` = seconds and load of a separate ``--only render`` run, if any; ``date``
     = the full run's date (``" on 2026-12-01"``)."""
-    lines = _header(seconds, load, render_run, date) + _results(rows) + _growth_table(rows)
+    lines = _header(seconds, load, render_run, date, rows) + _results(rows) + _growth_table(rows)
     lines += render_section(rows)
     lines += ["", "## Targets", ""] + _targets(rows, sizes) + _not_measured(rows, spark)
     lines += _how_measured()
     return "\n".join(lines) + "\n"
 
 
-def _header(seconds: float, load: tuple | None, render_run: dict | None, date: str) -> list[str]:
+def _header(seconds: float, load: tuple | None, render_run: dict | None, date: str,
+            rows: list[dict] = ()) -> list[str]:
     """The title, the machine and versions, the load averages and the note of a render run."""
     import duckdb
     import ibis
@@ -57,7 +58,7 @@ def _header(seconds: float, load: tuple | None, render_run: dict | None, date: s
         "",
     ] + ([f"Load average (1 / 5 / 15 min, `os.getloadavg()`) at the start: {load_avg(load[0])}; "
           f"at the end: {load_avg(load[1])} ({os.cpu_count()} cores: above that, others were "
-          "running too).", ""] if load else []) + ([render_run_note(render_run), ""]
+          "running too).", ""] if load else []) + ([render_run_note(render_run, rows), ""]
                                                    if render_run else [])
 
 
@@ -179,12 +180,26 @@ def _targets(rows: list[dict], sizes: dict) -> list[str]:
     return out or ["- (no target measured)"]
 
 
-def render_run_note(run: dict) -> str:
+def render_run_note(run: dict, rows: list[dict] = ()) -> str:
+    """The note on a ``--only render`` run; render ``rows`` of other sizes are named as older."""
     sizes = ", ".join(f"{n:,}" for n in run.get("sizes", []))
     sizes_opt = f" --sizes {','.join(str(n) for n in run['sizes'])}" if run.get("sizes") else ""
     return (f"{RENDER_NOTE} on {run.get('date', '?')} (`python -m bench --only render"
             f"{sizes_opt}`; "
             f"accounts {sizes}) in {run['seconds'] / 60:.1f} min; load average (1 / 5 / 15 min) at "
             f"its start: {load_avg(run['load'][0])}; at its end: {load_avg(run['load'][1])}. Each render "
-            "row also gives the load at its own start. Every other row is from the full run above."
-            + (f" Code: {run['code']}." if run.get("code") else ""))
+            "row also gives the load at its own start."
+            + (f" Code: {run['code']}." if run.get("code") else "")
+            + _older_render_rows(run, rows) + " Every other row is from the full run above.")
+
+
+def _older_render_rows(run: dict, rows: list[dict]) -> str:
+    """" Render rows kept from earlier render runs: ..." for the sizes this run did not measure."""
+    old = [r for r in rows if r.get("step") == RENDER_STEP and r["n"] not in run.get("sizes", [])]
+    if not old:
+        return ""
+    said = dict.fromkeys(f"{r['n']:,} accounts" + (f" with jobs {r['jobs']}" if r.get("jobs", 1) > 1 else "")
+                         + f" ({r.get('date', '?')}" + (f", {r['code']}" if r.get("code") else "") + ")"
+                         for r in old)
+    return " Render rows kept from earlier render runs: " + "; ".join(said) + "."
+

@@ -50,7 +50,7 @@ def splice_render(text: str, rows: list[dict], run: dict, full_date: str = "") -
         del lines[k:k + 2 if k + 1 < len(lines) and not lines[k + 1] else k + 1]
     i, j = _section(lines, "## Results")
     k = i  # insert the note right before "## Results"
-    lines[k:k] = [render_run_note(run), ""]
+    lines[k:k] = [render_run_note(run, rows), ""]
     i, j = _section(lines, "## Results")
     body = [x for x in lines[i:j] if not x.startswith(f"| {RENDER_STEP} ")]
     last = max(n for n, x in enumerate(body) if x.startswith("|"))

@@ -84,3 +84,15 @@ def test_a_row_with_reports_at_a_time_is_labelled_and_has_its_own_target_line():
     assert ("- All four reports (`report all --jobs 2`, 2 at a time) at 100,000 accounts (4,000,000 usage "
             "events): 45.0 s: met (< 60 s).") in text
     assert text.count("- Fixed cost per report") == 1
+
+
+def test_the_render_note_names_the_rows_kept_from_earlier_render_runs():
+    from bench.report import render_run_note
+
+    run = {"seconds": 60.0, "load": [[1, 1, 1], [2, 2, 2]], "date": "2026-12-01", "sizes": [100_000]}
+    rows = [_row(100_000, date="2026-12-01"), _row(1_000, date="2026-11-30", code="commit abc at the start"),
+            _row(1_000, jobs=2, date="2026-11-30")]
+    note = render_run_note(run, rows)
+    assert ("Render rows kept from earlier render runs: 1,000 accounts (2026-11-30, commit abc at the start); "
+            "1,000 accounts with jobs 2 (2026-11-30).") in note
+    assert "kept" not in render_run_note(run, rows[:1])
