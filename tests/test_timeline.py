@@ -123,6 +123,16 @@ def test_active_on_and_the_one_number(book):
     assert tl.active_customers(book.table("subscriptions"), AS_OF) == 5
 
 
+
+def test_active_on_days_is_active_on_of_each_day(book):
+    # one query for several days (the worklist's replayed weeks) gives each day's active_on
+    days = ["2024-01-15", "2024-03-01", "2024-03-15", "2024-05-01", "2024-12-31", "2025-02-01"]
+    got = tl.active_on_days(book, days)
+    for day in days:
+        want = sorted(tl.active_on(book, day).select("account_id").execute()["account_id"].astype(str))
+        assert list(got[day]) == want, day
+    assert "a_down" in got["2024-03-01"] and "a_down" not in got["2024-05-01"]  # free from 05-01
+
 MONTHS = [  # (start, new, reactivated, churned, end): events on day x count in p < x <= next
     (2, 2, 0, 0, 4),  # Jan: start churn+chain (01-01); new down (02-01), react (01-15)
     (4, 1, 0, 0, 5),  # Feb: new freepaid (03-01)

@@ -238,6 +238,25 @@ def active_on(src: Any, day: str) -> ir.Table:
     return p.group_by("account_id").aggregate(mrr=p.mrr.sum())
 
 
+def active_on_days(src: Any, days: list[str]) -> dict[str, pd.Index]:
+    """The account ids of :func:`active_on` for each of ``days``, from one query: the paid
+    intervals as of the last day that cover the day (``start_date <= day < end_date``; read later,
+    an interval that covered a day still covers it, and one that starts after it does not).
+
+    Example
+    -------
+    >>> active_on_days(src, ["2025-12-24", "2025-12-31"])["2025-12-24"]  # doctest: +SKIP
+    """
+    p = paid_intervals(src, max(days)).select("account_id", "start_date", "end_date").execute()
+    ids, start, end = p["account_id"].astype(str), pd.to_datetime(p["start_date"]), pd.to_datetime(p["end_date"])
+    out = {}
+    for day in days:
+        d = pd.Timestamp(day)
+        on = ((start <= d) & (end.isna() | (end > d))).to_numpy()
+        out[day] = pd.Index(pd.unique(ids.to_numpy()[on]), name="account_id").sort_values()
+    return out
+
+
 def active_customers(src: Any, as_of: str) -> int:
     """The one number reports show as "Active customers on <as_of>".
 

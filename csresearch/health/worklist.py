@@ -220,11 +220,12 @@ def _window(feats: pd.DataFrame, as_of: str, pb: Playbook, months: int) -> tuple
 def _lists_before(feats: pd.DataFrame, src, as_of: str, pb: Playbook, months: int,
                   weeks: int) -> list[tuple[str, pd.DataFrame]]:
     """The rule firings as of ``as_of - 7k`` days, k = ``max(weeks, 1)`` .. 1 (oldest first)."""
+    from csresearch.data import timeline
     from csresearch.health.playbooks import run_playbook
 
     out = []
     days = [(pd.Timestamp(as_of) - pd.Timedelta(days=7 * k)).date().isoformat() for k in range(max(weeks, 1), 0, -1)]
-    customers = _customers_on(src, days)
+    customers = timeline.active_on_days(src, days)
     # the rules read each day's last `months` months: only rows from the earliest day's window on
     first = feats.loc[feats["snapshot_date"] <= pd.Timestamp(days[0]), "period_start"].max()
     if pd.notna(first):
@@ -235,22 +236,6 @@ def _lists_before(feats: pd.DataFrame, src, as_of: str, pb: Playbook, months: in
                 else pd.DataFrame(columns=["account_id", "rule", "priority", "cta", "owner", "score", "band",
                                            "period_start"]))
         out.append((day, ctas.assign(reason="", values="")))
-    return out
-
-
-def _customers_on(src, days: list[str]) -> dict[str, pd.Index]:
-    """:func:`csresearch.health.score.customers_on` of each of ``days``, from one query: the paid
-    intervals known on the last day that cover the day (read later, an interval covering a day
-    still covers it, and one starting after it does not)."""
-    from csresearch.data import timeline
-
-    p = timeline.paid_intervals(src, max(days)).select("account_id", "start_date", "end_date").execute()
-    ids, start, end = p["account_id"].astype(str), pd.to_datetime(p["start_date"]), pd.to_datetime(p["end_date"])
-    out = {}
-    for day in days:
-        d = pd.Timestamp(day)
-        on = ((start <= d) & (end.isna() | (end > d))).to_numpy()
-        out[day] = pd.Index(pd.unique(ids.to_numpy()[on]), name="account_id").sort_values()
     return out
 
 
