@@ -176,3 +176,18 @@ def test_duplicated_parquet_column_name_is_named(tmp_path):
     # DuckDB's reader would call the second one segment_1 without a word
     with pytest.raises(DataValidationError, match=r"(?s)accounts\.parquet.*column name 'segment' appears 2 times.*unique"):
         open_source(folder, validate=False)
+
+
+def test_duckdb_spills_under_the_temporary_folder_not_the_working_one(tmp_path, monkeypatch):
+    # DuckDB's default spill folder is .tmp in the working folder: in a report's kernel, the
+    # package's template folder (a 1M-account report left 46 MB there)
+    import tempfile
+    from pathlib import Path
+
+    from csresearch.data.sources import duckdb_connect
+
+    monkeypatch.chdir(tmp_path)
+    con = duckdb_connect()
+    spill = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
+    assert spill.startswith(tempfile.gettempdir()) and "csresearch-duckdb-" in spill
+    assert not str(spill).startswith(str(tmp_path)) and Path(spill).is_dir()

@@ -17,8 +17,11 @@ Example
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,17 @@ FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
 DUCKDB_MEMORY_LIMIT = "3GB"
+_SPILL: list[str] = []  # this process's DuckDB spill folder, made on first use
+
+
+def _spill_directory() -> str:
+    """A folder of this process under the system's temporary folder for DuckDB's spill files
+    (removed at exit): DuckDB's default is ``.tmp`` in the working folder, which in a report's
+    kernel is the template folder of the installed package."""
+    if not _SPILL:
+        _SPILL.append(tempfile.mkdtemp(prefix="csresearch-duckdb-"))
+        atexit.register(shutil.rmtree, _SPILL[0], True)
+    return _SPILL[0]
 
 
 def duckdb_connect(path: str | None = None, read_only: bool = False):
@@ -49,13 +63,15 @@ def duckdb_connect(path: str | None = None, read_only: bool = False):
 
     The interactive progress bar is off (it would reach logs and reports), and memory is
     capped at ``CSRESEARCH_DUCKDB_MEMORY`` (default 3GB; DuckDB's own default is 80 % of the
-    machine): past it, large aggregations spill to a temporary directory instead of growing,
-    so tens of millions of usage events fit a laptop.
+    machine): past it, large aggregations spill to a folder of this process under the system's
+    temporary folder (``TMPDIR``) instead of growing, so tens of millions of usage events fit a
+    laptop.
     """
     con = ibis.duckdb.connect(path, read_only=read_only) if path else ibis.duckdb.connect()
     limit = os.environ.get("CSRESEARCH_DUCKDB_MEMORY", DUCKDB_MEMORY_LIMIT)
     con.raw_sql("SET enable_progress_bar = false")
     con.raw_sql(f"SET memory_limit = '{limit}'")
+    con.raw_sql(f"SET temp_directory = '{_spill_directory()}'")
     return con
 
 
