@@ -28,10 +28,8 @@ import pandas as pd
 
 from csresearch.data import timeline
 from csresearch.data.periods import check_grain, month_from_index, parse_as_of, period_floor
-from csresearch.data.sources import DataSource
 from csresearch.features.usage import monthly_aggregate
 from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
-from csresearch.metrics.renewals import wrapped
 from csresearch.metrics.revenue import mrr_bridge, start_churners
 from csresearch.metrics.surveys import survey_scores
 
@@ -197,15 +195,14 @@ def metric_table(src, as_of: str, kind: str, grain: str, by: str | None = None,
     split = memo.get(SPLIT)
     acc = memo.get(("df", "accounts"))
     if kind == "bridge" and by in (None, split) and acc is not None and {"account_id", split} <= set(acc.columns):
-        on_engine = isinstance(src, DataSource)  # the engine reads the files; else one in-memory copy
-        both = mrr_bridges(src if on_engine else wrapped(subs, memo, acc, split), as_of, grain, split)
+        both = mrr_bridges(src, as_of, grain, split)  # the engine reads the files, for both at once
         memo[(kind, grain, None)], memo[(kind, grain, split)] = both
     elif kind == "renewals":
         acc = table_of(src, "accounts", memo) if by else None
         memo[(kind, grain, by)] = renewal_rates(subs, as_of, grain, by=by, accounts=acc, memo=memo)
     else:
         acc = table_of(src, "accounts", memo) if by else None
-        memo[(kind, grain, by)] = mrr_bridge(subs, as_of, grain, by=by, accounts=acc)
+        memo[(kind, grain, by)] = mrr_bridge(src, as_of, grain, by=by, accounts=acc)
     return memo[(kind, grain, by)]
 
 
@@ -224,7 +221,7 @@ def kpi_tree(src, as_of: str, grain: str = "month", memo: dict | None = None) ->
     subs = table_of(src, "subscriptions", memo)
     bridge = metric_table(src, as_of, "bridge", grain, memo=memo)
     periods = pd.DatetimeIndex(bridge["period_start"])
-    churners = start_churners(src if isinstance(src, DataSource) else wrapped(subs, memo), as_of, grain)
+    churners = start_churners(src, as_of, grain)
     start = bridge["accounts_start"].to_numpy()
     mrr0 = bridge["mrr_start"].to_numpy()
     values: dict[str, np.ndarray] = {

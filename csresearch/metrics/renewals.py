@@ -45,15 +45,14 @@ def _frame(subscriptions: DataSource | pd.DataFrame) -> pd.DataFrame:
     return subscriptions
 
 
-def wrapped(s: pd.DataFrame, memo: dict | None, accounts: pd.DataFrame | None = None,
-            by: str | None = None) -> DataSource:
-    """:func:`~csresearch.metrics.revenue.source_of` of a report's subscriptions (and ``by`` of
-    its ``accounts``), built once per ``memo`` (every call on it passes the same frames)."""
+def wrapped(s: pd.DataFrame, memo: dict | None) -> DataSource:
+    """:func:`~csresearch.metrics.revenue.source_of` of a report's subscriptions frame, built once
+    per ``memo`` (every call on it passes the same frame)."""
     if memo is None:
-        return source_of(s, accounts, by)
-    if ("source", by) not in memo:
-        memo[("source", by)] = source_of(s, accounts, by)
-    return memo[("source", by)]
+        return source_of(s)
+    if "source" not in memo:
+        memo["source"] = source_of(s)
+    return memo["source"]
 
 
 def renewal_events(

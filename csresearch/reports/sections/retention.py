@@ -111,16 +111,9 @@ def annual(ctx: ReportContext) -> pd.DataFrame:
 
 def subscriptions(ctx: ReportContext):
     """What the cohort and trailing-12-month metrics read: the report's data source (its engine
-    reads the files), else the subscriptions as one in-memory DuckDB source per run
-    (:func:`csresearch.metrics.renewals.wrapped`, shared with the bridges and the KPI tree). An
-    in-memory copy of a million accounts' subscriptions held for the whole report left DuckDB's
-    3 GB too little for the bridge query."""
-    from csresearch.data.sources import DataSource
-    from csresearch.metrics.renewals import wrapped
-
-    if isinstance(ctx.source, DataSource):
-        return ctx.source
-    return wrapped(ctx.df("subscriptions"), tables(ctx))
+    reads the files; an in-memory copy of a million accounts' subscriptions held for the whole
+    report left DuckDB's 3 GB too little for the bridge query)."""
+    return ctx.source
 
 
 PER = {"month": "monthly", "quarter": "quarterly"}
