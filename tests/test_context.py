@@ -38,3 +38,13 @@ def test_one_active_customers_figure_and_free_only_accounts():
 def test_flat_table_has_no_customers_sentence():
     ctx = ReportContext("churn_drivers", {"as_of": "2024-12-31"}, flat=pd.DataFrame({"x": [1]}))
     assert customers_sentence(ctx) == ""
+
+
+def test_memo_computes_once_and_forget_drops():
+    ctx = ReportContext.from_source(_source(), as_of="2024-12-31")
+    calls = []
+    assert ctx.memo("k", lambda: calls.append(1) or len(calls)) == 1
+    assert ctx.memo("k", lambda: calls.append(1) or len(calls)) == 1 and calls == [1]
+    ctx.forget("k")
+    ctx.forget("never cached")
+    assert "k" not in ctx.cache and ctx.memo("k", lambda: calls.append(1) or len(calls)) == 2

@@ -295,3 +295,26 @@ def test_packaged_default_outside_the_repo(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no data/health.yaml here
     c = load_health_config()
     assert "configs/health.yaml" in c.source and set(c.components) == set(COMPONENTS)
+
+
+def test_scores_in_blocks_equal_one_pass(monkeypatch):
+    # _combine works BLOCK_ROWS rows at a time; blocks of 7 rows (cut inside accounts and months)
+    # give exactly the numbers of one block holding every row
+    import csresearch.health.score as score_mod
+
+    rng = np.random.default_rng(3)
+    n = 60
+    f = pd.DataFrame({"account_id": [f"a{i % 12:02d}" for i in range(n)],
+                      "period_start": [JAN + pd.DateOffset(months=i // 12) for i in range(n)],
+                      "segment": rng.choice(["smb", "enterprise"], n),
+                      "nps_latest": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 11, n)),
+                      "tickets": np.where(rng.random(n) < 0.3, np.nan, rng.integers(0, 12, n))})
+    f = f.sort_values(["account_id", "period_start"], ignore_index=True)
+    for policy in ({}, {"missing": {"policy": "neutral", "neutral_points": 40}}):
+        c = cfg({"nps": {"weight": 2, "method": "percentile"}, "tickets": TICKETS_MM}, hysteresis={"margin": 5},
+                **policy)
+        monkeypatch.setattr(score_mod, "BLOCK_ROWS", 10**6)
+        whole = score_health(f, c)
+        monkeypatch.setattr(score_mod, "BLOCK_ROWS", 7)
+        pd.testing.assert_frame_equal(score_health(f, c), whole, check_exact=True)
+        assert whole["score"].notna().sum() > n // 2

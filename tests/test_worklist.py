@@ -174,6 +174,12 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     ctx = ReportContext.from_source(demo_small, as_of, report="health")
     html = sections.health_summary(ctx).html
     wl = worklist_of(ctx)  # the same worklist as worklist(demo_small, as_of), memoised by the report
+    # the report keeps only the columns the worklists read, and forgets the inputs once scored
+    from csresearch.health.playbooks import load_playbook
+    from csresearch.health.worklist import columns_read
+
+    assert set(ctx.cache["playbook_features"].columns) <= columns_read(load_playbook())
+    assert "health_inputs" not in ctx.cache and "health" in ctx.cache
     # the first screen: who to call this week, the figures recorded
     assert html.index("Who to call this week") < html.index("Accounts scored")
     assert f"{wl.attrs['worklist_size']} call" in html and "what to do" in html
@@ -234,3 +240,13 @@ def test_reasons_of_several_rules_say_each_phrase_once():
                         "health band red (score 18)", "usage down 39 % vs the previous 3 months"])
     assert got == ("health band red (score 18), yellow last month (38); renewal in 6 days (2026-01-06); "
                    "usage down 39 % vs the previous 3 months")
+
+
+def test_worklist_without_text_ranks_alike(demo_small):
+    # the back-test reads who is called, not why: text=False skips the reasons, not the ranking
+    from csresearch.health.worklist import worklist
+
+    full, bare = worklist(demo_small, "2025-06-30"), worklist(demo_small, "2025-06-30", text=False)
+    keep = ["rank", "account_id", "owner", "queue", "status", "within_capacity", "p_churn", "revenue_at_risk"]
+    pd.testing.assert_frame_equal(bare[keep], full[keep], check_exact=True)
+    assert full["reason"].str.len().gt(0).all() and bare["reason"].eq("").all()

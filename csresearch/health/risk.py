@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import isotonic_regression
 
+from csresearch.arrays import choose
 from csresearch.errors import DataQualityWarning
 
 WITHIN, AFTER = "within horizon", "after horizon"
@@ -100,7 +101,7 @@ def term_ends(rows: pd.DataFrame, horizon_days: int) -> np.ndarray:
     if "days_to_renewal" not in rows.columns:
         return np.full(len(rows), WITHIN, dtype=object)
     days = pd.to_numeric(rows["days_to_renewal"], errors="coerce").to_numpy(dtype="float64")
-    return np.where(days > horizon_days, AFTER, WITHIN).astype(object)
+    return choose([days > horizon_days], [AFTER], WITHIN)
 
 
 

@@ -40,6 +40,7 @@ Example
 
 from __future__ import annotations
 
+from copy import deepcopy
 from pathlib import Path
 
 import numpy as np
@@ -129,59 +130,98 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
         raise DataValidationError(f"health inputs: missing column(s) {', '.join(missing_cols)}; build them with "
                                   "csresearch.features.account.account_month_features or drop those components "
                                   "from the config")
-    used = list(dict.fromkeys([c for c in ("account_id", "period_start", "snapshot_date") if c in features.columns]
-                              + need[2:]))  # only these columns are sorted (not every input of the grid)
-    f = features.loc[features["active"].astype(bool), used] if "active" in features.columns else features[used]
-    if not sorted_by_account(f["account_id"].to_numpy(), f["period_start"].to_numpy()):  # inputs come sorted
-        f = f.sort_values(["account_id", "period_start"], kind="stable")
-    f.index = pd.RangeIndex(len(f))  # f is a new frame: no copy of it to renumber
-    out = f[[c for c in ("account_id", "period_start", "snapshot_date") if c in f.columns]].copy()
-    segment = f[seg_col].astype(object).where(f[seg_col].notna(), "(missing)").astype(str)
-    out["segment"] = segment.to_numpy()
+    rows = _rows_scored(features)  # positions of the rows scored, by account and month: columns are taken one at a time
+    # the output's columns, made into a frame once at the end: setting a frame's column copies the array
+    cols = {c: features[c].iloc[rows].reset_index(drop=True)
+            for c in ("account_id", "period_start", "snapshot_date") if c in features.columns}
+    seg = features[seg_col].iloc[rows]
+    segment = seg.astype(object).where(seg.notna(), "(missing)").astype(str)
+    cols["segment"] = segment.to_numpy()
     names = list(cfg.components)
     seg_codes, seg_values = pd.factorize(segment)
-    groups = pd.factorize(f["period_start"], use_na_sentinel=False)[0] * (len(seg_values) + 1) + seg_codes  # (month, segment)
+    groups = pd.factorize(cols["period_start"], use_na_sentinel=False)[0] * (len(seg_values) + 1) + seg_codes  # (month, segment)
     wmat = np.array([[cfg.weights(s)[c] for c in names] for s in seg_values]).reshape(len(seg_values), len(names))
-    w = wmat[seg_codes] if len(f) else np.zeros((0, len(names)))
-    pts = np.empty((len(f), len(names)))
-    present = np.empty((len(f), len(names)), dtype=bool)
+    values, points = [], []
+    for c in names:
+        x = pd.to_numeric(features[COMPONENTS[c]].iloc[rows], errors="coerce").astype("float64").to_numpy()
+        values.append(x)
+        points.append(_points(cfg.components[c], pd.Series(x), groups))
+        cols[f"value_{c}"] = x
+    del groups
+    res = _combine(values, points, wmat, seg_codes, cfg)  # points[j] become the output's points
+    cols["score"] = res["score"]
+    cols["band_raw"] = _band_of(res["score"], res["ok"], cfg.bands)
+    cols["band"] = _hysteresis(pd.DataFrame(cols, copy=False), cfg.bands, cfg.band_margin)
+    cols["coverage"] = res["coverage"]
+    cols.update(_history_columns(pd.DataFrame(cols, copy=False), cfg.trend_periods))
+    cols["missing"] = _missing_names(res["present"], names)
     for j, c in enumerate(names):
-        x = pd.to_numeric(f[COMPONENTS[c]], errors="coerce").astype("float64")
-        pts[:, j] = _points(cfg.components[c], x, groups)
-        present[:, j] = x.notna().to_numpy()
-        out[f"value_{c}"] = x.to_numpy()
-    total = w.sum(axis=1)
-    coverage = np.where(total > 0, (w * present).sum(axis=1) / np.where(total > 0, total, 1), 0.0)
-    if cfg.missing_policy == "neutral":
-        pts = np.where(present, pts, cfg.neutral_points)
-        used = w
-    else:
-        used = w * present
-    denom = used.sum(axis=1)
-    eff = used / np.where(denom > 0, denom, 1)[:, None]
-    score = (eff * np.nan_to_num(pts)).sum(axis=1)
-    ok = ((w > 0) & present).any(axis=1) & (coverage >= cfg.min_coverage) & (denom > 0)
-    out["score"] = np.where(ok, np.clip(score, 0, 100), np.nan)
-    out["band_raw"] = _band_of(out["score"].to_numpy(), ok, cfg.bands)
-    out["band"] = _hysteresis(out, cfg.bands, cfg.band_margin)
-    out["coverage"] = coverage
-    _add_history(out, cfg.trend_periods)
-    out["missing"] = _missing_names(present, names)
-    for j, c in enumerate(names):
-        out[f"points_{c}"] = np.where(present[:, j] | (cfg.missing_policy == "neutral"), pts[:, j], np.nan)
-        out[f"weight_{c}"] = np.where(ok, eff[:, j], np.nan)
+        cols[f"points_{c}"] = points[j]
+        cols[f"weight_{c}"] = res["weight"][j]
+    out = pd.DataFrame(cols, copy=False)
+    out.attrs = deepcopy(features.attrs)  # as a frame taken from features carries them
     out.attrs.update({"config": cfg.source, "components": names, "bands": [b[0] for b in cfg.bands],
                       "missing_policy": cfg.missing_policy, "trend_periods": cfg.trend_periods,
                       "band_margin": cfg.band_margin})
     return out
 
 
+#: rows per block of :func:`_combine` (its (rows x components) matrices exist one block at a time)
+BLOCK_ROWS = 1 << 16
+
+
+def _combine(values: list, points: list, wmat: np.ndarray, seg_codes: np.ndarray, cfg: HealthConfig) -> dict:
+    """Weights, coverage and score of each row from the components' values and points (one
+    array per component), ``BLOCK_ROWS`` rows at a time: every step is per row, so the blocks
+    give the numbers of one pass over all rows, with a fraction of its memory. ``points`` become
+    the output's points in place (NaN without input; the neutral points with that policy)."""
+    n, k = len(seg_codes), len(values)
+    res = {"score": np.empty(n), "coverage": np.empty(n), "ok": np.empty(n, dtype=bool),
+           "present": np.empty((n, k), dtype=bool), "weight": [np.empty(n) for _ in range(k)]}
+    for a in range(0, n, BLOCK_ROWS):
+        b = slice(a, min(a + BLOCK_ROWS, n))
+        w = wmat[seg_codes[b]] if k else np.zeros((b.stop - a, 0))
+        pts = np.column_stack([p[b] for p in points]) if k else np.zeros((b.stop - a, 0))
+        present = ~np.isnan(np.column_stack([v[b] for v in values])) if k else np.zeros((b.stop - a, 0), dtype=bool)
+        total = w.sum(axis=1)
+        coverage = np.where(total > 0, (w * present).sum(axis=1) / np.where(total > 0, total, 1), 0.0)
+        if cfg.missing_policy == "neutral":
+            pts = np.where(present, pts, cfg.neutral_points)
+            used = w
+        else:
+            used = w * present
+        denom = used.sum(axis=1)
+        eff = used / np.where(denom > 0, denom, 1)[:, None]
+        score = (eff * np.nan_to_num(pts)).sum(axis=1)
+        ok = ((w > 0) & present).any(axis=1) & (coverage >= cfg.min_coverage) & (denom > 0)
+        res["score"][b] = np.where(ok, np.clip(score, 0, 100), np.nan)
+        res["coverage"][b], res["ok"][b], res["present"][b] = coverage, ok, present
+        for j in range(k):
+            points[j][b] = np.where(present[:, j] | (cfg.missing_policy == "neutral"), pts[:, j], np.nan)
+            res["weight"][j][b] = np.where(ok, eff[:, j], np.nan)
+    return res
+
+
+def _rows_scored(features: pd.DataFrame) -> np.ndarray:
+    """Positions of the rows :func:`score_health` scores (``active`` ones, all without the
+    column), in the order of ``sort_values([account_id, period_start], kind="stable")``."""
+    rows = (np.flatnonzero(features["active"].astype(bool).to_numpy()) if "active" in features.columns
+            else np.arange(len(features)))
+    acc, start = features["account_id"].to_numpy()[rows], features["period_start"].to_numpy()[rows]
+    if sorted_by_account(acc, start):  # inputs come sorted
+        return rows
+    keys = pd.DataFrame({"account_id": acc, "period_start": start}, copy=False)
+    return rows[keys.sort_values(["account_id", "period_start"], kind="stable").index.to_numpy()]
+
+
 def _missing_names(present: np.ndarray, names: list[str]) -> np.ndarray:
     """Per row, the components without input, comma-joined in config order (one string per pattern)."""
-    code = (~present).astype("int64") @ (1 << np.arange(len(names), dtype="int64"))
-    patterns, which = np.unique(code, return_inverse=True)
+    code = np.zeros(len(present), dtype="int64")
+    for j in range(len(names)):
+        code |= (~present[:, j]).astype("int64") << j
+    which, patterns = pd.factorize(code)
     text = np.array([",".join(c for j, c in enumerate(names) if p >> j & 1) for p in patterns], dtype=object)
-    return text[which.reshape(-1)]
+    return text[which]
 
 
 def _band_of(score: np.ndarray, ok: np.ndarray, bands: tuple) -> np.ndarray:
@@ -251,13 +291,13 @@ def _rows_back(rows: pd.DataFrame, *ks: int) -> list[np.ndarray]:
     return [key.get_indexer(key - k) for k in ks]
 
 
-def _add_history(out: pd.DataFrame, periods: int) -> None:
-    """score_prev / band_prev (previous month) and trend (score - score ``periods`` months ago)."""
+def _history_columns(out: pd.DataFrame, periods: int) -> dict[str, np.ndarray]:
+    """trend (score - score ``periods`` months ago), score_prev and band_prev (previous month)."""
     score = out["score"].to_numpy()
     i1, ik = _rows_back(out, 1, periods)
-    out["trend"] = np.where(ik >= 0, score - score[np.maximum(ik, 0)], np.nan)
-    out["score_prev"] = np.where(i1 >= 0, score[np.maximum(i1, 0)], np.nan)
-    out["band_prev"] = np.where(i1 >= 0, out["band"].to_numpy()[np.maximum(i1, 0)], None)
+    return {"trend": np.where(ik >= 0, score - score[np.maximum(ik, 0)], np.nan),
+            "score_prev": np.where(i1 >= 0, score[np.maximum(i1, 0)], np.nan),
+            "band_prev": np.where(i1 >= 0, out["band"].to_numpy()[np.maximum(i1, 0)], None)}
 
 
 def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | None = None,
@@ -374,12 +414,11 @@ def movers(health: pd.DataFrame, period: str | None = None, n: int = 20, custome
     """
     per = pd.Timestamp(period) if period is not None else health["period_start"].max()
     per = per.to_period("M").to_timestamp()
-    health = _among(health, customers)
     prev = per - pd.DateOffset(months=1)
     names = _names(health)
     cols = ["account_id", "score", "band"] + [f"{k}_{c}" for c in names for k in ("points", "weight")]
-    now = health.loc[health["period_start"] == per, cols + ["segment", "period_start"]]
-    before = health.loc[health["period_start"] == prev, cols]
+    now = _among(health.loc[health["period_start"] == per, cols + ["segment", "period_start"]], customers)
+    before = health.loc[health["period_start"] == prev, cols]  # the months' rows only: not a copy of the history
     j = now.merge(before, on="account_id", suffixes=("", "_prev"))
     j = j.loc[j["score"].notna() & j["score_prev"].notna()]
     j = j.assign(change=j["score"] - j["score_prev"]).sort_values(["change", "account_id"]).head(n)

@@ -29,6 +29,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from csresearch.arrays import choose
 from csresearch.data import timeline
 from csresearch.data.periods import require_columns
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
@@ -47,8 +48,8 @@ def touch_tier(arr: pd.Series, high_touch_min: float = 50_000, low_touch_min: fl
         raise ConfigError(f"touch_tiers: low_touch_min ({low_touch_min}) must be below high_touch_min "
                           f"({high_touch_min})")
     a = pd.to_numeric(pd.Series(arr), errors="coerce").to_numpy(dtype="float64")
-    tier = np.select([~(a > 0), a >= high_touch_min, a >= low_touch_min],
-                     ["inactive", "high-touch", "low-touch"], default="tech-touch")
+    tier = choose([~(a > 0), a >= high_touch_min, a >= low_touch_min], ["inactive", "high-touch", "low-touch"],
+                  "tech-touch")
     return pd.Series(tier, index=pd.Series(arr).index, name="tier")
 
 

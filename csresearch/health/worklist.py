@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from csresearch.arrays import choose
 from csresearch.health.playbooks import PRIORITIES, Capacity, Playbook
 from csresearch.health.reasons import describe, join_reasons
 from csresearch.health.risk import (
@@ -125,7 +126,7 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
         info[[c for c in ("account_id", "mrr", "csm_owner", "tier", "days_to_renewal", "segment") if c in info]],
         on="account_id", how="left")
     person = items["csm_owner"].astype(object).where(items["csm_owner"].notna(), "").astype(str).str.strip()
-    items["queue"] = np.select([items["tier"].eq("tech-touch"), person.ne("")], ["digital", "owner"], "pooled")
+    items["queue"] = choose([items["tier"].eq("tech-touch"), person.ne("")], ["digital", "owner"], "pooled")
     items["owner"] = np.select([items["queue"].eq("digital"), items["queue"].eq("owner")],
                                [DIGITAL, person], POOLED)
     items["term_ends"] = term_ends(items, capacity.horizon_days)
@@ -145,7 +146,7 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
     base = _base_rate(p_churn)
     floor = capacity.min_risk_ratio * base if np.isfinite(base) else 0.0
     low = ~done & items["queue"].ne("digital") & items["p_churn"].lt(floor)  # NaN p_churn: not held back
-    items["status"] = np.select([done, low, new], ["called", "watch", "new"], "waiting")
+    items["status"] = choose([done, low, new], ["called", "watch", "new"], "waiting")
     items["queue_rank"] = items.loc[~done & ~low].groupby("owner").cumcount() + 1
     cap = items["queue"].map({"owner": capacity.per_owner_per_week, "pooled": capacity.pooled_per_week,
                               "digital": capacity.digital_per_week}).astype("float64").fillna(np.inf)
@@ -192,6 +193,22 @@ def _with_renewal(accounts: pd.DataFrame, feats: pd.DataFrame) -> pd.DataFrame:
     return accounts.assign(**{c: ids.map(last[c]) for c in cols})
 
 
+def columns_read(playbook: Playbook) -> set[str]:
+    """The columns of the playbook features that :func:`worklist` reads (the rules', the
+    reasons', the churn curve's and the queues'); a caller holding the features for several
+    worklists can keep only these.
+
+    Example
+    -------
+    >>> "band" in columns_read(load_playbook())  # doctest: +SKIP
+    True
+    """
+    from csresearch.health.reasons import PHRASE_CONTEXT
+
+    return {"account_id", "period_start", "snapshot_date", "active_at_snapshot", "segment", "score", "band",
+            "days_to_renewal", *OUTCOME_COLUMNS, *PHRASE_CONTEXT, *(c.feature for r in playbook.rules for c in r.when)}
+
+
 def _window(feats: pd.DataFrame, as_of: str, pb: Playbook, months: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The parts of ``feats`` that the worklist as of ``as_of`` reads: the rows of
     :func:`~csresearch.features.account.features_as_of` from the earliest replayed week's
@@ -200,11 +217,9 @@ def _window(feats: pd.DataFrame, as_of: str, pb: Playbook, months: int) -> tuple
     :func:`~csresearch.health.risk.outcome_rows` (the churn curve's rows). Every step filters
     these rows as it did the whole frame, in the same order: the same list from less data."""
     from csresearch.features.account import features_as_of
-    from csresearch.health.reasons import PHRASE_CONTEXT
 
     cap = pb.capacity
-    read = {"account_id", "period_start", "snapshot_date", "active_at_snapshot", "segment", "score", "band",
-            "days_to_renewal", *PHRASE_CONTEXT, *(c.feature for r in pb.rules for c in r.when)}
+    read = columns_read(pb)
     asof = pd.Timestamp(as_of)
     snap, start = feats["snapshot_date"], feats["period_start"]
     first = start.loc[snap <= asof - pd.Timedelta(days=7 * max(cap.cooldown_weeks, 1))].max()
@@ -253,7 +268,7 @@ def _replay(lists: list[tuple[str, pd.DataFrame]], accounts: pd.DataFrame, curve
 
 
 def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1,
-             features: pd.DataFrame | None = None) -> pd.DataFrame:
+             features: pd.DataFrame | None = None, text: bool = True) -> pd.DataFrame:
     """The ranked, queued and capped calls to action as of ``as_of`` (see the module docstring).
 
     The rules run as :func:`csresearch.health.playbooks.playbook_ctas` (the last ``months`` months,
@@ -263,7 +278,9 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
 
     ``features``: :func:`csresearch.health.playbooks.playbook_features` of the same configurations as
     of ``as_of`` or a later day, when already computed (its rows up to ``as_of`` are the same:
-    :func:`csresearch.features.account.features_as_of`); computed here when None.
+    :func:`csresearch.features.account.features_as_of`); computed here when None (only the
+    columns of :func:`columns_read` are read). ``text`` False leaves rule, reason and values empty
+    (as :func:`rank_worklist`; for a back-test that reads who is called, not why).
 
     Example
     -------
@@ -280,16 +297,16 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
     feats, scored = _window(feats, as_of, pb, months)
     accounts = _with_renewal(_accounts(src, as_of, pb), feats)
     ids = customers_on(src, as_of)
-    ctas = run_playbook(feats, pb, months, customers=ids)
+    ctas = run_playbook(feats, pb, months, customers=ids, values=text)
     cap = pb.capacity
     rows = outcome_rows(scored, src, as_of, cap.horizon_days, cap.lookback_days)
     rates, curve = band_churn_rates(rows, as_of), ScoreChurnCurve().fit(rows)
     lists = _lists_before(feats, src, as_of, pb, months, cap.cooldown_weeks)
     handed = _replay(lists, accounts, curve, cap)
     called = set(handed["account_id"])
-    ctas = describe(ctas, feats, pb, check_input_options(cfg.inputs), src)
+    ctas = describe(ctas, feats, pb, check_input_options(cfg.inputs), src) if text else ctas.assign(reason="")
     previous = lists[-1][1]["account_id"] if lists else ()
-    out = rank_worklist(ctas, accounts, curve, cap, previous, called)
+    out = rank_worklist(ctas, accounts, curve, cap, previous, called, text=text)
     prev_day = (pd.Timestamp(as_of) - pd.Timedelta(days=7)).date().isoformat()
     out.attrs.update({"as_of": as_of, "previous": prev_day, "active_customers": len(ids), "calls": len(ctas),
                       "rates": rates, "curve": curve, "capacity": cap, "cooldown_weeks": cap.cooldown_weeks,
@@ -326,7 +343,7 @@ def worklist_lift(src, day: str, playbook=None, health_config=None, features: pd
     -------
     >>> worklist_lift(src, "2025-06-30")["lift"]  # doctest: +SKIP
     """
-    wl = worklist(src, day, playbook, health_config, features=features)
+    wl = worklist(src, day, playbook, health_config, features=features, text=False)
     horizon = wl.attrs["capacity"].horizon_days
     ch = churned_within(src, day, horizon)
     base = float(ch.mean()) if len(ch) else float("nan")
