@@ -174,12 +174,17 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     ctx = ReportContext.from_source(demo_small, as_of, report="health")
     html = sections.health_summary(ctx).html
     wl = worklist_of(ctx)  # the same worklist as worklist(demo_small, as_of), memoised by the report
-    # the report keeps only the columns the worklists read, and forgets the inputs once scored
-    from csresearch.health.playbooks import load_playbook
+    # the report keeps the columns the worklists read and the months its sections read
+    from csresearch.health.playbooks import load_playbook, playbook_features
     from csresearch.health.worklist import columns_read
+    from csresearch.reports.sections.health import LOOKBACK_MONTHS
 
-    assert set(ctx.cache["playbook_features"].columns) <= columns_read(load_playbook())
-    assert "health_inputs" not in ctx.cache and "health" in ctx.cache
+    hist, pf = ctx.cache["health_scored"]
+    full = playbook_features(demo_small, as_of)
+    assert set(pf.columns) <= columns_read(load_playbook()) and len(pf) == len(full)
+    pd.testing.assert_frame_equal(pf, full[pf.columns], check_exact=True)
+    assert hist["period_start"].nunique() == LOOKBACK_MONTHS + 1
+    assert hist["period_start"].max() == full["period_start"].max()
     # the first screen: who to call this week, the figures recorded
     assert html.index("Who to call this week") < html.index("Accounts scored")
     assert f"{wl.attrs['worklist_size']} call" in html and "what to do" in html

@@ -23,7 +23,12 @@ from typing import Any
 from csresearch import provenance as prov
 from csresearch.errors import DataQualityWarning
 from csresearch.reports import summary
-from csresearch.reports.context import ReportContext, customers_sentence, open_context
+from csresearch.reports.context import (
+    ReportContext,
+    customers_sentence,
+    open_context,
+    release_freed_memory,
+)
 from csresearch.reports.present.tables import Html, Section, esc
 
 _STARTED: list[float] = []
@@ -53,7 +58,8 @@ def start(report: str, **params: Any) -> ReportContext:
 
 
 def section(fn: Callable[..., Section]) -> Callable[..., Section]:
-    """Decorator for section builders: :class:`DataQualityWarning` raised inside become notes."""
+    """Decorator for section builders: :class:`DataQualityWarning` raised inside become notes;
+    the heap memory the section's temporaries freed goes back to the system."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Section:
@@ -65,6 +71,7 @@ def section(fn: Callable[..., Section]) -> Callable[..., Section]:
             if issubclass(w.category, DataQualityWarning) and str(w.message) not in seen:
                 seen.add(str(w.message))
                 out.note(f"Caveat: {w.message}")
+        release_freed_memory()
         return out
 
     return wrapper

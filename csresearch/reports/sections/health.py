@@ -7,6 +7,7 @@ survey scores from :mod:`csresearch.metrics.surveys`.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from csresearch.reports.context import ReportContext
@@ -21,29 +22,62 @@ BAND_ORDER = ("red", "yellow", "green", "insufficient data")
 
 
 def inputs(ctx: ReportContext) -> pd.DataFrame:
-    """The health inputs of every account-month (:func:`csresearch.health.score.health_features`;
-    computed once per run, shared by the history, the worklist and its back-test). The optional
-    usage columns (breadth, distinct users: aggregates over every usage event) are measured
-    only when the health configuration or a playbook rule reads them."""
+    """The health inputs of every account-month (:func:`csresearch.health.score.health_features`).
+    The optional usage columns (breadth, distinct users: aggregates over every usage event) are
+    measured only when the health configuration or a playbook rule reads them."""
     from csresearch.features.account import OPTIONAL_USAGE
     from csresearch.health.playbooks import load_playbook
     from csresearch.health.score import COMPONENTS, health_features, load_health_config
 
-    def build() -> pd.DataFrame:
-        cfg = load_health_config(ctx.params.get("health_config_path") or None)
-        rules = load_playbook(ctx.params.get("playbook_path") or None).rules
-        read = {COMPONENTS[c] for c in cfg.components} | {c.feature for r in rules for c in r.when} | {cfg.segment_by}
-        return health_features(ctx.source, ctx.as_of, cfg, usage=[c for c in OPTIONAL_USAGE if c in read])
+    cfg = load_health_config(ctx.params.get("health_config_path") or None)
+    rules = load_playbook(ctx.params.get("playbook_path") or None).rules
+    read = {COMPONENTS[c] for c in cfg.components} | {c.feature for r in rules for c in r.when} | {cfg.segment_by}
+    return health_features(ctx.source, ctx.as_of, cfg, usage=[c for c in OPTIONAL_USAGE if c in read])
 
-    return ctx.memo("health_inputs", build)
+
+def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report's history and the playbooks' features, from one scoring of the inputs (once
+    per run): the history of the last ``LOOKBACK_MONTHS`` + 1 months (every month a section
+    reads: the current one, the movers' previous one, the flip rates' 12 and the predictive
+    check's month 12 before) and :func:`csresearch.health.playbooks.with_scores` of every month,
+    with only the columns the worklists read (:func:`csresearch.health.worklist.columns_read`).
+    The inputs and the older months' scores are not kept: at a million accounts they are
+    about 4 GB that no section reads."""
+    from csresearch.health.playbooks import load_playbook, with_scores
+    from csresearch.health.score import scored_history
+    from csresearch.health.worklist import columns_read
+
+    def build() -> tuple[pd.DataFrame, pd.DataFrame]:
+        pb = load_playbook(ctx.params.get("playbook_path") or None)
+        feats = inputs(ctx)
+        full = scored_history(feats, ctx.params.get("health_config_path") or None)
+        pf = with_scores(feats, full, pb)
+        del feats
+        read = columns_read(pb)
+        for c in [c for c in pf.columns if c not in read]:
+            del pf[c]  # pf is with_scores' own frame: the inputs' other columns are freed with them
+        return _last_months(full, LOOKBACK_MONTHS + 1), pf
+
+    return ctx.memo("health_scored", build)
+
+
+def _last_months(h: pd.DataFrame, months: int) -> pd.DataFrame:
+    """The rows of ``h``'s last ``months`` months, taken column by column out of ``h`` (which is
+    emptied: one column more in memory at a time, not a second history)."""
+    start = h["period_start"]
+    pos = np.flatnonzero((start >= start.max() - pd.DateOffset(months=months - 1)).to_numpy())
+    cols = {}
+    for c in list(h.columns):
+        cols[c] = h[c].iloc[pos].reset_index(drop=True)
+        del h[c]
+    out = pd.DataFrame(cols, copy=False)
+    out.attrs = h.attrs
+    return out
 
 
 def history(ctx: ReportContext) -> pd.DataFrame:
-    """Health of every account-month (computed once per run)."""
-    from csresearch.health.score import scored_history
-
-    cfg = ctx.params.get("health_config_path") or None
-    return ctx.memo("health", lambda: scored_history(inputs(ctx), cfg))
+    """Health of every account-month of the last ``LOOKBACK_MONTHS`` + 1 months (:func:`scored`)."""
+    return scored(ctx)[0]
 
 
 def customers(ctx: ReportContext) -> pd.Index:

@@ -20,25 +20,10 @@ TOP_PER_OWNER = 3
 
 
 def features(ctx: ReportContext) -> pd.DataFrame:
-    """The playbooks' features as of ``as_of``: the report's health inputs and history with the
-    touch tier (:func:`csresearch.health.playbooks.with_scores`; once per run), with only the
-    columns the worklists read (:func:`csresearch.health.worklist.columns_read`). Once the
-    history and these are built, no section reads the inputs: the run forgets them (at a
-    million accounts, about 1 GB of columns nothing reads again)."""
-    from csresearch.health.playbooks import load_playbook, with_scores
-    from csresearch.health.worklist import columns_read
-    from csresearch.reports.sections.health import history, inputs
+    """The playbooks' features as of ``as_of`` (:func:`csresearch.reports.sections.health.scored`)."""
+    from csresearch.reports.sections.health import scored
 
-    def build() -> pd.DataFrame:
-        pb = load_playbook(ctx.params.get("playbook_path") or None)
-        f = with_scores(inputs(ctx), history(ctx), pb)
-        ctx.forget("health_inputs")
-        read = columns_read(pb)
-        for c in [c for c in f.columns if c not in read]:
-            del f[c]  # f is with_scores' own frame; the inputs keep their columns
-        return f
-
-    return ctx.memo("playbook_features", build)
+    return scored(ctx)[1]
 
 
 def worklist_of(ctx: ReportContext) -> pd.DataFrame:
@@ -55,11 +40,15 @@ def flip_rates(history: pd.DataFrame) -> tuple[float, float]:
     """Monthly band flip rate over the last ``FLIP_MONTHS`` months: (with hysteresis, without)."""
     from csresearch.health.score import band_flips
 
+    start = history["period_start"]
+    cols = [c for c in ("account_id", "period_start", "score", "band", "band_raw") if c in history.columns]
+    recent = history.loc[(start >= start.max() - pd.DateOffset(months=FLIP_MONTHS)).to_numpy(), cols]  # and the month before
+
     def rate(col: str) -> float:
-        t = band_flips(history, col).tail(FLIP_MONTHS)
+        t = band_flips(recent, col).tail(FLIP_MONTHS)
         return float(t["flipped"].sum() / t["scored"].sum()) if t["scored"].sum() else float("nan")
 
-    return rate("band"), rate("band_raw") if "band_raw" in history else float("nan")
+    return rate("band"), rate("band_raw") if "band_raw" in recent else float("nan")
 
 
 def _names(ctx: ReportContext) -> pd.Series:
