@@ -132,6 +132,11 @@ def test_active_on_days_is_active_on_of_each_day(book):
         want = sorted(tl.active_on(book, day).select("account_id").execute()["account_id"].astype(str))
         assert list(got[day]) == want, day
     assert "a_down" in got["2024-03-01"] and "a_down" not in got["2024-05-01"]  # free from 05-01
+    # the engine-side table of the same days (the KPI tree's adoption) holds the same customers
+    t = tl.customers_on_days(book, days).execute()
+    for day in days:
+        on = t.loc[pd.to_datetime(t["day"]) == pd.Timestamp(day), "account_id"].astype(str)
+        assert sorted(on) == list(got[day]) and on.is_unique, day
 
 MONTHS = [  # (start, new, reactivated, churned, end): events on day x count in p < x <= next
     (2, 2, 0, 0, 4),  # Jan: start churn+chain (01-01); new down (02-01), react (01-15)

@@ -257,6 +257,23 @@ def active_on_days(src: Any, days: list[str]) -> dict[str, pd.Index]:
     return out
 
 
+def customers_on_days(src: Any, days) -> ir.Table:
+    """The customers on each of ``days`` (ISO dates or timestamps) as an engine table: one row
+    per (account_id, day), the rule of :func:`active_on` (a paid interval as of the last day
+    covers the day: ``start_date <= day < end_date``). Stays in the engine: for aggregates over
+    many days of a large book (e.g. the KPI tree's adoption over the customers of each month).
+
+    Example
+    -------
+    >>> customers_on_days(src, ["2025-11-01", "2025-12-01"]).count().execute()  # doctest: +SKIP
+    """
+    ds = sorted({pd.Timestamp(d).date() for d in days})
+    g = ibis.memtable(pd.DataFrame({"day": ds}), schema={"day": "date"})
+    p = paid_intervals(src, max(ds).isoformat()).select("account_id", "start_date", "end_date")
+    j = p.join(g, [p.start_date <= g.day, p.end_date.isnull() | (p.end_date > g.day)])
+    return j.select("account_id", "day").distinct()
+
+
 def active_customers(src: Any, as_of: str) -> int:
     """The one number reports show as "Active customers on <as_of>".
 

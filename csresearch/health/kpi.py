@@ -127,37 +127,42 @@ def _customers_at_starts(src, as_of: str, periods: pd.DatetimeIndex) -> pd.DataF
 def _adoption(src, as_of: str, grain: str, periods) -> np.ndarray:
     """Mean adoption breadth per period over the customers at its start (see :data:`KPI_TREE`)."""
     n_types = int(src.table("usage_events").event_type.nunique().execute() or 0)
-    if grain == "month":  # one month per period: the months with events are enough (the others read 0)
-        breadth = _breadth_by_month(src, as_of, n_types)
-    else:
-        from csresearch.features.usage import event_types_table
+    if grain == "month":  # one month per period: summed in the engine, a row per month comes back
+        return _adoption_by_month(src, as_of, pd.DatetimeIndex(periods), n_types)
+    from csresearch.features.usage import event_types_table
 
-        u = event_types_table(src.table("usage_events"), as_of).order_by(["account_id", "month"]).execute()
-        u["month"] = pd.to_datetime(u["month"])  # the event_types rows of features.usage_features
-        u["p"] = period_floor(u["month"], grain).to_numpy()
-        u = u.assign(b=u["event_types"] / n_types) if n_types else u.iloc[:0]
-        breadth = None if u.empty else u.groupby(["account_id", "p"])["b"].mean()
-    if breadth is None:
+    u = event_types_table(src.table("usage_events"), as_of).order_by(["account_id", "month"]).execute()
+    u["month"] = pd.to_datetime(u["month"])  # the event_types rows of features.usage_features
+    u["p"] = period_floor(u["month"], grain).to_numpy()
+    u = u.assign(b=u["event_types"] / n_types) if n_types else u.iloc[:0]
+    if u.empty:
         return np.full(len(periods), np.nan)
+    breadth = u.groupby(["account_id", "p"])["b"].mean()
     active = _customers_at_starts(src, as_of, pd.DatetimeIndex(periods))
     idx = pd.MultiIndex.from_arrays([active["account_id"], active["period_start"]])
     vals = pd.Series(breadth.reindex(idx).fillna(0.0).to_numpy(), index=active["period_start"].to_numpy())
     return vals.groupby(level=0).mean().reindex(periods).to_numpy()
 
 
-def _breadth_by_month(src, as_of: str, n_types: int) -> pd.Series | None:
-    """Event types used / ``n_types`` per (account_id, month start) of the months with events of
-    :func:`csresearch.features.usage.event_types_table` (the same counts; its months without
-    events read 0 there and are absent here); None when no event is before the cut."""
+def _adoption_by_month(src, as_of: str, periods: pd.DatetimeIndex, n_types: int) -> np.ndarray:
+    """Per month: the event types each customer at its start used in it (those of
+    :func:`csresearch.features.usage.event_types_table`, 0 without events), summed over the
+    customers (:func:`csresearch.data.timeline.customers_on_days`), / (``n_types`` x customers).
+    Joined and summed in the engine; NaN for every month when no event is before the cut."""
     from csresearch.features.usage import _distinct_counts, _event_months
 
     events = src.table("usage_events")
     ev, _ = _event_months(events, as_of)
-    u = ev.group_by(["account_id", "mi"]).aggregate(types=_distinct_counts(ev, events)["types"]).execute()
-    if u.empty or n_types == 0:
-        return None
-    p = month_from_index(u["mi"].to_numpy(dtype="int64"))
-    return pd.Series((u["types"] / n_types).to_numpy(), index=pd.MultiIndex.from_arrays([u["account_id"], p]))
+    if n_types == 0 or len(periods) == 0 or int(ev.limit(1).count().execute()) == 0:
+        return np.full(len(periods), np.nan)
+    b = ev.group_by(["account_id", "mi"]).aggregate(types=_distinct_counts(ev, events)["types"])
+    c = timeline.customers_on_days(src, periods)
+    c = c.select("account_id", mi=c.day.year().cast("int64") * 12 + c.day.month().cast("int64") - 1)
+    j = c.left_join(b, [c.account_id == b.account_id, c.mi == b.mi]).select(mi=c.mi, types=b.types.fill_null(0))
+    a = j.group_by("mi").aggregate(customers=j.count(), types=j.types.sum()).execute()
+    mean = a["types"].to_numpy(dtype="float64") / n_types / a["customers"].to_numpy(dtype="float64")
+    at = pd.Series(mean, index=month_from_index(a["mi"].to_numpy(dtype="int64")))
+    return at.reindex(periods).to_numpy()
 
 
 def table_of(src, name: str, memo: dict) -> pd.DataFrame:
