@@ -157,6 +157,8 @@ def test_hysteresis_keeps_a_band_while_the_score_oscillates_at_its_edge():
     # flip rate: 4 of 5 month pairs flip without hysteresis (38->42 is one: red->yellow), 1 with it
     assert band_flips(h, "band_raw").attrs["rate"] == pytest.approx(4 / 5)
     assert band_flips(h).attrs["rate"] == pytest.approx(1 / 5)
+    # rows in any order (a history is by account and month; a hash lookup serves the others)
+    pd.testing.assert_frame_equal(band_flips(h.iloc[::-1]), band_flips(h), check_exact=True)
     # a gap month breaks the chain: the first month after it takes the band of its score
     g = score_health(f.drop(index=3), cfg(comps, hysteresis={"margin": 5}))
     assert g["band"].tolist() == ["yellow", "yellow", "yellow", "red", "red"]

@@ -309,13 +309,17 @@ def playbook_features(src, as_of: str, health_config=None, playbook: Playbook | 
     return with_scores(feats, score_health(feats, cfg), playbook or load_playbook())
 
 
+#: the columns of a health history that :func:`with_scores` adds to the features (with the keys)
+SCORE_COLUMNS = ("account_id", "period_start", "score", "band", "band_prev", "score_prev", "trend", "coverage")
+
+
 def with_scores(features: pd.DataFrame, health: pd.DataFrame, playbook: Playbook) -> pd.DataFrame:
     """The health inputs ``features`` with their scores (``health``: :func:`csresearch.health.score.score_health`
     of them) and the touch tier: :func:`playbook_features` from parts already computed (pure).
     When the scores line up with the inputs' rows the result shares the inputs' columns (no copy
     of them): change it in place only after ``.copy()``."""
-    keep = ["account_id", "period_start", "score", "band", "band_prev", "score_prev", "trend", "coverage"]
-    out = _scores_of_rows(features, health[keep])
+    keep = list(SCORE_COLUMNS)
+    out = _scores_of_rows(features, health, keep)
     if out is None:
         out = features.merge(health[keep], on=["account_id", "period_start"], how="left")
     out["tier"] = touch_tier(out["arr"], playbook.high_touch_min, playbook.low_touch_min).to_numpy()
@@ -323,14 +327,14 @@ def with_scores(features: pd.DataFrame, health: pd.DataFrame, playbook: Playbook
     return out
 
 
-def _scores_of_rows(features: pd.DataFrame, health: pd.DataFrame) -> pd.DataFrame | None:
-    """``features.merge(health, on=[account_id, period_start], how="left")`` without copying
-    ``features`` (the result shares its columns), when ``health`` holds the rows of ``features``
+def _scores_of_rows(features: pd.DataFrame, health: pd.DataFrame, keep: list[str]) -> pd.DataFrame | None:
+    """``features.merge(health[keep], on=[account_id, period_start], how="left")`` without copying
+    ``features`` (the result shares its columns) or ``health``, when ``health`` holds the rows of ``features``
     that are ``active`` in the same order (as :func:`~csresearch.health.score.score_health`
     leaves them) and each account-month is one row; None otherwise."""
     from csresearch.features.grid import sorted_by_account
 
-    cols = [c for c in health.columns if c not in ("account_id", "period_start")]
+    cols = [c for c in keep if c not in ("account_id", "period_start")]
     if (any(c in features.columns for c in cols) or not all(health[c].dtype in ("float64", object) for c in cols)
             or not features.index.equals(pd.RangeIndex(len(features)))):
         return None

@@ -219,9 +219,10 @@ def _missing_names(present: np.ndarray, names: list[str]) -> np.ndarray:
     code = np.zeros(len(present), dtype="int64")
     for j in range(len(names)):
         code |= (~present[:, j]).astype("int64") << j
-    which, patterns = pd.factorize(code)
-    text = np.array([",".join(c for j, c in enumerate(names) if p >> j & 1) for p in patterns], dtype=object)
-    return text[which]
+    text = np.empty(1 << len(names), dtype=object)  # by pattern (at most 2^8: COMPONENTS), no hash of every row
+    for p in np.flatnonzero(np.bincount(code, minlength=1)):
+        text[p] = ",".join(c for j, c in enumerate(names) if p >> j & 1)
+    return text[code]
 
 
 def _band_of(score: np.ndarray, ok: np.ndarray, bands: tuple) -> np.ndarray:
@@ -287,8 +288,16 @@ def _rows_back(rows: pd.DataFrame, *ks: int) -> list[np.ndarray]:
     p = pd.DatetimeIndex(rows["period_start"])
     m = (p.year.to_numpy() - (p.year.min() if len(p) else 0)) * 12 + p.month.to_numpy()  # 1.. from the first year
     span = int(m.max(initial=0)) + max(ks) + 2
-    key = pd.Index(pd.factorize(rows["account_id"].to_numpy(), use_na_sentinel=False)[0].astype("int64") * span + m)
-    return [key.get_indexer(key - k) for k in ks]
+    key = pd.factorize(rows["account_id"].to_numpy(), use_na_sentinel=False)[0].astype("int64") * span + m
+    if len(key) and np.all(key[1:] > key[:-1]):  # rows by account and month (a history): no hash table
+        out = []
+        for k in ks:
+            pos = np.searchsorted(key, key - k)
+            hit = key[np.minimum(pos, len(key) - 1)] == key - k
+            out.append(np.where(hit, pos, -1))
+        return out
+    index = pd.Index(key)
+    return [index.get_indexer(key - k) for k in ks]
 
 
 def _history_columns(out: pd.DataFrame, periods: int) -> dict[str, np.ndarray]:

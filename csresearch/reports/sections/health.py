@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from csresearch.reports.context import ReportContext
+from csresearch.reports.context import ReportContext, release_freed_memory
 from csresearch.reports.notebook import section
 from csresearch.reports.present import figures as plots
 from csresearch.reports.present import labels
@@ -43,20 +43,29 @@ def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     with only the columns the worklists read (:func:`csresearch.health.worklist.columns_read`).
     The inputs and the older months' scores are not kept: at a million accounts they are
     about 4 GB that no section reads."""
-    from csresearch.health.playbooks import load_playbook, with_scores
+    from csresearch.health.playbooks import SCORE_COLUMNS, load_playbook, with_scores
     from csresearch.health.score import scored_history
     from csresearch.health.worklist import columns_read
 
     def build() -> tuple[pd.DataFrame, pd.DataFrame]:
         pb = load_playbook(ctx.params.get("playbook_path") or None)
-        feats = inputs(ctx)
-        full = scored_history(feats, ctx.params.get("health_config_path") or None)
-        pf = with_scores(feats, full, pb)
-        del feats
         read = columns_read(pb)
+        feats = inputs(ctx)
+        release_freed_memory()
+        full = scored_history(feats, ctx.params.get("health_config_path") or None)
+        release_freed_memory()
+        # each step frees what no later one reads (feats and full are this function's own frames):
+        # the inputs' other columns, then the older months' scores (with_scores reads every month's
+        # SCORE_COLUMNS only, kept aside), then with_scores' columns the worklists do not read
+        for c in [c for c in feats.columns if c not in read | {"active", "arr"}]:
+            del feats[c]
+        scores = pd.DataFrame({c: full[c] for c in SCORE_COLUMNS}, copy=False)  # full's arrays, not copies
+        hist = _last_months(full, LOOKBACK_MONTHS + 1)
+        pf = with_scores(feats, scores, pb)
+        del feats, scores
         for c in [c for c in pf.columns if c not in read]:
-            del pf[c]  # pf is with_scores' own frame: the inputs' other columns are freed with them
-        return _last_months(full, LOOKBACK_MONTHS + 1), pf
+            del pf[c]
+        return hist, pf
 
     return ctx.memo("health_scored", build)
 
