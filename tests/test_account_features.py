@@ -82,6 +82,15 @@ def test_grid_activity_and_snapshots(feats):
     np.testing.assert_allclose(col(feats, "a2", "days_to_renewal"), [1, 1, np.nan])
 
 
+def test_days_to_renewal_in_chunks_equal_one_pass(feats, monkeypatch):
+    # the (subscription, month) pairs are dated a chunk at a time; chunks of 2 cut inside accounts
+    import csresearch.features.grid as grid_mod
+
+    monkeypatch.setattr(grid_mod, "CHUNK_ROWS", 2)
+    small = account_month_features(DataSource.from_frames(tiny_frames()), AS_OF)
+    pd.testing.assert_series_equal(small["days_to_renewal"], feats["days_to_renewal"], check_exact=True)
+
+
 def test_usage_level_and_trend(feats):
     # observed days: Jan 15..31 = 17, Feb 28, Mar 31, Apr 30 (the May 2 events are after as_of)
     np.testing.assert_allclose(col(feats, "a1", "usage_events"), [3, 10, 0, 4])

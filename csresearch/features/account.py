@@ -162,7 +162,7 @@ def account_month_features(src, as_of: str, options: dict | None = None,
     _survey_columns(src, grid, out, cut_excl, opts, notes)
     _support_email_columns(src, grid, out, cut_excl, opts, notes)
     _onboarding_columns(src, grid, out, cut, notes)
-    out["days_to_renewal"], note = days_to_renewal(src, paid, out)
+    out["days_to_renewal"], note = days_to_renewal(src, grid, paid)
     if note:
         notes.append(note)
     if notes:

@@ -35,6 +35,7 @@ from csresearch.data.periods import add_months, month_from_index, month_index, m
 from csresearch.errors import DataValidationError
 
 MICRO = 1_000_000  # MRR is summed in integer micro-units, as in the MRR bridge
+CHUNK_ROWS = 1 << 21  # rows per chunk of date arithmetic over (subscription, month) pairs
 
 
 @dataclass
@@ -156,9 +157,10 @@ def customer_months(src, cut: pd.Timestamp) -> tuple[Grid, pd.DataFrame, pd.Data
     grid = Grid(first.index, first_m, np.concatenate([[0], np.cumsum(size)[:-1]]), size, last_m,
                 first.to_numpy())
     acc, m, _ = grid.rows()
-    months, at = np.unique(m, return_inverse=True)  # each month's first day converted once
-    snap = (month_from_index(months + 1) - pd.Timedelta(days=1))[at.reshape(-1)]
-    out = pd.DataFrame({"account_id": grid.accounts.to_numpy()[acc], "period_start": month_from_index(months)[at.reshape(-1)],
+    months = np.arange(int(m.min()), int(m.max()) + 1)  # each month's first day converted once
+    at = m - months[0]
+    snap = (month_from_index(months + 1) - pd.Timedelta(days=1))[at]
+    out = pd.DataFrame({"account_id": grid.accounts.to_numpy()[acc], "period_start": month_from_index(months)[at],
                         "snapshot_date": snap})
     # months each paid interval overlaps (m0..m1) and covers on the snapshot (m < end's month)
     m0 = month_index(p["start_date"])
@@ -168,11 +170,11 @@ def customer_months(src, cut: pd.Timestamp) -> tuple[Grid, pd.DataFrame, pd.Data
     n_m = np.maximum(np.minimum(m1, last_m) - m0 + 1, 0)
     rep = np.repeat(np.arange(len(p)), n_m)
     ex_m = m0[rep] + (np.arange(n_m.sum()) - np.repeat(np.cumsum(n_m) - n_m, n_m))
-    ex_acc = p["account_id"].to_numpy()[rep]
-    out["active"] = grid.scatter(ex_acc, ex_m, np.ones(len(ex_m))) > 0
+    ex_code = grid.accounts.get_indexer(pd.Index(p["account_id"]))[rep]  # ids looked up per interval, not per month
+    out["active"] = grid.scatter(None, ex_m, np.ones(len(ex_m)), code=ex_code) > 0
     covers = ex_m < end_m[rep]
     micro = np.zeros(grid.n, dtype="int64")
-    pos = grid.pos(ex_acc[covers], ex_m[covers])
+    pos = grid.pos(None, ex_m[covers], code=ex_code[covers])
     np.add.at(micro, pos, np.round(p["mrr"].to_numpy() * MICRO).astype("int64")[rep][covers])
     out["mrr"] = micro / MICRO
     out["arr"] = 12 * out["mrr"]
@@ -181,41 +183,56 @@ def customer_months(src, cut: pd.Timestamp) -> tuple[Grid, pd.DataFrame, pd.Data
     out["tenure_days"] = days.astype("int64")
     if src.has("accounts"):
         seg = src.df("accounts", ["account_id", "segment"]).drop_duplicates("account_id")
-        out["segment"] = out["account_id"].map(seg.set_index("account_id")["segment"])
+        out["segment"] = seg.set_index("account_id")["segment"].reindex(grid.accounts).take(acc).to_numpy()
     out["segment"] = out.get("segment", pd.Series(index=out.index, dtype=object)).fillna("(missing)")
     return grid, out, p
 
 
-def days_to_renewal(src, paid: pd.DataFrame, out: pd.DataFrame) -> tuple[np.ndarray, str | None]:
-    """Days from each snapshot to the next term anniversary of a paid subscription covering it.
+def days_to_renewal(src, grid: Grid, paid: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """Per cell of ``grid``, days from its snapshot to the next term anniversary of a paid
+    subscription covering it (the soonest when several do).
 
     ``paid`` are the timeline's paid intervals (:func:`customer_months`); their
-    ``term_months`` come from ``subscriptions`` through ``subscription_id``. Returns the
-    values (NaN where no covering subscription has a term) and a note when they cannot be
-    known (no ``term_months`` or no ``subscription_id`` column).
+    ``term_months`` come from ``subscriptions`` through ``subscription_id``. An interval covers
+    the snapshots (months' last days) from the month of its start to the month before its end
+    (end exclusive: the last day of the end's month is on or after it). Returns the values
+    (NaN where no covering subscription has a term) and a note when they cannot be known (no
+    ``term_months`` or no ``subscription_id`` column). Each interval is spread over the
+    months it covers by position in the grid, as the MRR is: no join of the cells with the
+    subscriptions by account id.
     """
-    res = np.full(len(out), np.nan)
+    res = np.full(grid.n, np.inf)
     cols = src.table("subscriptions").columns
     if "term_months" not in cols:
-        return res, None
+        return np.full(grid.n, np.nan), None
     if "subscription_id" not in paid.columns:
-        return res, "subscriptions without subscription_id: days_to_renewal is NaN"
+        return np.full(grid.n, np.nan), "subscriptions without subscription_id: days_to_renewal is NaN"
     terms = src.df("subscriptions", ["subscription_id", "term_months"]).drop_duplicates("subscription_id")
     s = paid.merge(terms, on="subscription_id")
-    s = s.loc[s["term_months"].notna(), ["account_id", "start_date", "end_date", "term_months"]]
-    rows = out.loc[out["active_at_snapshot"], ["account_id", "snapshot_date"]]
-    j = rows.reset_index().merge(s, on="account_id")
-    j = j.loc[(j["start_date"] <= j["snapshot_date"])
-              & (j["end_date"].isna() | (j["end_date"] > j["snapshot_date"]))]
-    if j.empty:
-        return res, None
-    term = j["term_months"].to_numpy(dtype="int64")
-    k = months_between(j["start_date"], j["snapshot_date"]) // term + 1
-    ann = add_months(j["start_date"].reset_index(drop=True), (k * term).astype("int64"))
-    days = (ann.to_numpy() - j["snapshot_date"].to_numpy()) // np.timedelta64(1, "D")
-    best = pd.Series(days, index=j["index"].to_numpy()).groupby(level=0).min()
-    res[best.index.to_numpy()] = best.to_numpy()
-    return res, None
+    s = s.loc[s["term_months"].notna()]
+    if s.empty:
+        return np.full(grid.n, np.nan), None
+    m0 = month_index(s["start_date"])
+    m1 = np.where(s["end_date"].isna(), grid.last_m, month_index(s["end_date"].fillna(s["start_date"])) - 1)
+    n_m = np.maximum(np.minimum(m1, grid.last_m) - m0 + 1, 0)
+    rep = np.repeat(np.arange(len(s)), n_m)
+    ex_m = m0[rep] + (np.arange(n_m.sum()) - np.repeat(np.cumsum(n_m) - n_m, n_m))
+    if not len(ex_m):
+        return np.full(grid.n, np.nan), None
+    pos = grid.pos(None, ex_m, code=grid.accounts.get_indexer(pd.Index(s["account_id"]))[rep])
+    lo = int(ex_m.min())
+    snaps = (month_from_index(np.arange(lo, int(ex_m.max()) + 2)) - pd.Timedelta(days=1))[1:]
+    starts, terms = s["start_date"].to_numpy(), s["term_months"].to_numpy(dtype="int64")
+    for a in range(0, len(ex_m), CHUNK_ROWS):  # the date arithmetic's temporaries, a chunk at a time
+        b = slice(a, a + CHUNK_ROWS)
+        snap = pd.Series(snaps.to_numpy()[ex_m[b] - lo])  # each covered month's last day
+        start, term = pd.Series(starts[rep[b]]), terms[rep[b]]
+        k = months_between(start, snap) // term + 1
+        ann = add_months(start, (k * term).astype("int64"))
+        days = ((ann.to_numpy() - snap.to_numpy()) // np.timedelta64(1, "D")).astype("float64")
+        keep = pos[b] >= 0
+        np.minimum.at(res, pos[b][keep], days[keep])
+    return np.where(np.isinf(res), np.nan, res), None
 
 
 def sorted_by_account(acc: np.ndarray, month: np.ndarray) -> bool:

@@ -44,15 +44,19 @@ def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     The inputs and the older months' scores are not kept: at a million accounts they are
     about 4 GB that no section reads."""
     from csresearch.health.playbooks import SCORE_COLUMNS, load_playbook, with_scores
-    from csresearch.health.score import scored_history
+    from csresearch.health.score import COMPONENTS, load_health_config, scored_history
     from csresearch.health.worklist import columns_read
 
     def build() -> tuple[pd.DataFrame, pd.DataFrame]:
         pb = load_playbook(ctx.params.get("playbook_path") or None)
+        cfg = load_health_config(ctx.params.get("health_config_path") or None)
         read = columns_read(pb)
         feats = inputs(ctx)
+        scoring = set(COMPONENTS[c] for c in cfg.components) | {cfg.segment_by, "active", "snapshot_date"}
+        for c in [c for c in feats.columns if c not in read | scoring | {"arr"}]:
+            del feats[c]  # read by neither the score nor the worklists
         release_freed_memory()
-        full = scored_history(feats, ctx.params.get("health_config_path") or None)
+        full = scored_history(feats, cfg)
         release_freed_memory()
         # each step frees what no later one reads (feats and full are this function's own frames):
         # the inputs' other columns, then the older months' scores (with_scores reads every month's
