@@ -216,3 +216,17 @@ def test_usage_columns_left_out_only_those(feats):
     g = account_month_features(DataSource.from_frames(tiny_frames()), AS_OF, usage=["usage_event_types"])
     pd.testing.assert_frame_equal(g, feats.drop(columns=["usage_active_days", "usage_active_users"]),
                                   check_exact=True)
+
+
+def test_grid_codes_from_arrow_equal_the_pandas_lookup():
+    import pyarrow as pa
+
+    from csresearch.features.grid import Grid
+
+    g = Grid(pd.Index(["a1", "a2", "b"]), np.array([0, 1, 2]), np.array([0, 3, 5]), np.array([3, 2, 1]), 2,
+             np.array(["2025-01-01"] * 3, dtype="datetime64[ns]"))
+    ids = ["b", "zz", "a1", None, "a2", "a1"]
+    want = [2, -1, 0, -1, 1, 0]
+    assert g.codes(pd.Series(ids)).tolist() == want
+    assert g.codes(pa.chunked_array([ids[:2], ids[2:]])).tolist() == want
+    assert g.codes(pa.array(ids, type=pa.large_string())).tolist() == want

@@ -205,16 +205,20 @@ def _usage_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, k: int
         return
     acc, _, block = grid.rows()
     aggregates = [OPTIONAL_USAGE[c] for c in optional]
-    u = usage_features_table(src.table("usage_events"), str(cut.date()), aggregates).execute()
-    um = month_index(pd.to_datetime(u["month"]))
-    p = grid.pos(u["account_id"], um)  # looked up once for every column
+    t = usage_features_table(src.table("usage_events"), str(cut.date()), aggregates)
+    t = t.mutate(mi=t.month.year().cast("int64") * 12 + t.month.month().cast("int64") - 1).drop("month")
+    arr = t.to_pyarrow()  # a row per account-month: ids looked up in Arrow, numbers straight to numpy
+    u = {c: arr[c].to_numpy().astype("float64") for c in arr.column_names if c not in ("account_id", "mi")}
+    um = arr["mi"].to_numpy().astype("int64")
+    p = grid.pos(None, um, code=grid.codes(arr["account_id"]))  # looked up once for every column
+    del arr
     for col, name in [("events", "usage_events"), *((a, c) for c, a in OPTIONAL_USAGE.items())]:
-        if col in u.columns:
-            out[name] = grid.scatter(u["account_id"], um, u[col].astype("float64"), p=p)
-    has_trend = u["trend"].notna().to_numpy()
+        if col in u:
+            out[name] = grid.scatter(None, um, u[col], p=p)
+    has_trend = ~np.isnan(u["trend"])
     trend = np.full(grid.n, np.nan)
     sel = (p >= 0) & has_trend
-    trend[p[sel]] = u["trend"].to_numpy(dtype="float64")[sel]
+    trend[p[sel]] = u["trend"][sel]
     out["usage_trend_ln"] = trend
     snap = out["snapshot_date"].to_numpy()
     start_obs = np.maximum(out["period_start"].to_numpy(), grid.first_day[acc])
@@ -308,11 +312,11 @@ def _support_email_columns(src, grid: Grid, out: pd.DataFrame, cut_excl: pd.Time
         notes.append("support_tickets absent: tickets is NaN")
     if src.has("email_events"):
         e = monthly_aggregate(src.table("email_events"), "sent_at", cut_excl,
-                              lambda t: {"sent": t.count(), "op": t.opened.sum()})
+                              lambda t: {"sent": t.count(), "op": t.opened.sum()}, arrow=True)
         k = opts["email_window_months"]
-        code = grid.accounts.get_indexer(pd.Index(e["account_id"]))
-        sent = grid.window_sum(e["account_id"], e["mi"], e["sent"], k, code)
-        op = grid.window_sum(e["account_id"], e["mi"], e["op"].fillna(0), k, code)
+        code, mi = grid.codes(e["account_id"]), e["mi"].to_numpy()
+        sent = grid.window_sum(None, mi, e["sent"].to_numpy(), k, code)
+        op = grid.window_sum(None, mi, np.nan_to_num(e["op"].to_numpy().astype("float64")), k, code)
         out["email_open_rate"] = np.where(sent > 0, op / np.where(sent > 0, sent, 1), np.nan)
     else:
         out["email_open_rate"] = np.nan

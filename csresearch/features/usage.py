@@ -234,12 +234,14 @@ def monthly_aggregate(
     end: str | pd.Timestamp,
     aggs: Callable[[ir.Table], dict],
     by: Sequence[str] = ("account_id",),
+    arrow: bool = False,
 ) -> pd.DataFrame:
     """Engine-side ``aggs(t)`` per ``by`` and calendar month of ``ts``, executed (small result).
 
     Rows with a missing ``ts`` or one on/after ``end`` (exclusive; a day, e.g. the first day
     after the last month to measure) are left out. The month is ``mi`` = year * 12 + month - 1,
-    as :func:`csresearch.data.periods.month_index`.
+    as :func:`csresearch.data.periods.month_index`. ``arrow``: a pyarrow table instead (for a
+    large result whose ids are looked up in Arrow: :meth:`csresearch.features.grid.Grid.codes`).
 
     Example
     -------
@@ -249,4 +251,5 @@ def monthly_aggregate(
     stop = ibis.literal(pd.Timestamp(end).to_pydatetime())
     x = t.filter(t[ts].notnull() & (t[ts] < stop))
     x = x.mutate(mi=(x[ts].year() * 12 + x[ts].month() - 1).cast("int64"))
-    return x.group_by([*by, "mi"]).aggregate(**aggs(x)).execute()
+    agg = x.group_by([*by, "mi"]).aggregate(**aggs(x))
+    return agg.to_pyarrow() if arrow else agg.execute()
