@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from csresearch.arrays import choose
+from csresearch.arrays import choose, take_rows
 from csresearch.health.playbooks import PRIORITIES, Capacity, Playbook
 from csresearch.health.reasons import describe, join_reasons
 from csresearch.health.risk import (
@@ -224,11 +224,10 @@ def _window(feats: pd.DataFrame, as_of: str, pb: Playbook, months: int) -> tuple
     snap, start = feats["snapshot_date"], feats["period_start"]
     first = start.loc[snap <= asof - pd.Timedelta(days=7 * max(cap.cooldown_weeks, 1))].max()
     keep = (snap <= asof) & (start > first - pd.DateOffset(months=months) if pd.notna(first) else True)
-    recent = feats.loc[keep.to_numpy(), [c for c in feats.columns if c in read]]
-    recent.attrs = dict(feats.attrs)
+    recent = take_rows(feats, keep.to_numpy(), [c for c in feats.columns if c in read])
     days = pd.to_datetime(pd.Series(snap.unique()))
     seen = days[(days + pd.Timedelta(days=cap.horizon_days) <= asof) & (days > asof - pd.Timedelta(days=cap.lookback_days))]
-    scored = feats.loc[snap.isin(seen).to_numpy(), [c for c in feats.columns if c in OUTCOME_COLUMNS]]
+    scored = take_rows(feats, snap.isin(seen).to_numpy(), [c for c in feats.columns if c in OUTCOME_COLUMNS])
     return features_as_of(recent, as_of), scored
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from csresearch.arrays import take_rows
 from csresearch.reports.context import ReportContext
 from csresearch.reports.present import labels
 from csresearch.reports.present import words as nv
@@ -42,7 +43,7 @@ def flip_rates(history: pd.DataFrame) -> tuple[float, float]:
 
     start = history["period_start"]
     cols = [c for c in ("account_id", "period_start", "score", "band", "band_raw") if c in history.columns]
-    recent = history.loc[(start >= start.max() - pd.DateOffset(months=FLIP_MONTHS)).to_numpy(), cols]  # and the month before
+    recent = take_rows(history, (start >= start.max() - pd.DateOffset(months=FLIP_MONTHS)).to_numpy(), cols)
 
     def rate(col: str) -> float:
         t = band_flips(recent, col).tail(FLIP_MONTHS)
