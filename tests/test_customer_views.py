@@ -21,8 +21,9 @@ import pytest
 from csresearch.data import timeline
 from csresearch.data.sources import DataSource
 from csresearch.errors import DataQualityWarning
+from csresearch.health.explain import movers
 from csresearch.health.playbooks import playbook_ctas, playbook_features, run_playbook
-from csresearch.health.score import customers_on, health_history, latest, movers
+from csresearch.health.score import customers_on, health_history, latest
 from csresearch.health.segments import nine_segments, touch_tiers
 from csresearch.maturity.evidence import gather_evidence
 

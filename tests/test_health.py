@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 
 from csresearch.data.sources import DataSource
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
+from csresearch.health.bands import band_flips
+from csresearch.health.explain import contributions, movers
 from csresearch.health.score import (
     COMPONENTS,
     NO_SCORE,
-    band_flips,
-    contributions,
     health_history,
     load_health_config,
-    movers,
     score_health,
+    score_recent,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -316,7 +316,15 @@ def test_scores_in_blocks_equal_one_pass(monkeypatch):
         c = cfg({"nps": {"weight": 2, "method": "percentile"}, "tickets": TICKETS_MM}, hysteresis={"margin": 5},
                 **policy)
         monkeypatch.setattr(score_mod, "BLOCK_ROWS", 10**6)
+        monkeypatch.setattr(score_mod, "CHUNK_ROWS", 10**6)
         whole = score_health(f, c)
         monkeypatch.setattr(score_mod, "BLOCK_ROWS", 7)
+        monkeypatch.setattr(score_mod, "CHUNK_ROWS", 13)  # chunks of whole months: 1 or 2 of the 5
         pd.testing.assert_frame_equal(score_health(f, c), whole, check_exact=True)
         assert whole["score"].notna().sum() > n // 2
+        # the scores of every month and the full frame of the last 2 months: score_health's numbers
+        scores, recent = score_recent(f, c, months=2)
+        pd.testing.assert_frame_equal(scores, whole[list(scores.columns)], check_exact=True)
+        last2 = whole.loc[whole["period_start"] >= JAN + pd.DateOffset(months=3)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(recent, last2, check_exact=True)
+        assert recent.attrs == whole.attrs and "value_nps" not in scores and len(last2) == 24

@@ -177,7 +177,7 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     # the report keeps the columns the worklists read and the months its sections read
     from csresearch.health.playbooks import load_playbook, playbook_features
     from csresearch.health.worklist import columns_read
-    from csresearch.reports.sections.health import LOOKBACK_MONTHS
+    from csresearch.reports.sections.health_data import LOOKBACK_MONTHS
 
     hist, pf = ctx.cache["health_scored"]
     full = playbook_features(demo_small, as_of)

@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Customer health score per account and month: score, band, component points, coverage, trend."""
         from csresearch.data.engine import check_engine, open_on
+        from csresearch.health import explain
         from csresearch.health import score as hl
 
         if view not in VIEWS:
@@ -51,9 +52,9 @@ def register(app: typer.Typer) -> None:
         if view == "latest":
             table = hl.latest(hist, ids)
         elif view == "movers":
-            table = hl.movers(hist, n=top, customers=ids)
+            table = explain.movers(hist, n=top, customers=ids)
         elif view == "contributions":
-            table = hl.contributions(hl.latest(hist, ids))
+            table = explain.contributions(hl.latest(hist, ids))
         else:
             table = hist
         if view != "history" and len(table):

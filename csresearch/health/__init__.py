@@ -4,7 +4,9 @@ Modules (imported lazily: ``from csresearch.health import health_history`` works
 importing the package alone loads none of them):
 
 * :mod:`~csresearch.health.score`: the health score engine (``score_health``,
-  ``health_history``, bands with hysteresis, movers, contributions);
+  ``health_history``, the current view);
+* :mod:`~csresearch.health.explain`: components' contributions and the movers;
+* :mod:`~csresearch.health.bands`: bands with hysteresis, the monthly flip rate, previous month and trend;
 * :mod:`~csresearch.health.config`: its YAML config (``HealthConfig``, ``load_health_config``);
 * :mod:`~csresearch.health.learn`: weights learned from the past (``csresearch health learn``);
 * :mod:`~csresearch.health.validation`: does the score predict churn (``--view validation``);
@@ -29,8 +31,9 @@ from __future__ import annotations
 from csresearch._facade import lazy
 
 _EXPORTS = {
-    "score": ["band_flips", "contributions", "customers_on", "health_features", "health_history",
-        "latest", "movers", "score_health"],
+    "score": ["customers_on", "health_features", "health_history", "latest", "score_health", "score_recent"],
+    "explain": ["contributions", "movers"],
+    "bands": ["band_flips"],
     "config": ["COMPONENTS", "METHODS", "DIRECTIONS", "POLICIES", "NO_SCORE", "TOP_KEYS",
         "COMP_KEYS", "Component", "HealthConfig", "default_config_path", "load_health_config"],
     "learn": ["HORIZON_DAYS", "check_dates", "scored_months", "LearnedWeights", "fit_weights",

@@ -23,11 +23,14 @@ no score (NaN) and the band ``'insufficient data'``. Bands are half-open ``[lo, 
 intervals covering 0..100 (the top one includes 100), with hysteresis: with
 ``hysteresis.margin: m`` an account keeps last month's band until its score leaves that band's
 interval widened by ``m`` points on each side (``band_raw`` is the band without it); ``trend`` = score - score
-``trend.periods`` months earlier. The configuration rules are in :func:`load_health_config`
-(:mod:`csresearch.health.config`, re-exported here).
+``trend.periods`` months earlier (bands, hysteresis and the month-back columns:
+:mod:`csresearch.health.bands`). The configuration rules are in :func:`load_health_config`
+(:mod:`csresearch.health.config`, re-exported here). Rows are scored a chunk of whole months
+at a time; :func:`score_recent` keeps the components of the last months only.
 
 The history keeps every month an account was active, including the month it churned. The
-current view (:func:`latest`, :func:`movers` and :func:`contributions` of :func:`latest`)
+current view (:func:`latest`; :func:`~csresearch.health.explain.movers` and
+:func:`~csresearch.health.explain.contributions` of :func:`latest`)
 takes ``customers``: the accounts that are customers on ``as_of``
 (:func:`customers_on`, the timeline's ``active_on``), so an account that churned during the
 last month is scored in its history but is neither in the current view nor counted as active.
@@ -48,6 +51,7 @@ import pandas as pd
 
 from csresearch.errors import ConfigError, DataValidationError
 from csresearch.features.grid import sorted_by_account
+from csresearch.health.bands import band_of, history_columns, hysteresis
 from csresearch.health.config import (
     COMP_KEYS,
     COMPONENTS,
@@ -64,8 +68,9 @@ from csresearch.health.config import (
 
 __all__ = [
     "COMPONENTS", "COMP_KEYS", "DIRECTIONS", "METHODS", "NO_SCORE", "POLICIES", "TOP_KEYS",
-    "Component", "HealthConfig", "band_flips", "contributions", "customers_on", "default_config_path",
-    "health_features", "health_history", "latest", "load_health_config", "movers", "score_health", "scored_history",
+    "Component", "HealthConfig", "customers_on", "default_config_path",
+    "health_features", "health_history", "latest", "load_health_config", "score_health", "score_recent",
+    "scored_history",
 ]
 
 # -- scoring ------------------------------------------------------------------------------
@@ -123,8 +128,45 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     1          b    0.0    red  0.666667
     """
     cfg = config if isinstance(config, HealthConfig) else load_health_config(config)
-    seg_col = cfg.segment_by
-    need = ["account_id", "period_start", seg_col] + [COMPONENTS[c] for c in cfg.components]
+    return _frame(*_score(features, cfg), features.attrs, cfg)
+
+
+def score_recent(features: pd.DataFrame, config: HealthConfig | str | Path | dict | None = None,
+                 months: int = 13) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`score_health` for a caller that reads every month's scores but the components of
+    recent months only: (the scores of every month: key, segment, score, band_raw, band,
+    coverage, trend, score_prev, band_prev; :func:`score_health`'s frame of the last ``months``
+    months). Both hold exactly :func:`score_health`'s numbers for their rows; the components'
+    values, points and weights of older months are never all in memory (at a million accounts,
+    about 2 GB less).
+
+    Example
+    -------
+    >>> scores, recent = score_recent(feats, "data/health.yaml", months=13)  # doctest: +SKIP
+    """
+    cfg = config if isinstance(config, HealthConfig) else load_health_config(config)
+    cols, detail = _score(features, cfg, months)
+    scores = pd.DataFrame({c: cols[c] for c in _NARROW if c in cols}, copy=False)
+    scores.attrs = deepcopy(features.attrs)
+    pos = detail.pop("_rows")
+    return scores, _frame({c: (v.iloc[pos].reset_index(drop=True) if isinstance(v, pd.Series) else v[pos])
+                           for c, v in cols.items()}, detail, features.attrs, cfg)
+
+
+#: the columns of :func:`score_health` that every month keeps in :func:`score_recent`
+_NARROW = ("account_id", "period_start", "snapshot_date", "segment", "score", "band_raw", "band", "coverage",
+           "trend", "score_prev", "band_prev")
+#: rows per chunk of :func:`_score`: whole months, so that a chunk holds every row of its (month, segment) groups
+CHUNK_ROWS = 1 << 19
+
+
+def _score(features: pd.DataFrame, cfg: HealthConfig, months: int | None = None) -> tuple[dict, dict]:
+    """The columns of :func:`score_health`: (those of every scored row, in :data:`_NARROW`; the
+    components' value_, points_ and weight_ and missing of the rows of the last ``months``
+    months, every row when None, with ``_rows``, their positions, when ``months`` is given).
+    Scored a chunk of whole months at a time: points are ranked within (month, segment), the
+    rest is per row, so the chunks give the numbers of one pass over every row."""
+    need = ["account_id", "period_start", cfg.segment_by] + [COMPONENTS[c] for c in cfg.components]
     missing_cols = [c for c in need if c not in features.columns]
     if missing_cols:
         raise DataValidationError(f"health inputs: missing column(s) {', '.join(missing_cols)}; build them with "
@@ -134,36 +176,63 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
     # the output's columns, made into a frame once at the end: setting a frame's column copies the array
     cols = {c: features[c].iloc[rows].reset_index(drop=True)
             for c in ("account_id", "period_start", "snapshot_date") if c in features.columns}
-    seg = features[seg_col].iloc[rows]
+    seg = features[cfg.segment_by].iloc[rows]
     segment = seg.astype(object).where(seg.notna(), "(missing)").astype(str)
     cols["segment"] = segment.to_numpy()
     names = list(cfg.components)
     seg_codes, seg_values = pd.factorize(segment)
-    groups = pd.factorize(cols["period_start"], use_na_sentinel=False)[0] * (len(seg_values) + 1) + seg_codes  # (month, segment)
+    month, month_values = pd.factorize(cols["period_start"], use_na_sentinel=False)
+    groups = month * (len(seg_values) + 1) + seg_codes  # (month, segment)
     wmat = np.array([[cfg.weights(s)[c] for c in names] for s in seg_values]).reshape(len(seg_values), len(names))
-    values, points = [], []
-    for c in names:
-        x = pd.to_numeric(features[COMPONENTS[c]].iloc[rows], errors="coerce").astype("float64").to_numpy()
-        values.append(x)
-        points.append(_points(cfg.components[c], pd.Series(x), groups))
-        cols[f"value_{c}"] = x
-    del groups
-    res = _combine(values, points, wmat, seg_codes, cfg)  # points[j] become the output's points
-    cols["score"] = res["score"]
-    cols["band_raw"] = _band_of(res["score"], res["ok"], cfg.bands)
-    cols["band"] = _hysteresis(pd.DataFrame(cols, copy=False), cfg.bands, cfg.band_margin)
-    cols["coverage"] = res["coverage"]
-    cols.update(_history_columns(pd.DataFrame(cols, copy=False), cfg.trend_periods))
-    cols["missing"] = _missing_names(res["present"], names)
+    n, k = len(rows), len(names)
+    start = pd.DatetimeIndex(month_values)
+    recent = np.ones(len(start), dtype=bool) if months is None else start >= start.max() - pd.DateOffset(months=months - 1)
+    dpos = np.flatnonzero(recent[month]) if months is not None else np.arange(n)
+    slot = np.full(n, -1)
+    slot[dpos] = np.arange(len(dpos))
+    score, coverage, ok = np.empty(n), np.empty(n), np.empty(n, dtype=bool)
+    detail = {"value": [np.empty(len(dpos)) for _ in names], "points": [np.empty(len(dpos)) for _ in names],
+              "weight": [np.empty(len(dpos)) for _ in names], "present": np.empty((len(dpos), k), dtype=bool)}
+    chunk = np.cumsum(np.bincount(month, minlength=len(start))) // CHUNK_ROWS  # per month: its chunk
+    order = np.argsort(chunk[month], kind="stable")
+    for pos in np.split(order, np.flatnonzero(np.diff(chunk[month][order])) + 1) if n else []:
+        values = [pd.to_numeric(features[COMPONENTS[c]].iloc[rows[pos]], errors="coerce").astype("float64").to_numpy()
+                  for c in names]
+        points = [_points(cfg.components[c], pd.Series(x), groups[pos]) for c, x in zip(names, values, strict=True)]
+        res = _combine(values, points, wmat, seg_codes[pos], cfg)  # points[j] become the output's points
+        score[pos], coverage[pos], ok[pos] = res["score"], res["coverage"], res["ok"]
+        d = slot[pos] >= 0
+        at = slot[pos][d]
+        detail["present"][at] = res["present"][d]
+        for j in range(k):
+            detail["value"][j][at], detail["points"][j][at] = values[j][d], points[j][d]
+            detail["weight"][j][at] = res["weight"][j][d]
+    cols["score"] = score
+    cols["band_raw"] = band_of(score, ok, cfg.bands)
+    cols["band"] = hysteresis(pd.DataFrame(cols, copy=False), cfg.bands, cfg.band_margin)
+    cols["coverage"] = coverage
+    cols.update(history_columns(pd.DataFrame(cols, copy=False), cfg.trend_periods))
+    if months is not None:
+        detail["_rows"] = dpos
+    return cols, detail
+
+
+def _frame(cols: dict, detail: dict, attrs: dict, cfg: HealthConfig) -> pd.DataFrame:
+    """:func:`score_health`'s frame from :func:`_score`'s columns of the same rows."""
+    names = list(cfg.components)
+    out = {c: cols[c] for c in ("account_id", "period_start", "snapshot_date", "segment") if c in cols}
+    out.update({f"value_{c}": detail["value"][j] for j, c in enumerate(names)})
+    out.update({c: cols[c] for c in _NARROW[4:]})
+    out["missing"] = _missing_names(detail["present"], names)
     for j, c in enumerate(names):
-        cols[f"points_{c}"] = points[j]
-        cols[f"weight_{c}"] = res["weight"][j]
-    out = pd.DataFrame(cols, copy=False)
-    out.attrs = deepcopy(features.attrs)  # as a frame taken from features carries them
-    out.attrs.update({"config": cfg.source, "components": names, "bands": [b[0] for b in cfg.bands],
-                      "missing_policy": cfg.missing_policy, "trend_periods": cfg.trend_periods,
-                      "band_margin": cfg.band_margin})
-    return out
+        out[f"points_{c}"] = detail["points"][j]
+        out[f"weight_{c}"] = detail["weight"][j]
+    frame = pd.DataFrame(out, copy=False)
+    frame.attrs = deepcopy(attrs)  # as a frame taken from the features carries them
+    frame.attrs.update({"config": cfg.source, "components": names, "bands": [b[0] for b in cfg.bands],
+                        "missing_policy": cfg.missing_policy, "trend_periods": cfg.trend_periods,
+                        "band_margin": cfg.band_margin})
+    return frame
 
 
 #: rows per block of :func:`_combine` (its (rows x components) matrices exist one block at a time)
@@ -223,90 +292,6 @@ def _missing_names(present: np.ndarray, names: list[str]) -> np.ndarray:
     for p in np.flatnonzero(np.bincount(code, minlength=1)):
         text[p] = ",".join(c for j, c in enumerate(names) if p >> j & 1)
     return text[code]
-
-
-def _band_of(score: np.ndarray, ok: np.ndarray, bands: tuple) -> np.ndarray:
-    """The band of each score (half-open intervals); ``NO_SCORE`` where not ``ok``."""
-    lows = np.array([b[1] for b in bands])
-    names = np.array([b[0] for b in bands], dtype=object)
-    bi = np.clip(np.searchsorted(lows, np.nan_to_num(score), side="right") - 1, 0, len(lows) - 1)
-    return np.where(ok, names[bi], NO_SCORE)
-
-
-def _hysteresis(out: pd.DataFrame, bands: tuple, margin: float) -> np.ndarray:
-    """Bands with hysteresis: an account keeps last month's band while its score stays within
-    ``margin`` points beyond that band's edges (``lo - margin <= score < hi + margin``); else
-    the band of its score. ``out`` is sorted by account and month; margin 0 changes nothing."""
-    band = out["band_raw"].to_numpy(dtype=object).copy()
-    if margin <= 0 or len(out) < 2:
-        return band
-    p = pd.DatetimeIndex(out["period_start"])
-    m = p.year.to_numpy() * 12 + p.month.to_numpy()
-    acc = out["account_id"].to_numpy()
-    score = out["score"].to_numpy(dtype="float64")
-    prev = np.r_[0, np.arange(len(out) - 1)]
-    follows = np.r_[False, (acc[1:] == acc[:-1]) & (m[1:] - m[:-1] == 1)]
-    lo, hi = (pd.Series({b[0]: b[j] + d for b in bands}, dtype="float64") for j, d in ((1, -margin), (2, margin)))
-    cand = np.flatnonzero(follows & ~np.isnan(score))
-    order = cand[np.argsort(m[cand], kind="stable")]
-    cuts = np.flatnonzero(np.diff(m[order])) + 1
-    for idx in np.split(order, cuts) if len(order) else []:  # in month order: last month's band is final
-        before = band[prev[idx]]
-        low, high = lo.reindex(before).to_numpy(), hi.reindex(before).to_numpy()
-        keep = (score[idx] >= low) & (score[idx] < high)
-        band[idx[keep]] = before[keep]
-    return band
-
-
-def band_flips(health: pd.DataFrame, column: str = "band") -> pd.DataFrame:
-    """Monthly band flip rate: among accounts scored this month and the previous one, the share
-    whose ``column`` (``band``, or ``band_raw`` for the bands without hysteresis) changed.
-
-    Returns one row per month: period_start, scored (in both months), flipped, rate;
-    ``attrs['rate']`` is flipped / scored over all months.
-
-    Example
-    -------
-    >>> band_flips(hist)["rate"].mean()  # doctest: +SKIP
-    """
-    (i1,) = _rows_back(health, 1)
-    scored = health["score"].notna().to_numpy()
-    both = scored & (i1 >= 0) & scored[np.maximum(i1, 0)]
-    vals = health[column].to_numpy(dtype=object)
-    flip = both & (vals != vals[np.maximum(i1, 0)])
-    t = pd.DataFrame({"period_start": health["period_start"].to_numpy(), "scored": both, "flipped": flip})
-    t = t.groupby("period_start", as_index=False)[["scored", "flipped"]].sum()
-    t = t.loc[t["scored"] > 0].reset_index(drop=True)
-    t["rate"] = t["flipped"] / t["scored"]
-    t.attrs["rate"] = float(t["flipped"].sum() / t["scored"].sum()) if len(t) else float("nan")
-    return t
-
-
-def _rows_back(rows: pd.DataFrame, *ks: int) -> list[np.ndarray]:
-    """Per row, the row of the same account ``k`` months earlier (-1: none), for each of ``ks``
-    (integer keys per account-month, each account a block of keys k months back never leaves)."""
-    p = pd.DatetimeIndex(rows["period_start"])
-    m = (p.year.to_numpy() - (p.year.min() if len(p) else 0)) * 12 + p.month.to_numpy()  # 1.. from the first year
-    span = int(m.max(initial=0)) + max(ks) + 2
-    key = pd.factorize(rows["account_id"].to_numpy(), use_na_sentinel=False)[0].astype("int64") * span + m
-    if len(key) and np.all(key[1:] > key[:-1]):  # rows by account and month (a history): no hash table
-        out = []
-        for k in ks:
-            pos = np.searchsorted(key, key - k)
-            hit = key[np.minimum(pos, len(key) - 1)] == key - k
-            out.append(np.where(hit, pos, -1))
-        return out
-    index = pd.Index(key)
-    return [index.get_indexer(key - k) for k in ks]
-
-
-def _history_columns(out: pd.DataFrame, periods: int) -> dict[str, np.ndarray]:
-    """trend (score - score ``periods`` months ago), score_prev and band_prev (previous month)."""
-    score = out["score"].to_numpy()
-    i1, ik = _rows_back(out, 1, periods)
-    return {"trend": np.where(ik >= 0, score - score[np.maximum(ik, 0)], np.nan),
-            "score_prev": np.where(i1 >= 0, score[np.maximum(i1, 0)], np.nan),
-            "band_prev": np.where(i1 >= 0, out["band"].to_numpy()[np.maximum(i1, 0)], None)}
 
 
 def health_features(src, as_of: str, config: HealthConfig | str | Path | dict | None = None,
@@ -385,64 +370,3 @@ def latest(health: pd.DataFrame, customers=None) -> pd.DataFrame:
     """
     last = health.loc[health["period_start"] == health["period_start"].max()]
     return _among(last, customers)
-
-
-# -- reporting helpers --------------------------------------------------------------------
-def _names(health: pd.DataFrame) -> list[str]:
-    return health.attrs.get("components") or [c[7:] for c in health.columns if c.startswith("points_")]
-
-
-def contributions(health: pd.DataFrame) -> pd.DataFrame:
-    """Long table of each component's contribution (weight x points) to each score.
-
-    Columns: account_id, period_start, band, score, component, value, points, weight,
-    contribution. The contributions of a row sum to its score.
-    """
-    names = _names(health)
-    base = health[["account_id", "period_start", "band", "score"]]
-    parts = [base.assign(component=c, value=health[f"value_{c}"], points=health[f"points_{c}"],
-                         weight=health[f"weight_{c}"],
-                         contribution=health[f"weight_{c}"] * health[f"points_{c}"].fillna(0))
-             for c in names]
-    if not parts:
-        return base.assign(component=[], value=[], points=[], weight=[], contribution=[])
-    return pd.concat(parts, ignore_index=True).sort_values(["account_id", "period_start", "component"],
-                                                           ignore_index=True)
-
-
-def movers(health: pd.DataFrame, period: str | None = None, n: int = 20, customers=None) -> pd.DataFrame:
-    """The ``n`` largest score drops from the previous month to ``period`` (default: the last).
-
-    With ``customers`` (e.g. :func:`customers_on` of ``as_of``) only those accounts are ranked:
-    an account that churned during the month has nobody to call.
-
-    Columns: account_id, period_start, segment, score_prev, score, change, band_prev, band,
-    top_component (the component whose contribution fell most), top_component_change (its
-    contribution change, score points) and top_points_prev / top_points (its points).
-    Accounts without a score in both months are left out.
-    """
-    per = pd.Timestamp(period) if period is not None else health["period_start"].max()
-    per = per.to_period("M").to_timestamp()
-    prev = per - pd.DateOffset(months=1)
-    names = _names(health)
-    cols = ["account_id", "score", "band"] + [f"{k}_{c}" for c in names for k in ("points", "weight")]
-    now = _among(health.loc[health["period_start"] == per, cols + ["segment", "period_start"]], customers)
-    before = health.loc[health["period_start"] == prev, cols]  # the months' rows only: not a copy of the history
-    j = now.merge(before, on="account_id", suffixes=("", "_prev"))
-    j = j.loc[j["score"].notna() & j["score_prev"].notna()]
-    j = j.assign(change=j["score"] - j["score_prev"]).sort_values(["change", "account_id"]).head(n)
-    if j.empty or not names:
-        return j.reindex(columns=["account_id", "period_start", "segment", "score_prev", "score", "change",
-                                  "band_prev", "band", "top_component", "top_component_change"])
-    contrib = np.column_stack([j[f"weight_{c}"] * j[f"points_{c}"].fillna(0) for c in names])
-    contrib_prev = np.column_stack([j[f"weight_{c}_prev"] * j[f"points_{c}_prev"].fillna(0) for c in names])
-    delta = contrib - contrib_prev
-    k = np.argmin(delta, axis=1)
-    rows = np.arange(len(j))
-    top = np.array(names, dtype=object)[k]
-    res = j[["account_id", "period_start", "segment", "score_prev", "score", "change", "band_prev", "band"]].copy()
-    res["top_component"] = top
-    res["top_component_change"] = delta[rows, k]
-    res["top_points_prev"] = [j[f"points_{c}_prev"].iloc[i] for i, c in enumerate(top)]
-    res["top_points"] = [j[f"points_{c}"].iloc[i] for i, c in enumerate(top)]
-    return res.reset_index(drop=True)

@@ -7,119 +7,26 @@ survey scores from :mod:`csresearch.metrics.surveys`.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from csresearch.reports.context import ReportContext, release_freed_memory
+from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
 from csresearch.reports.present import figures as plots
 from csresearch.reports.present import labels
 from csresearch.reports.present import words as nv
 from csresearch.reports.present.tables import Html, Section, cards, esc
 from csresearch.reports.sections import health_worklist as hw
+from csresearch.reports.sections.health_data import (
+    HORIZON_DAYS,
+    LOOKBACK_MONTHS,
+    customers,
+    history,
+    latest,
+    mrr_now,
+    names,
+)
 
 BAND_ORDER = ("red", "yellow", "green", "insufficient data")
-
-
-def inputs(ctx: ReportContext) -> pd.DataFrame:
-    """The health inputs of every account-month (:func:`csresearch.health.score.health_features`).
-    The optional usage columns (breadth, distinct users: aggregates over every usage event) are
-    measured only when the health configuration or a playbook rule reads them."""
-    from csresearch.features.account import OPTIONAL_USAGE
-    from csresearch.health.playbooks import load_playbook
-    from csresearch.health.score import COMPONENTS, health_features, load_health_config
-
-    cfg = load_health_config(ctx.params.get("health_config_path") or None)
-    rules = load_playbook(ctx.params.get("playbook_path") or None).rules
-    read = {COMPONENTS[c] for c in cfg.components} | {c.feature for r in rules for c in r.when} | {cfg.segment_by}
-    return health_features(ctx.source, ctx.as_of, cfg, usage=[c for c in OPTIONAL_USAGE if c in read])
-
-
-def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The report's history and the playbooks' features, from one scoring of the inputs (once
-    per run): the history of the last ``LOOKBACK_MONTHS`` + 1 months (every month a section
-    reads: the current one, the movers' previous one, the flip rates' 12 and the predictive
-    check's month 12 before) and :func:`csresearch.health.playbooks.with_scores` of every month,
-    with only the columns the worklists read (:func:`csresearch.health.worklist.columns_read`).
-    The inputs and the older months' scores are not kept: at a million accounts they are
-    about 4 GB that no section reads."""
-    from csresearch.health.playbooks import SCORE_COLUMNS, load_playbook, with_scores
-    from csresearch.health.score import COMPONENTS, load_health_config, scored_history
-    from csresearch.health.worklist import columns_read
-
-    def build() -> tuple[pd.DataFrame, pd.DataFrame]:
-        pb = load_playbook(ctx.params.get("playbook_path") or None)
-        cfg = load_health_config(ctx.params.get("health_config_path") or None)
-        read = columns_read(pb)
-        feats = inputs(ctx)
-        scoring = set(COMPONENTS[c] for c in cfg.components) | {cfg.segment_by, "active", "snapshot_date"}
-        for c in [c for c in feats.columns if c not in read | scoring | {"arr"}]:
-            del feats[c]  # read by neither the score nor the worklists
-        release_freed_memory()
-        full = scored_history(feats, cfg)
-        release_freed_memory()
-        # each step frees what no later one reads (feats and full are this function's own frames):
-        # the inputs' other columns, then the older months' scores (with_scores reads every month's
-        # SCORE_COLUMNS only, kept aside), then with_scores' columns the worklists do not read
-        for c in [c for c in feats.columns if c not in read | {"active", "arr"}]:
-            del feats[c]
-        scores = pd.DataFrame({c: full[c] for c in SCORE_COLUMNS}, copy=False)  # full's arrays, not copies
-        hist = _last_months(full, LOOKBACK_MONTHS + 1)
-        pf = with_scores(feats, scores, pb)
-        del feats, scores
-        for c in [c for c in pf.columns if c not in read]:
-            del pf[c]
-        return hist, pf
-
-    return ctx.memo("health_scored", build)
-
-
-def _last_months(h: pd.DataFrame, months: int) -> pd.DataFrame:
-    """The rows of ``h``'s last ``months`` months, taken column by column out of ``h`` (which is
-    emptied: one column more in memory at a time, not a second history)."""
-    start = h["period_start"]
-    pos = np.flatnonzero((start >= start.max() - pd.DateOffset(months=months - 1)).to_numpy())
-    cols = {}
-    for c in list(h.columns):
-        cols[c] = h[c].iloc[pos].reset_index(drop=True)
-        del h[c]
-    out = pd.DataFrame(cols, copy=False)
-    out.attrs = h.attrs
-    return out
-
-
-def history(ctx: ReportContext) -> pd.DataFrame:
-    """Health of every account-month of the last ``LOOKBACK_MONTHS`` + 1 months (:func:`scored`)."""
-    return scored(ctx)[0]
-
-
-def customers(ctx: ReportContext) -> pd.Index:
-    """The customers on as_of (the timeline's ``active_on``; computed once per run)."""
-    from csresearch.health.score import customers_on
-
-    return ctx.memo("customers_on", lambda: customers_on(ctx.source, ctx.as_of))
-
-
-def latest(ctx: ReportContext) -> pd.DataFrame:
-    """The last month's scores of the customers on as_of (not of accounts that churned in it;
-    computed once per run)."""
-    from csresearch.health.score import latest as last_month
-
-    return ctx.memo("health_latest", lambda: last_month(history(ctx), customers(ctx)))
-
-
-def _names(ctx: ReportContext) -> pd.Series:
-    acc = ctx.df("accounts")
-    return acc.drop_duplicates("account_id").set_index("account_id")["name"]
-
-
-def _mrr_now(ctx: ReportContext) -> pd.Series:
-    from csresearch.data import timeline
-
-    def build() -> pd.Series:  # paid MRR of the customers on as_of (the timeline's active_on)
-        return timeline.active_on(ctx.source, ctx.as_of).execute().set_index("account_id")["mrr"]
-
-    return ctx.memo("mrr_now", build)
 
 
 @section
@@ -136,7 +43,7 @@ def summary(ctx: ReportContext) -> Section:
     red = int(bands.get("red", 0))
     prev_red = int((now["band_prev"] == "red").sum()) if "band_prev" in now else None
     new_red = int(((now["band"] == "red") & (now["band_prev"] != "red") & now["band_prev"].notna()).sum())
-    mrr = _mrr_now(ctx)
+    mrr = mrr_now(ctx)
     red_mrr = float(mrr.reindex(now.loc[now["band"] == "red", "account_id"]).fillna(0).sum())
     all_mrr = float(mrr.reindex(now["account_id"]).fillna(0).sum())
     red_share = f"{nv.pct(red_mrr / all_mrr)} of active MRR; " if all_mrr > 0 else ""
@@ -197,7 +104,7 @@ def distribution(ctx: ReportContext) -> Section:
 @section
 def movers(ctx: ReportContext, n: int = 20) -> Section:
     """Largest score drops since the previous month, with the component that moved."""
-    from csresearch.health.score import movers as health_movers
+    from csresearch.health.explain import movers as health_movers
 
     s = Section("Movers: largest drops since last month")
     h = history(ctx)
@@ -207,7 +114,7 @@ def movers(ctx: ReportContext, n: int = 20) -> Section:
     m = health_movers(h, n=n, customers=active)
     if m.empty:
         return s.text(f"No account active on {ctx.as_of} has a score in both of the last two months.")
-    m = m.assign(name=m["account_id"].map(_names(ctx)), segment=m["segment"].map(labels.value),
+    m = m.assign(name=m["account_id"].map(names(ctx)), segment=m["segment"].map(labels.value),
                  top_component=m["top_component"].map(lambda x: x if nv.is_missing(x) else labels.component(x)))
     s.text(
         f"The {labels.plural(len(m), 'largest drop')} among accounts still customers on {ctx.as_of}. The "
@@ -229,7 +136,7 @@ def movers(ctx: ReportContext, n: int = 20) -> Section:
 @section
 def components(ctx: ReportContext) -> Section:
     """Average contribution of each component to the score, by band."""
-    from csresearch.health.score import contributions
+    from csresearch.health.explain import contributions
 
     now = latest(ctx)
     s = Section("What makes up the score")
@@ -249,10 +156,6 @@ def components(ctx: ReportContext) -> Section:
             caption="Mean contribution in score points (weight x points) per band; a band's column sums to "
                     "its mean score")
     return s
-
-
-LOOKBACK_MONTHS = 12
-HORIZON_DAYS = 180
 
 
 def outcomes(ctx: ReportContext) -> pd.DataFrame:

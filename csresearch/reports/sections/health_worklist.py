@@ -15,6 +15,7 @@ from csresearch.reports.context import ReportContext
 from csresearch.reports.present import labels
 from csresearch.reports.present import words as nv
 from csresearch.reports.present.tables import Html, Section, esc
+from csresearch.reports.sections.health_data import names
 
 FLIP_MONTHS = 12
 TOP_PER_OWNER = 3
@@ -22,7 +23,7 @@ TOP_PER_OWNER = 3
 
 def features(ctx: ReportContext) -> pd.DataFrame:
     """The playbooks' features as of ``as_of`` (:func:`csresearch.reports.sections.health.scored`)."""
-    from csresearch.reports.sections.health import scored
+    from csresearch.reports.sections.health_data import scored
 
     return scored(ctx)[1]
 
@@ -39,7 +40,7 @@ def worklist_of(ctx: ReportContext) -> pd.DataFrame:
 
 def flip_rates(history: pd.DataFrame) -> tuple[float, float]:
     """Monthly band flip rate over the last ``FLIP_MONTHS`` months: (with hysteresis, without)."""
-    from csresearch.health.score import band_flips
+    from csresearch.health.bands import band_flips
 
     start = history["period_start"]
     cols = [c for c in ("account_id", "period_start", "score", "band", "band_raw") if c in history.columns]
@@ -50,11 +51,6 @@ def flip_rates(history: pd.DataFrame) -> tuple[float, float]:
         return float(t["flipped"].sum() / t["scored"].sum()) if t["scored"].sum() else float("nan")
 
     return rate("band"), rate("band_raw") if "band_raw" in recent else float("nan")
-
-
-def _names(ctx: ReportContext) -> pd.Series:
-    acc = ctx.df("accounts")
-    return acc.drop_duplicates("account_id").set_index("account_id")["name"]
 
 
 def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
@@ -72,7 +68,7 @@ def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
               f"{cap.min_risk_ratio:g} times the average customer's {nv.pct(a['base_rate'])}.")
     if len(people):
         top = people.iloc[0]
-        name = _names(ctx).get(top["account_id"], top["account_id"])
+        name = names(ctx).get(top["account_id"], top["account_id"])
         s += (f" First: {top['owner']} calls {name} ({nv.currency(top['mrr'], ctx.currency)} MRR, "
               f"{top['band']}): {top['reason']}.")
     return s
@@ -90,7 +86,7 @@ def first_screen(ctx: ReportContext, s: Section, history: pd.DataFrame) -> None:
     people = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
     top = people.groupby("owner", sort=True, group_keys=False).head(TOP_PER_OWNER)
     if len(top):
-        t = top.assign(name=top["account_id"].map(_names(ctx))).sort_values(["owner", "rank"])
+        t = top.assign(name=top["account_id"].map(names(ctx))).sort_values(["owner", "rank"])
         s.table(t[["owner", "name", "account_id", "mrr", "band", "score", "reason", "cta"]],
                 formats={"mrr": "currency", "score": "float1"}, top=None,
                 labels={"mrr": "MRR", "reason": "why", "cta": "what to do"},
@@ -144,7 +140,7 @@ def full_list(ctx: ReportContext, s: Section) -> None:
                         f"dates {', '.join(rates.attrs['dates'])} (customers on each date, data up to {ctx.as_of}). "
                         "The list is ranked by a finer probability: the same outcomes fitted as a decreasing "
                         "curve of the score per term and segment.")
-    t = wl.assign(name=wl["account_id"].map(_names(ctx)), values=wl["reason"])
+    t = wl.assign(name=wl["account_id"].map(names(ctx)), values=wl["reason"])
     s.table(t[["rank", "owner", "name", "account_id", "status", "within_capacity", "mrr", "band",
                "revenue_at_risk", "values", "cta"]],
             formats={"mrr": "currency", "revenue_at_risk": "currency"}, what="calls to action",

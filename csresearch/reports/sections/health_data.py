@@ -1,0 +1,99 @@
+"""What the health report computes once per run and its sections share: the inputs, one
+scoring of them (the history of the months the sections read and the playbooks' features),
+the customers on as_of, the current month's scores, names and MRR.
+
+Scores come from :mod:`csresearch.health.score` (configured by the report's
+``health_config_path``); the playbook features from :mod:`csresearch.health.playbooks`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from csresearch.reports.context import ReportContext, release_freed_memory
+
+#: the predictive check scores the month this many months before the last one
+LOOKBACK_MONTHS = 12
+HORIZON_DAYS = 180
+
+
+def inputs(ctx: ReportContext) -> pd.DataFrame:
+    """The health inputs of every account-month (:func:`csresearch.health.score.health_features`).
+    The optional usage columns (breadth, distinct users: aggregates over every usage event) are
+    measured only when the health configuration or a playbook rule reads them."""
+    from csresearch.features.account import OPTIONAL_USAGE
+    from csresearch.health.playbooks import load_playbook
+    from csresearch.health.score import COMPONENTS, health_features, load_health_config
+
+    cfg = load_health_config(ctx.params.get("health_config_path") or None)
+    rules = load_playbook(ctx.params.get("playbook_path") or None).rules
+    read = {COMPONENTS[c] for c in cfg.components} | {c.feature for r in rules for c in r.when} | {cfg.segment_by}
+    return health_features(ctx.source, ctx.as_of, cfg, usage=[c for c in OPTIONAL_USAGE if c in read])
+
+
+def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The report's history and the playbooks' features, from one scoring of the inputs (once
+    per run, :func:`csresearch.health.score.score_recent`): the history of the last
+    ``LOOKBACK_MONTHS`` + 1 months (every month a section reads: the current one, the movers'
+    previous one, the flip rates' 12 and the predictive check's month 12 before) and
+    :func:`csresearch.health.playbooks.with_scores` of every month, with only the columns the
+    worklists read (:func:`csresearch.health.worklist.columns_read`). The inputs and the older
+    months' components are not kept: at a million accounts they are about 4 GB no section reads."""
+    from csresearch.health.playbooks import load_playbook, with_scores
+    from csresearch.health.score import COMPONENTS, load_health_config, score_recent
+    from csresearch.health.worklist import columns_read
+
+    def build() -> tuple[pd.DataFrame, pd.DataFrame]:
+        pb = load_playbook(ctx.params.get("playbook_path") or None)
+        cfg = load_health_config(ctx.params.get("health_config_path") or None)
+        read = columns_read(pb)
+        feats = inputs(ctx)  # this function's own frame: each step drops what no later one reads
+        scoring = {COMPONENTS[c] for c in cfg.components} | {cfg.segment_by, "active", "snapshot_date"}
+        for c in [c for c in feats.columns if c not in read | scoring | {"arr"}]:
+            del feats[c]
+        release_freed_memory()
+        scores, hist = score_recent(feats, cfg, LOOKBACK_MONTHS + 1)
+        for c in [c for c in feats.columns if c not in read | {"active", "arr"}]:
+            del feats[c]
+        release_freed_memory()
+        pf = with_scores(feats, scores, pb)  # reads its SCORE_COLUMNS without copying them
+        del feats, scores
+        for c in [c for c in pf.columns if c not in read]:
+            del pf[c]
+        return hist, pf
+
+    return ctx.memo("health_scored", build)
+
+
+def history(ctx: ReportContext) -> pd.DataFrame:
+    """Health of every account-month of the last ``LOOKBACK_MONTHS`` + 1 months (:func:`scored`)."""
+    return scored(ctx)[0]
+
+
+def customers(ctx: ReportContext) -> pd.Index:
+    """The customers on as_of (the timeline's ``active_on``; computed once per run)."""
+    from csresearch.health.score import customers_on
+
+    return ctx.memo("customers_on", lambda: customers_on(ctx.source, ctx.as_of))
+
+
+def latest(ctx: ReportContext) -> pd.DataFrame:
+    """The last month's scores of the customers on as_of (not of accounts that churned in it;
+    computed once per run)."""
+    from csresearch.health.score import latest as last_month
+
+    return ctx.memo("health_latest", lambda: last_month(history(ctx), customers(ctx)))
+
+
+def names(ctx: ReportContext) -> pd.Series:
+    acc = ctx.df("accounts")
+    return acc.drop_duplicates("account_id").set_index("account_id")["name"]
+
+
+def mrr_now(ctx: ReportContext) -> pd.Series:
+    from csresearch.data import timeline
+
+    def build() -> pd.Series:  # paid MRR of the customers on as_of (the timeline's active_on)
+        return timeline.active_on(ctx.source, ctx.as_of).execute().set_index("account_id")["mrr"]
+
+    return ctx.memo("mrr_now", build)
