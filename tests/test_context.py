@@ -40,11 +40,8 @@ def test_flat_table_has_no_customers_sentence():
     assert customers_sentence(ctx) == ""
 
 
-def test_memo_computes_once_and_forget_drops():
+def test_memo_computes_once():
     ctx = ReportContext.from_source(_source(), as_of="2024-12-31")
     calls = []
     assert ctx.memo("k", lambda: calls.append(1) or len(calls)) == 1
     assert ctx.memo("k", lambda: calls.append(1) or len(calls)) == 1 and calls == [1]
-    ctx.forget("k")
-    ctx.forget("never cached")
-    assert "k" not in ctx.cache and ctx.memo("k", lambda: calls.append(1) or len(calls)) == 2

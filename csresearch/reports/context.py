@@ -81,12 +81,6 @@ class ReportContext:
             release_freed_memory()
         return self.cache[key]
 
-    def forget(self, key: str) -> None:
-        """Drop ``key`` from the cache (its memory is freed once nothing else holds it); a later
-        :meth:`memo` of it computes it again."""
-        self.cache.pop(key, None)
-        release_freed_memory()
-
     @property
     def location(self) -> str:
         if self.source is not None:
