@@ -268,10 +268,12 @@ def trailing_parts(src: Any, as_of: str, windows: pd.DataFrame) -> pd.DataFrame:
 def customers_on(src: Any, as_of: str, account_id: pd.Series, day: pd.Series) -> np.ndarray:
     """Whether each account is a customer on its day (each day <= ``as_of``), as
     :func:`csresearch.data.timeline.active_on` reads it; one query over a small table of pairs."""
-    pairs = pd.DataFrame({"row": np.arange(len(day), dtype="int64"),
-                          "a_id": account_id.astype(str).to_numpy(),
-                          "day": pd.to_datetime(day).dt.date.to_numpy()})
-    m = ibis.memtable(pairs, schema={"row": "int64", "a_id": "string", "day": "date"})
+    code, ids = pd.factorize(account_id)  # each id sent once: the pairs are numbers (no Python object per pair)
+    a = ibis.memtable(pd.DataFrame({"code": np.arange(len(ids), dtype="int64"), "a_id": pd.Index(ids).astype(str)}),
+                      schema={"code": "int64", "a_id": "string"})
+    pairs = pd.DataFrame({"row": np.arange(len(day), dtype="int64"), "code": code.astype("int64"),
+                          "day": pd.to_datetime(day).to_numpy(dtype="datetime64[ns]")})
+    m = ibis.memtable(pairs, schema={"row": "int64", "code": "int64", "day": "date"}).join(a, "code")
     p = paid_micro(src, as_of)
     j = m.join(p, [m.a_id == p.account_id, p.start_date <= m.day, m.day < p.stop])
     rows = j.select(j.row).distinct().execute()["row"].to_numpy(dtype="int64")
