@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from csresearch.arrays import take_rows
 from csresearch.health.score import _among
 
 __all__ = ["contributions", "movers"]
@@ -55,8 +56,9 @@ def movers(health: pd.DataFrame, period: str | None = None, n: int = 20, custome
     prev = per - pd.DateOffset(months=1)
     names = _names(health)
     cols = ["account_id", "score", "band"] + [f"{k}_{c}" for c in names for k in ("points", "weight")]
-    now = _among(health.loc[health["period_start"] == per, cols + ["segment", "period_start"]], customers)
-    before = health.loc[health["period_start"] == prev, cols]  # the months' rows only: not a copy of the history
+    start = health["period_start"].to_numpy()  # the two months' rows and columns only: not a copy of the history
+    now = _among(take_rows(health, start == per, cols + ["segment", "period_start"]), customers)
+    before = take_rows(health, start == prev, cols)
     j = now.merge(before, on="account_id", suffixes=("", "_prev"))
     j = j.loc[j["score"].notna() & j["score_prev"].notna()]
     j = j.assign(change=j["score"] - j["score_prev"]).sort_values(["change", "account_id"]).head(n)

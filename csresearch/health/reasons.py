@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from csresearch.arrays import take_rows
 from csresearch.health.playbooks import Playbook
 from csresearch.reports.present import labels
 
@@ -93,7 +94,8 @@ def describe(ctas: pd.DataFrame, features: pd.DataFrame, playbook: Playbook, win
     read = {f for fs in feats.values() for f in fs} | PHRASE_CONTEXT  # the columns _phrase reads
     cols = ["account_id", "period_start", *[c for c in features.columns if c in read - {"account_id", "period_start"}]]
     months = features["period_start"].isin(ctas["period_start"].unique())  # the months the rules fired in
-    rows = ctas[["account_id", "period_start"]].merge(features.loc[months, cols], on=["account_id", "period_start"],
+    rows = ctas[["account_id", "period_start"]].merge(take_rows(features, months.to_numpy(), cols),
+                                                      on=["account_id", "period_start"],
                                                       how="left")
     rows.index = ctas.index
     rows["nps_latest_on"] = _nps_dates(src, rows) if src is not None else pd.NaT

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import isotonic_regression
 
-from csresearch.arrays import choose
+from csresearch.arrays import choose, take_rows
 from csresearch.errors import DataQualityWarning
 
 WITHIN, AFTER = "within horizon", "after horizon"
@@ -127,7 +127,7 @@ def outcome_rows(history: pd.DataFrame, src, as_of: str, horizon_days: int = 180
     churned = churned_within_days(src, [d.date().isoformat() for d in snaps[ok]], horizon_days)
     for d in sorted(snaps[ok]):
         ch = churned[d.date().isoformat()]
-        rows = history.loc[history["snapshot_date"] == d, cols]
+        rows = take_rows(history, (history["snapshot_date"] == d).to_numpy(), cols)
         ids = rows["account_id"].astype(str)
         rows = rows.loc[ids.isin(ch.index)]
         parts.append(rows.assign(term_ends=term_ends(rows, horizon_days),

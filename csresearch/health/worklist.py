@@ -51,6 +51,7 @@ from csresearch.health.risk import (
     outcome_rows,
     term_ends,
 )
+from csresearch.memory import release_freed_memory
 
 QUEUES = ("owner", "pooled", "digital")
 POOLED, DIGITAL = "pooled queue", "digital campaign"
@@ -300,8 +301,11 @@ def worklist(src, as_of: str, playbook=None, health_config=None, months: int = 1
     cap = pb.capacity
     rows = outcome_rows(scored, src, as_of, cap.horizon_days, cap.lookback_days)
     rates, curve = band_churn_rates(rows, as_of), ScoreChurnCurve().fit(rows)
+    del scored, rows
+    release_freed_memory()  # each step's temporaries go back before the next (a report holds much else)
     lists = _lists_before(feats, src, as_of, pb, months, cap.cooldown_weeks)
     handed = _replay(lists, accounts, curve, cap)
+    release_freed_memory()
     called = set(handed["account_id"])
     ctas = describe(ctas, feats, pb, check_input_options(cfg.inputs), src) if text else ctas.assign(reason="")
     previous = lists[-1][1]["account_id"] if lists else ()

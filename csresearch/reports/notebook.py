@@ -22,13 +22,9 @@ from typing import Any
 
 from csresearch import provenance as prov
 from csresearch.errors import DataQualityWarning
+from csresearch.memory import release_freed_memory
 from csresearch.reports import summary
-from csresearch.reports.context import (
-    ReportContext,
-    customers_sentence,
-    open_context,
-    release_freed_memory,
-)
+from csresearch.reports.context import ReportContext, customers_sentence, open_context
 from csresearch.reports.present.tables import Html, Section, esc
 
 _STARTED: list[float] = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from csresearch.arrays import take_rows
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
 from csresearch.reports.present import figures as plots
@@ -109,8 +110,8 @@ def movers(ctx: ReportContext, n: int = 20) -> Section:
     s = Section("Movers: largest drops since last month")
     h = history(ctx)
     active = customers(ctx)
-    last = h[h["period_start"] == h["period_start"].max()]
-    gone = last.loc[~last["account_id"].isin(active), "account_id"].nunique()
+    last = h["account_id"][(h["period_start"] == h["period_start"].max()).to_numpy()]
+    gone = last.loc[~last.isin(active)].nunique()
     m = health_movers(h, n=n, customers=active)
     if m.empty:
         return s.text(f"No account active on {ctx.as_of} has a score in both of the last two months.")
@@ -169,7 +170,8 @@ def outcomes(ctx: ReportContext) -> pd.DataFrame:
         if not months:
             return pd.DataFrame()
         when = pd.Timestamp(months[max(0, len(months) - 1 - LOOKBACK_MONTHS)])
-        scores = h.loc[h["period_start"] == when, ["account_id", "score", "band", "value_ces", "value_nps", "snapshot_date"]]
+        scores = take_rows(h, (h["period_start"] == when).to_numpy(),
+                           ["account_id", "score", "band", "value_ces", "value_nps", "snapshot_date"])
         date = str(pd.Timestamp(scores["snapshot_date"].iloc[0]).date())
         st = ctx.memo("survival_table", lambda: survival_table(ctx.source, ctx.as_of))
         out = scored_outcomes(scores.drop(columns="snapshot_date"), st, date)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from csresearch.reports.context import ReportContext, release_freed_memory
+from csresearch.memory import release_freed_memory
+from csresearch.reports.context import ReportContext
 
 #: the predictive check scores the month this many months before the last one
 LOOKBACK_MONTHS = 12
