@@ -328,3 +328,7 @@ def test_scores_in_blocks_equal_one_pass(monkeypatch):
         last2 = whole.loc[whole["period_start"] >= JAN + pd.DateOffset(months=3)].reset_index(drop=True)
         pd.testing.assert_frame_equal(recent, last2, check_exact=True)
         assert recent.attrs == whole.attrs and "value_nps" not in scores and len(last2) == 24
+        # or the months listed
+        _, picked = score_recent(f, c, months=["2025-01-01", "2025-04-01"])
+        want = whole.loc[whole["period_start"].isin([JAN, JAN + pd.DateOffset(months=3)])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(picked, want, check_exact=True)

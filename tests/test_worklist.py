@@ -179,12 +179,13 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     from csresearch.health.worklist import columns_read
     from csresearch.reports.sections.health_data import LOOKBACK_MONTHS
 
-    hist, pf = ctx.cache["health_scored"]
+    hist, bands, pf = ctx.cache["health_scored"]
     full = playbook_features(demo_small, as_of)
     assert set(pf.columns) <= columns_read(load_playbook()) and len(pf) == len(full)
     pd.testing.assert_frame_equal(pf, full[pf.columns], check_exact=True)
-    assert hist["period_start"].nunique() == LOOKBACK_MONTHS + 1
-    assert hist["period_start"].max() == full["period_start"].max()
+    last = full["period_start"].max()
+    assert set(hist["period_start"]) == {last, last - pd.DateOffset(months=1), last - pd.DateOffset(months=LOOKBACK_MONTHS)}
+    assert bands["period_start"].nunique() == LOOKBACK_MONTHS + 1 and bands["period_start"].max() == last
     # the first screen: who to call this week, the figures recorded
     assert html.index("Who to call this week") < html.index("Accounts scored")
     assert f"{wl.attrs['worklist_size']} call" in html and "what to do" in html

@@ -43,6 +43,7 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from copy import deepcopy
 from pathlib import Path
 
@@ -132,13 +133,13 @@ def score_health(features: pd.DataFrame, config: HealthConfig | str | Path | dic
 
 
 def score_recent(features: pd.DataFrame, config: HealthConfig | str | Path | dict | None = None,
-                 months: int = 13) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 months: int | Collection = 13) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`score_health` for a caller that reads every month's scores but the components of
-    recent months only: (the scores of every month: key, segment, score, band_raw, band,
+    some months only: (the scores of every month: key, segment, score, band_raw, band,
     coverage, trend, score_prev, band_prev; :func:`score_health`'s frame of the last ``months``
-    months). Both hold exactly :func:`score_health`'s numbers for their rows; the components'
-    values, points and weights of older months are never all in memory (at a million accounts,
-    about 2 GB less).
+    months, or of the months whose first days ``months`` lists). Both hold exactly
+    :func:`score_health`'s numbers for their rows; the components' values, points and weights
+    of the other months are never all in memory (at a million accounts, gigabytes).
 
     Example
     -------
@@ -160,10 +161,11 @@ _NARROW = ("account_id", "period_start", "snapshot_date", "segment", "score", "b
 CHUNK_ROWS = 1 << 19
 
 
-def _score(features: pd.DataFrame, cfg: HealthConfig, months: int | None = None) -> tuple[dict, dict]:
+def _score(features: pd.DataFrame, cfg: HealthConfig, months: int | Collection | None = None) -> tuple[dict, dict]:
     """The columns of :func:`score_health`: (those of every scored row, in :data:`_NARROW`; the
     components' value_, points_ and weight_ and missing of the rows of the last ``months``
-    months, every row when None, with ``_rows``, their positions, when ``months`` is given).
+    months or of the months ``months`` lists, every row when None, with ``_rows``, their
+    positions, when ``months`` is given).
     Scored a chunk of whole months at a time: points are ranked within (month, segment), the
     rest is per row, so the chunks give the numbers of one pass over every row."""
     need = ["account_id", "period_start", cfg.segment_by] + [COMPONENTS[c] for c in cfg.components]
@@ -186,7 +188,12 @@ def _score(features: pd.DataFrame, cfg: HealthConfig, months: int | None = None)
     wmat = np.array([[cfg.weights(s)[c] for c in names] for s in seg_values]).reshape(len(seg_values), len(names))
     n, k = len(rows), len(names)
     start = pd.DatetimeIndex(month_values)
-    recent = np.ones(len(start), dtype=bool) if months is None else start >= start.max() - pd.DateOffset(months=months - 1)
+    if months is None:
+        recent = np.ones(len(start), dtype=bool)
+    elif isinstance(months, int):
+        recent = start >= start.max() - pd.DateOffset(months=months - 1)
+    else:
+        recent = start.isin(pd.DatetimeIndex(pd.to_datetime(list(months))))
     dpos = np.flatnonzero(recent[month]) if months is not None else np.arange(n)
     slot = np.full(n, -1)
     slot[dpos] = np.arange(len(dpos))

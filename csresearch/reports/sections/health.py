@@ -26,6 +26,9 @@ from csresearch.reports.sections.health_data import (
     mrr_now,
     names,
 )
+from csresearch.reports.sections.health_data import (
+    bands as band_history,
+)
 
 BAND_ORDER = ("red", "yellow", "green", "insufficient data")
 
@@ -37,7 +40,7 @@ def summary(ctx: ReportContext) -> Section:
     s = Section("Summary")
     if now.empty:
         return s.text("No account was active in the last complete month; there is no score to report.")
-    hw.first_screen(ctx, s, history(ctx))
+    hw.first_screen(ctx, s, band_history(ctx))
     month = nv.period_label(now["period_start"].iloc[0])
     bands = now["band"].value_counts()
     scored = now["score"].notna()

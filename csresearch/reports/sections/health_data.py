@@ -32,19 +32,20 @@ def inputs(ctx: ReportContext) -> pd.DataFrame:
     return health_features(ctx.source, ctx.as_of, cfg, usage=[c for c in OPTIONAL_USAGE if c in read])
 
 
-def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The report's history and the playbooks' features, from one scoring of the inputs (once
-    per run, :func:`csresearch.health.score.score_recent`): the history of the last
-    ``LOOKBACK_MONTHS`` + 1 months (every month a section reads: the current one, the movers'
-    previous one, the flip rates' 12 and the predictive check's month 12 before) and
-    :func:`csresearch.health.playbooks.with_scores` of every month, with only the columns the
-    worklists read (:func:`csresearch.health.worklist.columns_read`). The inputs and the older
-    months' components are not kept: at a million accounts they are about 4 GB no section reads."""
+def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What the sections read of one scoring of the inputs (once per run,
+    :func:`csresearch.health.score.score_recent`): the history with every column of the months
+    a section reads them in (the current one, the movers' previous one, the predictive check's
+    ``LOOKBACK_MONTHS`` before), the bands of the last ``LOOKBACK_MONTHS`` + 1 months (the flip
+    rates') and :func:`csresearch.health.playbooks.with_scores` of every month, with only the
+    columns the worklists read (:func:`csresearch.health.worklist.columns_read`). The inputs and
+    the other months' components are not kept: at a million accounts, gigabytes no section reads."""
+    from csresearch.arrays import take_rows
     from csresearch.health.playbooks import load_playbook, with_scores
     from csresearch.health.score import COMPONENTS, load_health_config, score_recent
     from csresearch.health.worklist import columns_read
 
-    def build() -> tuple[pd.DataFrame, pd.DataFrame]:
+    def build() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         pb = load_playbook(ctx.params.get("playbook_path") or None)
         cfg = load_health_config(ctx.params.get("health_config_path") or None)
         read = columns_read(pb)
@@ -53,22 +54,32 @@ def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame]:
         for c in [c for c in feats.columns if c not in read | scoring | {"arr"}]:
             del feats[c]
         release_freed_memory()
-        scores, hist = score_recent(feats, cfg, LOOKBACK_MONTHS + 1)
+        start = feats["period_start"]
+        first, last = start.min(), start.max()
+        months = {last, last - pd.DateOffset(months=1), max(first, last - pd.DateOffset(months=LOOKBACK_MONTHS))}
+        scores, hist = score_recent(feats, cfg, months)
         for c in [c for c in feats.columns if c not in read | {"active", "arr"}]:
             del feats[c]
         release_freed_memory()
+        at = scores["period_start"] >= last - pd.DateOffset(months=LOOKBACK_MONTHS)
+        bands = take_rows(scores, at.to_numpy(), ["account_id", "period_start", "score", "band", "band_raw"])
         pf = with_scores(feats, scores, pb)  # reads its SCORE_COLUMNS without copying them
         del feats, scores
         for c in [c for c in pf.columns if c not in read]:
             del pf[c]
-        return hist, pf
+        return hist, bands, pf
 
     return ctx.memo("health_scored", build)
 
 
 def history(ctx: ReportContext) -> pd.DataFrame:
-    """Health of every account-month of the last ``LOOKBACK_MONTHS`` + 1 months (:func:`scored`)."""
+    """Health with every column in the months the sections read them (:func:`scored`)."""
     return scored(ctx)[0]
+
+
+def bands(ctx: ReportContext) -> pd.DataFrame:
+    """Scores and bands of the last ``LOOKBACK_MONTHS`` + 1 months (:func:`scored`)."""
+    return scored(ctx)[1]
 
 
 def customers(ctx: ReportContext) -> pd.Index:

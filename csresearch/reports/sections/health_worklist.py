@@ -22,10 +22,10 @@ TOP_PER_OWNER = 3
 
 
 def features(ctx: ReportContext) -> pd.DataFrame:
-    """The playbooks' features as of ``as_of`` (:func:`csresearch.reports.sections.health.scored`)."""
+    """The playbooks' features as of ``as_of`` (:func:`csresearch.reports.sections.health_data.scored`)."""
     from csresearch.reports.sections.health_data import scored
 
-    return scored(ctx)[1]
+    return scored(ctx)[2]
 
 
 def worklist_of(ctx: ReportContext) -> pd.DataFrame:
@@ -74,11 +74,12 @@ def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
     return s
 
 
-def first_screen(ctx: ReportContext, s: Section, history: pd.DataFrame) -> None:
+def first_screen(ctx: ReportContext, s: Section, bands: pd.DataFrame) -> None:
     """Add who to call this week and why (a lead sentence and each owner's top items) to ``s``
-    and record worklist_size, worklist_capacity, band_flip_rate (and band_flip_rate_raw)."""
+    and record worklist_size, worklist_capacity, band_flip_rate (and band_flip_rate_raw) of the
+    monthly ``bands`` (account_id, period_start, score, band, band_raw)."""
     wl = worklist_of(ctx)
-    flips, raw = flip_rates(history)
+    flips, raw = flip_rates(bands)
     ctx.record(worklist_size=int(wl.attrs["worklist_size"]), worklist_capacity=int(wl.attrs["worklist_capacity"]),
                worklist_digital=int(wl.attrs["digital_size"]), band_flip_rate=round(flips, 4),
                band_flip_rate_raw=round(raw, 4), calls_to_action=int(wl.attrs["calls"]))
