@@ -180,13 +180,15 @@ def figures_as_data():
 
 
 def test_health_history_same(contexts):
-    """The health history both reports read (computed here once per engine, kept in the cache)."""
-    from csresearch.reports.sections import health
+    """The health scoring both reports read: the history, the bands and the playbook features
+    (computed here once per engine, kept in the cache)."""
+    from csresearch.reports.sections import health_data
 
-    a = health.history(contexts["postgres"]["health"])
-    b = health.history(contexts["duckdb"]["health"])
-    assert len(b) > 1000 and b["score"].notna().any()
-    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+    a = health_data.scored(contexts["postgres"]["health"])
+    b = health_data.scored(contexts["duckdb"]["health"])
+    assert len(b[0]) > 500 and len(b[2]) > 1000 and b[0]["score"].notna().any()
+    for x, y in zip(a, b, strict=True):
+        pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-9)
 
 
 @pytest.mark.parametrize("name", _sections("retention") + _sections("health"))
