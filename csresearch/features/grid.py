@@ -68,13 +68,12 @@ class Grid:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if isinstance(account_id, pa.ChunkedArray | pa.Array) and pa.types.is_string(account_id.type) | \
-                pa.types.is_large_string(account_id.type):
-            if self._arrow_ids is None:
-                self._arrow_ids = pa.array(self.accounts.astype(str).to_numpy(), type=pa.string())
-            idx = pc.index_in(account_id.cast(pa.string()), value_set=self._arrow_ids)
-            return idx.fill_null(-1).to_numpy().astype("int64")
         if isinstance(account_id, pa.ChunkedArray | pa.Array):
+            if pa.types.is_string(account_id.type) or pa.types.is_large_string(account_id.type):
+                if self._arrow_ids is None:
+                    self._arrow_ids = pa.array(self.accounts.astype(str).to_numpy(), type=pa.string())
+                idx = pc.index_in(account_id.cast(pa.string()), value_set=self._arrow_ids)
+                return idx.fill_null(-1).to_numpy().astype("int64")
             account_id = account_id.to_pandas()
         return self.accounts.get_indexer(pd.Index(account_id))
 
