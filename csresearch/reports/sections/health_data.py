@@ -36,7 +36,7 @@ def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     """What the sections read of one scoring of the inputs (once per run,
     :func:`csresearch.health.score.score_recent`): the history with every column of the months
     a section reads them in (the current one, the movers' previous one, the predictive check's
-    ``LOOKBACK_MONTHS`` before), the bands of the last ``LOOKBACK_MONTHS`` + 1 months (the flip
+    ``LOOKBACK_MONTHS`` before), the bands of the last ``FLIP_MONTHS`` + 1 months (the flip
     rates') and :func:`csresearch.health.playbooks.with_scores` of every month, with only the
     columns the worklists read (:func:`csresearch.health.worklist.columns_read`). The inputs and
     the other months' components are not kept: at a million accounts, gigabytes no section reads."""
@@ -44,6 +44,7 @@ def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     from csresearch.health.playbooks import load_playbook, with_scores
     from csresearch.health.score import COMPONENTS, load_health_config, score_recent
     from csresearch.health.worklist import columns_read
+    from csresearch.reports.sections.health_worklist import FLIP_MONTHS
 
     def build() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         pb = load_playbook(ctx.params.get("playbook_path") or None)
@@ -61,7 +62,7 @@ def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
         for c in [c for c in feats.columns if c not in read | {"active", "arr"}]:
             del feats[c]
         release_freed_memory()
-        at = scores["period_start"] >= last - pd.DateOffset(months=LOOKBACK_MONTHS)
+        at = scores["period_start"] >= last - pd.DateOffset(months=FLIP_MONTHS)  # and the month before the first
         bands = take_rows(scores, at.to_numpy(), ["account_id", "period_start", "score", "band", "band_raw"])
         pf = with_scores(feats, scores, pb)  # reads its SCORE_COLUMNS without copying them
         del feats, scores
@@ -78,7 +79,7 @@ def history(ctx: ReportContext) -> pd.DataFrame:
 
 
 def bands(ctx: ReportContext) -> pd.DataFrame:
-    """Scores and bands of the last ``LOOKBACK_MONTHS`` + 1 months (:func:`scored`)."""
+    """Scores and bands of the last ``FLIP_MONTHS`` + 1 months (:func:`scored`)."""
     return scored(ctx)[1]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from csresearch.arrays import take_rows
 from csresearch.reports.context import ReportContext
 from csresearch.reports.present import labels
 from csresearch.reports.present import words as nv
@@ -38,19 +37,16 @@ def worklist_of(ctx: ReportContext) -> pd.DataFrame:
                                                  features=features(ctx)))
 
 
-def flip_rates(history: pd.DataFrame) -> tuple[float, float]:
-    """Monthly band flip rate over the last ``FLIP_MONTHS`` months: (with hysteresis, without)."""
+def flip_rates(bands: pd.DataFrame) -> tuple[float, float]:
+    """Monthly band flip rate over the last ``FLIP_MONTHS`` months of ``bands`` (the report's
+    :func:`~csresearch.reports.sections.health_data.bands`): (with hysteresis, without)."""
     from csresearch.health.bands import band_flips
 
-    start = history["period_start"]
-    cols = [c for c in ("account_id", "period_start", "score", "band", "band_raw") if c in history.columns]
-    recent = take_rows(history, (start >= start.max() - pd.DateOffset(months=FLIP_MONTHS)).to_numpy(), cols)
-
     def rate(col: str) -> float:
-        t = band_flips(recent, col).tail(FLIP_MONTHS)
+        t = band_flips(bands, col).tail(FLIP_MONTHS)
         return float(t["flipped"].sum() / t["scored"].sum()) if t["scored"].sum() else float("nan")
 
-    return rate("band"), rate("band_raw") if "band_raw" in recent else float("nan")
+    return rate("band"), rate("band_raw") if "band_raw" in bands else float("nan")
 
 
 def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
