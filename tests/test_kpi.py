@@ -127,14 +127,14 @@ def test_metric_tables_computed_once_per_memo():
 
 def test_split_memo_bridges_and_renewals_equal_the_direct_ones(demo_small):
     """With the report's segment in the memo the bridge of all accounts is summed from the split
-    one, and the renewal events are walked once for both grains: the same frames, to the bit."""
+    one, and so are the renewal counts of every grain: the same frames, to the bit."""
     from csresearch.health.kpi import SPLIT, metric_table
     from csresearch.metrics.renewals import renewal_by_term, renewal_events, renewal_rates
     from csresearch.metrics.revenue import mrr_bridge
 
     subs, acc = demo_small.df("subscriptions"), demo_small.df("accounts")
     memo: dict = {SPLIT: "segment", ("df", "subscriptions"): subs, ("df", "accounts"): acc}
-    for grain in ("quarter", "month"):  # the quarter first: its events come from the monthly walk
+    for grain in ("quarter", "month"):  # the quarter first: its counts come from the monthly ones
         for by in (None, "segment"):
             got = metric_table(demo_small, "2025-12-31", "bridge", grain, by, memo)
             pd.testing.assert_frame_equal(got, mrr_bridge(subs, "2025-12-31", grain, by=by, accounts=acc),

@@ -19,6 +19,7 @@ from csresearch.metrics.revenue import (
     mrr_snapshots,
     renewal_events,
     renewal_rates,
+    source_of,
 )
 
 D = pd.Timestamp
@@ -473,3 +474,49 @@ def test_renewal_by_term_by_hand():
     assert t.loc["annual", ["up_for_renewal", "renewed"]].tolist() == [2, 1]
     assert t.loc["annual", "renewal_rate"] == pytest.approx(0.5)
     assert t.loc["monthly", ["up_for_renewal", "renewed"]].tolist() == [2, 2]
+
+
+def _plus_months(d: pd.Timestamp, k: int) -> pd.Timestamp:
+    import calendar
+
+    y, m = divmod(d.year * 12 + d.month - 1 + k, 12)
+    return pd.Timestamp(y, m + 1, min(d.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def _renewals_by_loops(subs: pd.DataFrame, first: pd.Timestamp, end: pd.Timestamp) -> list[tuple]:
+    """The term anniversaries in [first, end), one by one (a test oracle): (account, subscription,
+    anniversary, renewed at account level, renewed at subscription level)."""
+    out = []
+    for r in subs.itertuples():
+        if pd.isna(r.term_months):
+            continue
+        k = 1
+        while (a := _plus_months(r.start_date, k * int(r.term_months))) < end:
+            if a >= first and (pd.isna(r.end_date) or a <= r.end_date):
+                paid = [(s.start_date <= a) and (pd.isna(s.end_date) or a < s.end_date)
+                        for s in subs.itertuples() if s.account_id == r.account_id and s.mrr > 0]
+                out.append((r.account_id, r.subscription_id, a, any(paid), pd.isna(r.end_date) or r.end_date > a))
+            k += 1
+    return sorted(out)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(), st.lists(st.sampled_from([1, 1, 2, 3, 12, None]), min_size=25, max_size=25))
+def test_renewal_events_equal_a_loop_over_anniversaries(subs, terms):
+    """The engine's anniversaries (month-end clipping, active on the term's last day, customer on
+    the day after the term) against plain loops, at both levels."""
+    from csresearch.metrics import _engine as eng
+
+    subs = subs.assign(term_months=terms[: len(subs)])
+    if subs.term_months.isna().all():
+        return
+    periods = eng.report_periods(source_of(subs), "2025-06-30", "month")
+    if len(periods) == 0:
+        return
+    want = _renewals_by_loops(subs, periods[0], periods[-1] + pd.offsets.MonthBegin(1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        got = renewal_events(subs, "2025-06-30")
+        by_sub = renewal_events(subs, "2025-06-30", level="subscription")
+    assert sorted(zip(got.account_id, got.subscription_id, got.anniversary, got.renewed, by_sub.renewed)) == want
+    assert (got.period_start == got.anniversary.dt.to_period("M").dt.start_time).all()

@@ -30,6 +30,7 @@ from csresearch.data import timeline
 from csresearch.data.periods import check_grain, month_from_index, parse_as_of, period_floor
 from csresearch.features.usage import monthly_aggregate
 from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
+from csresearch.metrics._engine import SPLIT
 from csresearch.metrics.revenue import mrr_bridge, start_churners
 from csresearch.metrics.surveys import survey_scores
 
@@ -172,9 +173,6 @@ def table_of(src, name: str, memo: dict) -> pd.DataFrame:
     return memo[("df", name)]
 
 
-#: memo key: the accounts column the bridges are split by in a report (the segment): the bridge of
-#: all accounts is then summed from the split one, one engine query for both
-SPLIT = ("bridge_split",)
 
 
 def metric_table(src, as_of: str, kind: str, grain: str, by: str | None = None,
@@ -196,18 +194,15 @@ def metric_table(src, as_of: str, kind: str, grain: str, by: str | None = None,
     memo = {} if memo is None else memo
     if (kind, grain, by) in memo:
         return memo[(kind, grain, by)]
-    subs = table_of(src, "subscriptions", memo)
     split = memo.get(SPLIT)
-    acc = memo.get(("df", "accounts"))
-    if kind == "bridge" and by in (None, split) and acc is not None and {"account_id", split} <= set(acc.columns):
+    acc_cols = src.raw("accounts").columns if split is not None and src.has("accounts") else ()
+    if kind == "bridge" and by in (None, split) and {"account_id", split} <= set(acc_cols):
         both = mrr_bridges(src, as_of, grain, split)  # the engine reads the files, for both at once
         memo[(kind, grain, None)], memo[(kind, grain, split)] = both
-    elif kind == "renewals":
-        acc = table_of(src, "accounts", memo) if by else None
-        memo[(kind, grain, by)] = renewal_rates(subs, as_of, grain, by=by, accounts=acc, memo=memo)
+    elif kind == "renewals":  # counted in the engine, which reads the files
+        memo[(kind, grain, by)] = renewal_rates(src, as_of, grain, by=by, memo=memo)
     else:
-        acc = table_of(src, "accounts", memo) if by else None
-        memo[(kind, grain, by)] = mrr_bridge(src, as_of, grain, by=by, accounts=acc)
+        memo[(kind, grain, by)] = mrr_bridge(src, as_of, grain, by=by)
     return memo[(kind, grain, by)]
 
 

@@ -29,6 +29,9 @@ from csresearch.errors import ConfigError, DataValidationError
 
 MICRO = 1_000_000
 MISSING_GROUP = "(missing)"
+#: memo key of a report's metric tables: the accounts column its bridges and renewal counts are
+#: split by (the segment); those of all accounts are summed from the split ones (one query for both)
+SPLIT = ("bridge_split",)
 
 
 def flag(cond: ir.BooleanValue) -> ir.IntegerValue:
@@ -265,18 +268,66 @@ def trailing_parts(src: Any, as_of: str, windows: pd.DataFrame) -> pd.DataFrame:
     ).execute()
 
 
-def customers_on(src: Any, as_of: str, account_id: pd.Series, day: pd.Series) -> np.ndarray:
-    """Whether each account is a customer on its day (each day <= ``as_of``), as
-    :func:`csresearch.data.timeline.active_on` reads it; one query over a small table of pairs."""
-    code, ids = pd.factorize(account_id)  # each id sent once: the pairs are numbers (no Python object per pair)
-    a = ibis.memtable(pd.DataFrame({"code": np.arange(len(ids), dtype="int64"), "a_id": pd.Index(ids).astype(str)}),
-                      schema={"code": "int64", "a_id": "string"})
-    pairs = pd.DataFrame({"row": np.arange(len(day), dtype="int64"), "code": code.astype("int64"),
-                          "day": pd.to_datetime(day).to_numpy(dtype="datetime64[ns]")})
-    m = ibis.memtable(pairs, schema={"row": "int64", "code": "int64", "day": "date"}).join(a, "code")
+# -- renewals -------------------------------------------------------------------------------------
+def _calendar(months: pd.DatetimeIndex) -> ir.Table:
+    """mi, dom, anniversary: the day ``dom`` (1..31) of each of ``months`` clipped to the month's
+    length (a term that starts on Jan 31 has its anniversary on Feb 28/29), as a small table."""
+    starts = pd.DatetimeIndex(months)
+    mi = np.repeat(starts.year.to_numpy(dtype="int64") * 12 + starts.month.to_numpy(dtype="int64") - 1, 31)
+    dom = np.tile(np.arange(1, 32, dtype="int64"), len(starts))
+    last = np.repeat(starts.days_in_month.to_numpy(dtype="int64"), 31)
+    day = np.repeat(starts.to_numpy(dtype="datetime64[D]"), 31) + (np.minimum(dom, last) - 1).astype("timedelta64[D]")
+    df = pd.DataFrame({"mi": mi, "dom": dom, "anniversary": day})
+    return ibis.memtable(df, schema={"mi": "int64", "dom": "int64", "anniversary": "date"})
+
+
+def _month_index(d: ir.DateValue) -> ir.IntegerValue:
+    return d.year().cast("int64") * 12 + d.month().cast("int64") - 1
+
+
+def anniversaries_expr(src: Any, as_of: str, months: pd.DatetimeIndex, level: str) -> ir.Table:
+    """One row per term anniversary in ``months`` (consecutive month starts) of a subscription
+    with ``term_months`` T while it is active: the days ``start_date + k*T`` months (k >= 1, the
+    day clipped to the month's length) on or before its ``end_date``.
+
+    Columns: account_id, subscription_id, term_months, mi (the anniversary's month as
+    year * 12 + month - 1), anniversary, micro (the subscription's MRR in micro-units) and renewed
+    (1/0): the account is a customer on the anniversary (the timeline's paid intervals as of
+    ``as_of``; ``level='account'``) or the subscription itself runs past it (``'subscription'``).
+    Equality and range joins with small tables only: portable SQL.
+    """
+    s = tl.subscriptions_of(src)
+    s = s.filter(s.term_months.notnull())
+    s = s.select("account_id", "subscription_id", "start_date", "end_date",
+                 term_months=s.term_months.cast("int64"), micro=(s.mrr * MICRO).round().cast("int64"),
+                 smi=_month_index(s.start_date), dom=s.start_date.day().cast("int64"),
+                 emi=_month_index(s.end_date).fill_null(10**6))
+    mis = np.unique(pd.DatetimeIndex(months).year.to_numpy(dtype="int64") * 12
+                    + pd.DatetimeIndex(months).month.to_numpy(dtype="int64") - 1)
+    w = ibis.memtable(pd.DataFrame({"w_mi": mis}), schema={"w_mi": "int64"})
+    j = s.join(w, [w.w_mi > s.smi, w.w_mi <= s.emi, (w.w_mi - s.smi) % s.term_months == 0])
+    cal = _calendar(months)
+    j = j.join(cal, [j.w_mi == cal.mi, j.dom == cal.dom])
+    ev = j.filter(j.end_date.isnull() | (j.anniversary <= j.end_date))
+    ev = ev.select("account_id", "subscription_id", "term_months", "anniversary", "micro", "end_date", mi=ev.w_mi)
+    if level == "subscription":
+        return ev.mutate(renewed=flag(ev.end_date.isnull() | (ev.end_date > ev.anniversary))).drop("end_date")
+    days = ev.select(r_id=ev.account_id, r_day=ev.anniversary).distinct()
     p = paid_micro(src, as_of)
-    j = m.join(p, [m.a_id == p.account_id, p.start_date <= m.day, m.day < p.stop])
-    rows = j.select(j.row).distinct().execute()["row"].to_numpy(dtype="int64")
-    out = np.zeros(len(day), dtype=bool)
-    out[rows] = True
-    return out
+    paid = days.semi_join(p, [days.r_id == p.account_id, p.start_date <= days.r_day, days.r_day < p.stop])
+    j = ev.left_join(paid, [ev.account_id == paid.r_id, ev.anniversary == paid.r_day])
+    return j.select("account_id", "subscription_id", "term_months", "mi", "anniversary", "micro",
+                    renewed=flag(j.r_id.notnull()))
+
+
+def renewal_counts(src: Any, as_of: str, months: pd.DatetimeIndex, level: str, by: str | None) -> pd.DataFrame:
+    """Per anniversary month mi, term_months (and ``by``): up (anniversaries), ren (renewed), and
+    their MRR in micro-units, mrr_up and mrr_ren (:func:`anniversaries_expr`; one small result)."""
+    ev = anniversaries_expr(src, as_of, months, level)
+    if by:
+        ev = with_group(ev, src, by)
+    zero = ibis.literal(0, "int64")
+    return ev.group_by(["mi", "term_months", *([by] if by else [])]).aggregate(
+        up=ev.count(), ren=ev.renewed.sum(), mrr_up=ev.micro.sum(),
+        mrr_ren=ibis.ifelse(ev.renewed == 1, ev.micro, zero).sum(),
+    ).execute()

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.data.periods import (
-    add_months,
-    months_between,
+    month_from_index,
     next_start,
     period_floor,
     require_columns,
@@ -26,6 +25,7 @@ from csresearch.data.periods import (
 )
 from csresearch.errors import DataQualityWarning, DataValidationError
 from csresearch.metrics import _engine as eng
+from csresearch.metrics._engine import MICRO, SPLIT
 from csresearch.metrics.revenue import (
     _grid,
     _ratio,
@@ -38,21 +38,73 @@ if TYPE_CHECKING:  # pragma: no cover
     from csresearch.data.sources import DataSource
 
 
-def _frame(subscriptions: DataSource | pd.DataFrame) -> pd.DataFrame:
-    """The subscriptions rows (renewals walk every term anniversary of every row)."""
-    if not isinstance(subscriptions, pd.DataFrame) and hasattr(subscriptions, "df"):
-        return subscriptions.df("subscriptions")
-    return subscriptions
+TERM_FIX = "write the contract term in whole months (1 = monthly, 12 = annual) or leave it empty"
 
 
-def wrapped(s: pd.DataFrame, memo: dict | None) -> DataSource:
-    """:func:`~csresearch.metrics.revenue.source_of` of a report's subscriptions frame, built once
-    per ``memo`` (every call on it passes the same frame)."""
-    if memo is None:
-        return source_of(s)
-    if "source" not in memo:
-        memo["source"] = source_of(s)
-    return memo["source"]
+def _source(subscriptions: DataSource | pd.DataFrame, accounts: pd.DataFrame | None, by: str | None,
+            memo: dict | None) -> DataSource:
+    """The source the renewals read, its ``term_months`` checked (:func:`_check_terms`): the
+    data source itself (the engine reads its files) or a subscriptions frame checked and wrapped
+    (:func:`~csresearch.metrics.revenue.source_of`); once per ``memo`` and ``by``."""
+    key = ("renewal_source", by)
+    if memo is not None and key in memo:
+        return memo[key]
+    if isinstance(subscriptions, pd.DataFrame):
+        require_columns(subscriptions, "subscriptions", ["subscription_id", "term_months"])
+        s = check_subscriptions(subscriptions)
+        term = pd.to_numeric(s["term_months"], errors="coerce")
+        rule_failures(s.drop(columns="mrr_micro"), "subscriptions", [
+            ("term_months", "term_months is not a whole number of months >= 1",
+             s["term_months"].notna() & ~((term >= 1) & (term == np.floor(term))), TERM_FIX),
+        ])
+        if by is not None:
+            attach_group(pd.DataFrame({"account_id": []}), by, accounts)  # named errors first
+        src = source_of(s, accounts, by)
+    else:
+        src = source_of(subscriptions)
+        cols = src.raw("subscriptions").columns
+        missing = [c for c in ("subscription_id", "term_months") if c not in cols]
+        if missing:
+            raise DataValidationError(
+                f"table 'subscriptions': missing column(s) {', '.join(missing)}; present columns: "
+                f"{', '.join(cols)}. Add them or map yours onto them in the mapping YAML."
+            )
+        _check_terms(src)
+        if by is not None:
+            eng.check_by(src, by)
+    if memo is not None:
+        memo[key] = src
+    return src
+
+
+def _check_terms(src: DataSource) -> None:
+    """A named :class:`DataValidationError` for term_months that are not whole months >= 1 (the
+    engine counts them and sends five examples)."""
+    raw = src.raw("subscriptions")
+    t = raw.term_months.cast("float64")
+    bad = raw.filter(t.notnull() & ((t < 1) | (t != t.floor())))
+    n = int(bad.count().execute())
+    if n:
+        ex = bad.limit(5).execute().to_string(index=False, max_colwidth=30)
+        raise DataValidationError(
+            f"table 'subscriptions', column 'term_months': term_months is not a whole number of months "
+            f">= 1 in {n:,} row(s); examples:\n{ex}\nhow to fix: {TERM_FIX}"
+        )
+
+
+def _warn_no_term(src: DataSource, memo: dict | None) -> bool:
+    """Warn (once per ``memo``) how many subscriptions have no term_months; whether any has one."""
+    if memo is not None and "renewal_terms_known" in memo:
+        return memo["renewal_terms_known"]
+    s = src.table("subscriptions")
+    r = s.aggregate(n=s.count(), none=eng.count_if(s.term_months.isnull())).execute().iloc[0]
+    n, none = int(r["n"]), int(r["none"])
+    if none:
+        warnings.warn(f"{none:,} of {n:,} subscriptions have no term_months; they are left out of renewal "
+                      "rates", DataQualityWarning, stacklevel=4)
+    if memo is not None:
+        memo["renewal_terms_known"] = none < n
+    return none < n
 
 
 def renewal_events(
@@ -61,89 +113,78 @@ def renewal_events(
 ) -> pd.DataFrame:
     """Every term anniversary that falls in a reported period while its subscription is active.
 
-    Subscription with ``term_months`` T has anniversaries ``start_date + k*T`` months (k >= 1).
-    It is *up for renewal* at anniversary ``a`` when it was active on the term's last day
-    (``a - 1``, i.e. ``end_date`` is missing or >= a). It is *renewed* when, on ``a`` (the day
-    after the term), the account is still a customer (:func:`csresearch.data.timeline.active_on`;
-    ``level='account'``: a renewal written as a
+    Subscription with ``term_months`` T has anniversaries ``start_date + k*T`` months (k >= 1;
+    Jan 31 + 1 month = Feb 28/29). It is *up for renewal* at anniversary ``a`` when it was
+    active on the term's last day (``a - 1``, i.e. ``end_date`` is missing or >= a). It is
+    *renewed* when, on ``a`` (the day after the term), the account is still a customer
+    (:func:`csresearch.data.timeline.active_on`; ``level='account'``: a renewal written as a
     new subscription row counts) or the subscription itself is still running
-    (``level='subscription'``).
+    (``level='subscription'``). The engine finds them (:func:`csresearch.metrics._engine.anniversaries_expr`).
 
-    ``memo``: a dict shared by calls on the same subscriptions (a report's): the anniversaries
-    are walked, and checked against the timeline, once for every grain (those of the monthly
-    periods hold those of the quarterly ones); each call picks and sorts its grain's.
-
-    Returns period_start, account_id, subscription_id, anniversary, mrr, renewed.
+    One row per anniversary comes back (for notebooks and small books; :func:`renewal_rates`
+    and :func:`renewal_by_term` count them in the engine): period_start, account_id,
+    subscription_id, anniversary, mrr, renewed; by period, account and subscription.
     Subscriptions without ``term_months`` are left out, with a :class:`DataQualityWarning`.
     """
+    _check_level(level)
+    src = _source(subscriptions, None, None, memo)
+    known = _warn_no_term(src, memo)
+    cols = ["period_start", "account_id", "subscription_id", "anniversary", "mrr", "renewed"]
+    periods = eng.report_periods(src, as_of, grain)
+    if len(periods) == 0 or not known:
+        return pd.DataFrame(columns=cols)
+    months = _months(src, as_of, periods, grain)
+    ev = eng.anniversaries_expr(src, as_of, months, level)
+    ev = ev.order_by(["anniversary", "account_id", "subscription_id"]).execute()
+    out = pd.DataFrame({
+        "account_id": ev["account_id"].astype(object), "subscription_id": ev["subscription_id"].astype(object),
+        "anniversary": pd.to_datetime(ev["anniversary"]).astype("datetime64[ns]"),
+        "mrr": ev["micro"].to_numpy(dtype="int64") / MICRO, "renewed": ev["renewed"].to_numpy() == 1,
+    })
+    out.insert(0, "period_start", period_floor(out["anniversary"], grain))
+    return out.sort_values(["period_start", "account_id", "subscription_id"], kind="stable", ignore_index=True)
+
+
+def _check_level(level: str) -> None:
     if level not in ("account", "subscription"):
         raise DataValidationError(f"level must be 'account' or 'subscription', not '{level}'")
-    return _events(subscriptions, as_of, grain, level, {} if memo is None else memo)
 
 
-def _events(subscriptions: DataSource | pd.DataFrame, as_of: str, grain: str, level: str, memo: dict) -> pd.DataFrame:
-    """:func:`renewal_events` (the anniversaries of the monthly periods read from ``memo``)."""
-    subscriptions = _frame(subscriptions)
-    require_columns(subscriptions, "subscriptions", ["subscription_id", "term_months"])
-    s = check_subscriptions(subscriptions)
-    cols = ["period_start", "account_id", "subscription_id", "anniversary", "mrr", "renewed"]
-    src = wrapped(s, memo)
-    periods = eng.report_periods(src, as_of, grain)
-    no_term = s["term_months"].isna()
-    if no_term.any():
-        warnings.warn(
-            f"{int(no_term.sum()):,} of {len(s):,} subscriptions have no term_months; they are "
-            "left out of renewal rates",
-            DataQualityWarning,
-            stacklevel=3,
-        )
-    term = pd.to_numeric(s["term_months"], errors="coerce")
-    rule_failures(s.drop(columns="mrr_micro"), "subscriptions", [
-        ("term_months", "term_months is not a whole number of months >= 1",
-         ~no_term & ~((term >= 1) & (term == np.floor(term))),
-         "write the contract term in whole months (1 = monthly, 12 = annual) or leave it empty"),
-    ])
-    t = s.loc[~no_term].copy()
-    if len(periods) == 0 or t.empty:
-        return pd.DataFrame(columns=cols)
-    t["term_months"] = term[~no_term].astype("int64")
-    first, end = periods[0], next_start(periods[-1:], grain)[0]
-    months = periods if grain == "month" else eng.report_periods(src, as_of, "month")
-    wide = (months[0], next_start(months[-1:], "month")[0]) if len(months) else (first, end)
-    key = ("renewal_anniversaries", as_of, level)
-    if key not in memo or memo[key][0] != wide:
-        lo, hi = (wide if wide[0] <= first and end <= wide[1] else (first, end))
-        t = t.sort_values(["account_id", "subscription_id"], kind="stable")  # so the anniversaries come sorted
-        memo[key] = ((lo, hi), _anniversaries(t, src, as_of, lo, hi, level))
-    (lo, hi), rep = memo[key]
-    if (lo, hi) != (first, end):  # a superset of this grain's window: keep its anniversaries
-        rep = rep.loc[(rep["anniversary"] >= first) & (rep["anniversary"] < end)].reset_index(drop=True)
-    rep = rep.assign(period_start=period_floor(rep["anniversary"], grain))
-    # by period, account, subscription: the anniversaries are by account and subscription already, so a
-    # stable sort of the periods alone (numbers, not strings) gives sort_values of the three
-    order = np.argsort(rep["period_start"].to_numpy(), kind="stable")
-    return rep[cols].take(order).reset_index(drop=True)
+def _months(src: DataSource, as_of: str, periods: pd.DatetimeIndex, grain: str) -> pd.DatetimeIndex:
+    """The month starts of ``periods`` (those of the monthly periods, whatever the grain)."""
+    return periods if grain == "month" else pd.date_range(periods[0], next_start(periods[-1:], grain)[0],
+                                                          freq="MS", inclusive="left")
 
 
-def _anniversaries(t: pd.DataFrame, src, as_of: str, first: pd.Timestamp, end: pd.Timestamp,
-                   level: str) -> pd.DataFrame:
-    """The term anniversaries in ``[first, end)`` of the subscriptions ``t`` (checked, with
-    integer ``term_months``) while they are active: account_id, subscription_id, anniversary,
-    mrr, renewed; in the order of ``t``'s rows, then k."""
-    t = t[["account_id", "subscription_id", "start_date", "end_date", "mrr", "term_months"]]
-    last_day = pd.Series(end - pd.Timedelta(days=1), index=t.index)
-    n = np.maximum(months_between(t["start_date"], last_day) // t["term_months"], 0).astype("int64").to_numpy()
-    rep = t.iloc[np.repeat(np.arange(len(t)), n)].copy()
-    rep["k"] = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n) + 1  # 1..n per subscription
-    rep["anniversary"] = add_months(rep["start_date"], (rep["k"] * rep["term_months"]).to_numpy())
-    keep = (rep["anniversary"] >= first) & (rep["anniversary"] < end)
-    keep &= rep["end_date"].isna() | (rep["anniversary"] <= rep["end_date"])
-    rep = rep.loc[keep].reset_index(drop=True)
-    if level == "subscription":
-        rep["renewed"] = rep["end_date"].isna() | (rep["end_date"] > rep["anniversary"])
+def _split(src: DataSource, memo: dict | None) -> bool:
+    """Whether ``memo`` names an accounts column to split the counts by (:data:`SPLIT`)."""
+    split = (memo or {}).get(SPLIT)
+    return split is not None and src.has("accounts") and split in src.raw("accounts").columns
+
+
+def _counts(src: DataSource, as_of: str, level: str, by: str | None, memo: dict | None) -> pd.DataFrame:
+    """:func:`csresearch.metrics._engine.renewal_counts` over the monthly periods, with
+    period_start (the anniversary's month); once per ``memo``, level and ``by``. Empty without
+    a monthly period or a term."""
+    key = ("renewal_counts", as_of, level, by)
+    if memo is not None and key in memo:
+        return memo[key]
+    months = eng.report_periods(src, as_of, "month")
+    known = _warn_no_term(src, memo)
+    if len(months) == 0 or not known:
+        c = pd.DataFrame({k: pd.Series(dtype="int64") for k in ("term_months", "up", "ren", "mrr_up", "mrr_ren")})
+        c.insert(0, "period_start", pd.Series(dtype="datetime64[ns]"))
+        if by:
+            c[by] = pd.Series(dtype=object)
+    elif by is None and _split(src, memo):  # the report's split counts, summed over its groups
+        c = _counts(src, as_of, level, memo[SPLIT], memo)
+        c = c.groupby(["period_start", "term_months"], sort=True)[["up", "ren", "mrr_up", "mrr_ren"]].sum().reset_index()
     else:
-        rep["renewed"] = eng.customers_on(src, as_of, rep["account_id"], rep["anniversary"])
-    return rep[["account_id", "subscription_id", "anniversary", "mrr", "renewed"]]  # what the events keep
+        c = eng.renewal_counts(src, as_of, months, level, by)
+        c.insert(0, "period_start", month_from_index(c.pop("mi").to_numpy(dtype="int64")))
+    if memo is not None:
+        memo[key] = c
+    return c
 
 
 def renewal_rates(
@@ -157,33 +198,33 @@ def renewal_rates(
 ) -> pd.DataFrame:
     """Renewal rate per period (and group), by count and by MRR (see :func:`renewal_events`).
 
-    Columns: period_start, [by], up_for_renewal, renewed, renewal_rate, mrr_up_for_renewal,
-    mrr_renewed, renewal_rate_mrr, note (NaN rates are explained there). ``memo``: as for
-    :func:`renewal_events` (the events of a report's subscriptions computed once).
+    ``subscriptions``: a :class:`~csresearch.data.sources.DataSource` (any engine; its
+    ``accounts`` table serves ``by``) or a subscriptions frame (with ``accounts`` for ``by``).
+    The anniversaries are counted in the engine per month, term and group; only those counts
+    come back. Columns: period_start, [by], up_for_renewal, renewed, renewal_rate,
+    mrr_up_for_renewal, mrr_renewed, renewal_rate_mrr, note (NaN rates are explained there).
+    ``memo``: a dict shared by calls on the same data (a report's): the counts of every grain
+    come from one query per level and ``by``.
     """
-    s = check_subscriptions(_frame(subscriptions))
-    periods = eng.report_periods(wrapped(s, memo), as_of, grain)
-    ev = renewal_events(s.drop(columns="mrr_micro"), as_of, grain, level, memo)
-    ev, keys, groups = attach_group(ev, by, accounts)
-    ev = ev.assign(
-        up=1,
-        ren=ev["renewed"].astype("int64"),
-        mrr_up=ev["mrr"].astype("float64"),
-        mrr_ren=ev["mrr"].where(ev["renewed"].astype(bool), 0.0).astype("float64"),
-    )
-    agg = ev.groupby(["period_start", *keys])[["up", "ren", "mrr_up", "mrr_ren"]].sum().reset_index()
+    _check_level(level)
+    src = _source(subscriptions, accounts, by, memo)
+    periods = eng.report_periods(src, as_of, grain)
+    c = _counts(src, as_of, level, by, memo)
+    keys = [by] if by else []
+    groups = sorted(set(eng.group_values(src, by)) | set(c[by].astype(str))) if by else []
+    c = c.assign(period_start=period_floor(c["period_start"], grain))
+    c = c.loc[c["period_start"].isin(periods)]
+    agg = c.groupby(["period_start", *keys])[["up", "ren", "mrr_up", "mrr_ren"]].sum().reset_index()
     out = _grid(periods, keys, groups).merge(agg, on=["period_start", *keys], how="left")
-    out = out.rename(
-        columns={"up": "up_for_renewal", "ren": "renewed", "mrr_up": "mrr_up_for_renewal",
-                 "mrr_ren": "mrr_renewed"}
-    )
-    for c in ["up_for_renewal", "renewed"]:
-        out[c] = out[c].fillna(0).astype("int64")
-    for c in ["mrr_up_for_renewal", "mrr_renewed"]:
-        out[c] = out[c].fillna(0.0)
+    out = out.rename(columns={"up": "up_for_renewal", "ren": "renewed", "mrr_up": "mrr_up_for_renewal",
+                              "mrr_ren": "mrr_renewed"})
+    for col in ["up_for_renewal", "renewed", "mrr_up_for_renewal", "mrr_renewed"]:
+        out[col] = out[col].fillna(0).astype("int64")
+    for col in ["mrr_up_for_renewal", "mrr_renewed"]:
+        out[col] = out[col] / MICRO
     out["renewal_rate"] = _ratio(out["renewed"], out["up_for_renewal"])
     out["renewal_rate_mrr"] = _ratio(out["mrr_renewed"], out["mrr_up_for_renewal"])
-    known = s["term_months"].notna().any() if "term_months" in s else False
+    known = _warn_no_term(src, memo)
     out["note"] = np.where(
         out["up_for_renewal"] > 0, "",
         "no term anniversary in period" if known else "term_months unknown for every subscription",
@@ -201,23 +242,20 @@ def renewal_by_term(subscriptions: DataSource | pd.DataFrame, as_of: str, months
     term (index ``term``: ``monthly``, ``annual`` or ``N months``) with term_months,
     up_for_renewal, renewed, renewal_rate. ``attrs``: since, until (the months covered).
     A monthly rate says little about annual contracts: both are shown apart. ``memo``: as for
-    :func:`renewal_events`.
+    :func:`renewal_rates`.
 
     Example
     -------
     >>> renewal_by_term(src, "2025-12-31").loc["annual", "renewal_rate"]  # doctest: +SKIP
     """
-    s = _frame(subscriptions)
-    ev = renewal_events(s, as_of, "month", memo=memo)
+    src = _source(subscriptions, None, None, memo)
+    c = _counts(src, as_of, "account", None, memo)
     cols = ["term_months", "up_for_renewal", "renewed", "renewal_rate"]
-    if ev.empty:
+    window = sorted(eng.report_periods(src, as_of, "month"))[-months:]
+    c = c.loc[c["period_start"].isin(window)]
+    if c.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name="term"))
-    months_all = sorted(eng.report_periods(wrapped(check_subscriptions(s), memo), as_of, "month"))
-    window = months_all[-months:]
-    ev = ev.loc[ev["period_start"].isin(window)]
-    terms = s.drop_duplicates("subscription_id").set_index(s["subscription_id"].drop_duplicates().astype(str))
-    ev = ev.assign(term_months=ev["subscription_id"].astype(str).map(terms["term_months"]).astype("int64"))
-    t = ev.groupby("term_months").agg(up_for_renewal=("renewed", "size"), renewed=("renewed", "sum"))
+    t = c.groupby("term_months").agg(up_for_renewal=("up", "sum"), renewed=("ren", "sum"))
     t["renewal_rate"] = t["renewed"] / t["up_for_renewal"]
     names = {1: "monthly", 12: "annual"}
     t = t.reset_index()

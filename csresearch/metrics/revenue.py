@@ -96,10 +96,8 @@ def check_subscriptions(subscriptions: pd.DataFrame) -> pd.DataFrame:
          s["end_date"].notna() & (s["end_date"] < s["start_date"]), fix),
     ])
     total = float(mrr.sum())
-    rule_failures(raw, "subscriptions", [
-        ("mrr", f"total mrr is too large ({total:g})",
-         np.full(len(raw), total > MRR_TOTAL_LIMIT), FIXES["total too large"]),
-    ])
+    rule_failures(raw, "subscriptions", [("mrr", f"total mrr is too large ({total:g})",
+                                           np.full(len(raw), total > MRR_TOTAL_LIMIT), FIXES["total too large"])])
     s["mrr"] = mrr
     s["mrr_micro"] = np.round(mrr.to_numpy() * MICRO).astype("int64")
     return s
@@ -217,6 +215,8 @@ def source_of(data: DataSource | pd.DataFrame, accounts: pd.DataFrame | None = N
     s = data if "mrr_micro" in data.columns else check_subscriptions(data)
     subs = s[["start_date", "end_date", "mrr"]].copy()
     subs.insert(0, "account_id", s["account_id"].astype(str))
+    if {"subscription_id", "term_months"} <= set(s.columns):  # what the renewals read
+        subs = subs.assign(subscription_id=s["subscription_id"].astype(str), term_months=pd.to_numeric(s["term_months"], errors="coerce"))
     frames = {"subscriptions": subs}
     if by is not None:
         attach_group(pd.DataFrame({"account_id": []}), by, accounts)  # named errors first

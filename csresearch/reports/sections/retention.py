@@ -52,10 +52,9 @@ def renewals_by_term(ctx: ReportContext) -> str | None:
     JSON as renewal_rate_annual_12m / renewal_rate_monthly_12m); None without term_months."""
     from csresearch.metrics.renewals import renewal_by_term
 
-    subs = tables(ctx).get(("df", "subscriptions"))
-    if subs is None or "term_months" not in subs.columns:
+    if "term_months" not in ctx.source.raw("subscriptions").columns:
         return None
-    t = renewal_by_term(subs, ctx.as_of, memo=tables(ctx))
+    t = renewal_by_term(ctx.source, ctx.as_of, memo=tables(ctx))
     if t.empty:
         return None
     for term in ("annual", "monthly"):
