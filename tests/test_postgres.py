@@ -108,7 +108,7 @@ def _engine_steps():
     """Engine-side steps not behind a CLI command above: name -> fn(source) -> frame."""
     from csresearch.metrics.annual import trailing_12m
     from csresearch.metrics.cohorts import cohort_table
-    from csresearch.metrics.renewals import renewal_rates
+    from csresearch.metrics.renewals import renewal_events, renewal_rates
     from csresearch.metrics.revenue import mrr_bridge
     from csresearch.survival.counts import cohort_survival, km_counts
     from csresearch.survival.episodes import start_window_covariates
@@ -124,13 +124,16 @@ def _engine_steps():
         "cohorts": lambda s: cohort_table(s, AS_OF),
         "trailing_12m": lambda s: trailing_12m(s, AS_OF),
         "renewals": lambda s: renewal_rates(s, AS_OF, "quarter"),
+        "renewals_by_segment": lambda s: renewal_rates(s, AS_OF, "month", by="segment", level="subscription"),
+        "renewal_events": lambda s: renewal_events(s, AS_OF),
         # churn drivers' data: took 5 minutes on Postgres before its population was cached
         "start_window_covariates": lambda s: start_window_covariates(s, AS_OF),
     }
 
 
 @pytest.mark.parametrize("name", ["km_counts", "cohort_survival", "engine_cox", "mrr_bridge",
-                                  "cohorts", "trailing_12m", "renewals", "start_window_covariates"])
+                                  "cohorts", "trailing_12m", "renewals", "renewals_by_segment",
+                                  "renewal_events", "start_window_covariates"])
 def test_engine_steps_same(name, pg_src, demo_small):
     fn = _engine_steps()[name]
     a, b = fn(pg_src), fn(demo_small)

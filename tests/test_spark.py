@@ -15,7 +15,7 @@ from csresearch.data.engine import open_on, spark_session, spark_unavailable_rea
 from csresearch.features.usage import usage_features
 from csresearch.metrics.annual import trailing_12m
 from csresearch.metrics.cohorts import cohort_table
-from csresearch.metrics.revenue import mrr_bridge
+from csresearch.metrics.revenue import mrr_bridge, renewal_events, renewal_rates
 from csresearch.survival.counts import km_counts, km_summary_counts
 from csresearch.survival.tables import survival_table, survival_table_expr
 
@@ -64,6 +64,10 @@ def test_revenue_steps_same(spark_src, demo_small):
         mrr_bridge(demo_small, AS_OF, "quarter", by="segment"),
     )
     pd.testing.assert_frame_equal(trailing_12m(spark_src, AS_OF), trailing_12m(demo_small, AS_OF))
+    for level in ("account", "subscription"):  # anniversaries from a calendar join, in the engine
+        pd.testing.assert_frame_equal(renewal_rates(spark_src, AS_OF, "month", by="segment", level=level),
+                                      renewal_rates(demo_small, AS_OF, "month", by="segment", level=level))
+    pd.testing.assert_frame_equal(renewal_events(spark_src, AS_OF), renewal_events(demo_small, AS_OF))
     a = cohort_table(spark_src, AS_OF, 6)
     b = cohort_table(demo_small, AS_OF, 6)
     pd.testing.assert_frame_equal(a, b)
