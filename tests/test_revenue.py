@@ -518,5 +518,5 @@ def test_renewal_events_equal_a_loop_over_anniversaries(subs, terms):
         warnings.simplefilter("ignore", DataQualityWarning)
         got = renewal_events(subs, "2025-06-30")
         by_sub = renewal_events(subs, "2025-06-30", level="subscription")
-    assert sorted(zip(got.account_id, got.subscription_id, got.anniversary, got.renewed, by_sub.renewed)) == want
+    assert sorted(zip(got.account_id, got.subscription_id, got.anniversary, got.renewed, by_sub.renewed, strict=True)) == want
     assert (got.period_start == got.anniversary.dt.to_period("M").dt.start_time).all()

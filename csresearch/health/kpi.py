@@ -29,8 +29,8 @@ import pandas as pd
 from csresearch.data import timeline
 from csresearch.data.periods import check_grain, month_from_index, parse_as_of, period_floor
 from csresearch.features.usage import monthly_aggregate
-from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
 from csresearch.metrics._engine import SPLIT
+from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
 from csresearch.metrics.revenue import mrr_bridge, start_churners
 from csresearch.metrics.surveys import survey_scores
 
