@@ -29,12 +29,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
-from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
 from csresearch.errors import DataQualityWarning, DataValidationError
 from csresearch.reports.present import words as nv
 from csresearch.survival.drivers import CoxModel
+from csresearch.survival.efron import concordance_index
 from csresearch.survival.predict import conditional_churn_probability
 
 ID, START, TENURE, CHURNED = "account_id", "start_date", "tenure_days", "churned"

@@ -25,13 +25,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
-from lifelines.utils import concordance_index
 from matplotlib.axes import Axes
 
 from csresearch.errors import DataQualityWarning, DataValidationError, ModelError
 from csresearch.reports.present import words as nv
 from csresearch.survival.curves import km_summary, survival_band_at
 from csresearch.survival.drivers import CoxModel
+from csresearch.survival.efron import concordance_index
 from csresearch.survival.landmark import brier_at, outcomes_after
 from csresearch.survival.logrank import logrank
 from csresearch.survival.tables import DURATION, EVENT, survival_frame
