@@ -117,3 +117,41 @@ def test_milestone_without_account_is_an_error_not_a_silent_drop():
     with pytest.raises(DataValidationError,
                        match=r"(?s)table 'onboarding_milestones', column 'account_id': account_id is missing in 1 row.*setup"):
         onboarding_completion(m, subs(), AS_OF)
+
+
+def _source(m: pd.DataFrame):
+    from csresearch.data.sources import DataSource
+
+    return DataSource.from_frames({"onboarding_milestones": m, "subscriptions": subs()}, validate=False)
+
+
+def test_engine_counts_equal_the_pandas_definitions():
+    """What the KPI tree and the health features read from the engine: the finished rows of
+    onboarding_completion and the monthly counts of onboarding_score_by_period."""
+    from csresearch.metrics.onboarding import (
+        due_by_month,
+        finished_onboardings,
+        onboarding_score_by_period,
+    )
+
+    for as_of in (AS_OF, "2024-02-14", "2024-12-31"):
+        want = onboarding_completion(milestones(), subs(), as_of).query("event == 1")
+        got = finished_onboardings(_source(milestones()), as_of)
+        got = got.sort_values(["finished_at", "start_date"], ignore_index=True)
+        want = want[["finished_at", "start_date"]].sort_values(["finished_at", "start_date"], ignore_index=True)
+        pd.testing.assert_frame_equal(got, want)
+        pd.testing.assert_frame_equal(due_by_month(_source(milestones()), as_of),
+                                      onboarding_score_by_period(milestones(), as_of)[["period_start", "n_due", "n_on_time"]])
+    # by hand on Mar 31: a finished on Feb 14 (started Jan 1); e on Jan 4 without a subscription
+    got = finished_onboardings(_source(milestones()), AS_OF).sort_values("finished_at", ignore_index=True)
+    assert got["finished_at"].tolist() == [pd.Timestamp("2024-01-04"), pd.Timestamp("2024-02-14")]
+    assert pd.isna(got["start_date"][0]) and got["start_date"][1] == pd.Timestamp("2024-01-01")
+
+
+def test_engine_milestones_without_account_are_named():
+    from csresearch.metrics.onboarding import due_by_month
+
+    m = milestones()
+    m.loc[4, "account_id"] = None
+    with pytest.raises(DataValidationError, match=r"column 'account_id': account_id is missing in 1 row"):
+        due_by_month(_source(m), AS_OF)

@@ -66,7 +66,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from csresearch.data.periods import month_index, parse_as_of
+from csresearch.data.periods import parse_as_of
 from csresearch.errors import ConfigError, DataQualityWarning
 from csresearch.features.grid import (
     Grid,
@@ -77,7 +77,8 @@ from csresearch.features.grid import (
     rolling_sum,
 )
 from csresearch.features.usage import monthly_aggregate, usage_features_table
-from csresearch.metrics.onboarding import milestone_outcomes
+from csresearch.metrics._engine import month_index_expr
+from csresearch.metrics.onboarding import milestones_expr
 
 DEFAULTS: dict[str, int] = {
     "baseline_months": 3,
@@ -324,21 +325,25 @@ def _support_email_columns(src, grid: Grid, out: pd.DataFrame, cut_excl: pd.Time
 
 
 def _onboarding_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, notes: list[str]) -> None:
-    """On-time share of the milestones due by each snapshot, and those overdue."""
-    ms = src.df("onboarding_milestones") if src.has("onboarding_milestones") else None
-    if ms is None or not len(ms):
+    """On-time share of the milestones due by each snapshot, and those overdue (counted per
+    account and month in the engine: :func:`csresearch.metrics.onboarding.milestones_expr`)."""
+    n = int(src.table("onboarding_milestones").count().execute()) if src.has("onboarding_milestones") else None
+    if not n:
         out["onboarding_score"] = out["onboarding_overdue"] = np.nan
-        notes.append(f"onboarding_milestones {'absent' if ms is None else 'empty'}: onboarding columns are NaN")
+        notes.append(f"onboarding_milestones {'absent' if n is None else 'empty'}: onboarding columns are NaN")
         return
     block = grid.rows()[2]
-    mo = milestone_outcomes(ms, str(cut.date()))  # done = completed by the last snapshot
-    mo = mo.loc[mo["due_at"].notna()]
-    ids, dm = mo["account_id"].to_numpy(), month_index(mo["due_at"])
+    m = milestones_expr(src, str(cut.date()))  # done = completed by the last snapshot
+    m = m.filter(m.dm.notnull())
     # counted from the month it falls due (data before the first month in the first)
-    due = cum_in_block(grid.scatter(ids, dm, np.ones(len(mo)), True), block)
-    ontime = cum_in_block(grid.scatter(ids, dm, mo["on_time"], True), block)
-    d = mo["done"].to_numpy()
-    done_m = np.maximum(dm[d], month_index(mo.loc[d, "completed_at"]))
-    completed = cum_in_block(grid.scatter(ids[d], done_m, np.ones(int(d.sum())), True), block)
+    a = m.group_by(["account_id", "dm"]).aggregate(n=m.count(), ot=m.on_time.sum()).to_pyarrow()
+    code, dm = grid.codes(a["account_id"]), a["dm"].to_numpy()
+    due = cum_in_block(grid.scatter(None, dm, a["n"].to_numpy(), True, code=code), block)
+    ontime = cum_in_block(grid.scatter(None, dm, a["ot"].to_numpy(), True, code=code), block)
+    d = m.filter(m.done == 1)
+    d = d.group_by(["account_id", ibis.greatest(d.dm, month_index_expr(d.completed)).name("km")]).aggregate(n=d.count())
+    d = d.to_pyarrow()
+    completed = cum_in_block(grid.scatter(None, d["km"].to_numpy(), d["n"].to_numpy(), True,
+                                          code=grid.codes(d["account_id"])), block)
     out["onboarding_score"] = np.where(due > 0, ontime / np.where(due > 0, due, 1), np.nan)
     out["onboarding_overdue"] = due - completed

@@ -30,7 +30,7 @@ from csresearch.data import timeline
 from csresearch.data.periods import check_grain, month_from_index, parse_as_of, period_floor
 from csresearch.features.usage import monthly_aggregate
 from csresearch.metrics._engine import SPLIT
-from csresearch.metrics.onboarding import onboarding_completion, onboarding_score_by_period
+from csresearch.metrics.onboarding import due_by_month, finished_onboardings
 from csresearch.metrics.revenue import mrr_bridge, start_churners
 from csresearch.metrics.surveys import survey_scores
 
@@ -95,14 +95,16 @@ def churn_by_reason(churners: pd.DataFrame, reasons: pd.DataFrame | None) -> pd.
     return ch[["period_start", "account_id", "reason", "owner"]]
 
 
-def _onboarding(src, as_of: str, grain: str, periods: pd.DatetimeIndex, subs: pd.DataFrame) -> dict:
-    ms = src.df("onboarding_milestones")
-    comp = onboarding_completion(ms, subs, as_of)
-    fin = comp.loc[comp["event"] == 1].copy()
-    fin["p"] = period_floor(fin["finished_at"], grain)
-    days = fin.groupby("p")["completion_days"].mean().reindex(periods)
-    score = onboarding_score_by_period(ms, as_of, grain).set_index("period_start")["on_time_score"]
-    return {"onboarding_days": days.to_numpy(), "onboarding_score": score.reindex(periods).to_numpy()}
+def _onboarding(src, as_of: str, grain: str, periods: pd.DatetimeIndex) -> dict:
+    """Mean days to finish onboarding by the period it finished in, and the share of milestones
+    done by their due day by the period they fell due in (counted in the engine)."""
+    fin = finished_onboardings(src, as_of)
+    days = (fin["finished_at"] - fin["start_date"]).dt.days.astype("float64")
+    mean = days.groupby(period_floor(fin["finished_at"], grain).to_numpy()).mean()
+    due = due_by_month(src, as_of)
+    n = due.groupby(period_floor(due["period_start"], grain).to_numpy())[["n_due", "n_on_time"]].sum()
+    score = n["n_on_time"] / n["n_due"]
+    return {"onboarding_days": mean.reindex(periods).to_numpy(), "onboarding_score": score.reindex(periods).to_numpy()}
 
 
 def _per_period_counts(src, table: str, ts: str, as_of: str, grain: str, periods) -> np.ndarray:
@@ -218,7 +220,6 @@ def kpi_tree(src, as_of: str, grain: str = "month", memo: dict | None = None) ->
     """
     check_grain(grain)
     memo = {} if memo is None else memo
-    subs = table_of(src, "subscriptions", memo)
     bridge = metric_table(src, as_of, "bridge", grain, memo=memo)
     periods = pd.DatetimeIndex(bridge["period_start"])
     churners = start_churners(src, as_of, grain)
@@ -241,7 +242,7 @@ def kpi_tree(src, as_of: str, grain: str = "month", memo: dict | None = None) ->
         values[f"churn_{r}"] = _ratio(n.to_numpy(), start)
     optional = {
         "onboarding_milestones": (("onboarding_days", "onboarding_score"),
-                                  lambda: _onboarding(src, as_of, grain, periods, subs)),
+                                  lambda: _onboarding(src, as_of, grain, periods)),
         "ces_responses": (("ces_mean",), lambda: {"ces_mean": survey_scores(
             src.df("ces_responses"), "ces", as_of, grain, periods=periods)["ces_mean"].to_numpy()}),
         "support_tickets": (("tickets_per_account",), lambda: {"tickets_per_account": _ratio(

@@ -281,7 +281,8 @@ def _calendar(months: pd.DatetimeIndex) -> ir.Table:
     return ibis.memtable(df, schema={"mi": "int64", "dom": "int64", "anniversary": "date"})
 
 
-def _month_index(d: ir.DateValue) -> ir.IntegerValue:
+def month_index_expr(d: ir.DateValue) -> ir.IntegerValue:
+    """``year * 12 + month - 1`` of a date (as :func:`csresearch.data.periods.month_index`)."""
     return d.year().cast("int64") * 12 + d.month().cast("int64") - 1
 
 
@@ -300,8 +301,8 @@ def anniversaries_expr(src: Any, as_of: str, months: pd.DatetimeIndex, level: st
     s = s.filter(s.term_months.notnull())
     s = s.select("account_id", "subscription_id", "start_date", "end_date",
                  term_months=s.term_months.cast("int64"), micro=(s.mrr * MICRO).round().cast("int64"),
-                 smi=_month_index(s.start_date), dom=s.start_date.day().cast("int64"),
-                 emi=_month_index(s.end_date).fill_null(10**6))
+                 smi=month_index_expr(s.start_date), dom=s.start_date.day().cast("int64"),
+                 emi=month_index_expr(s.end_date).fill_null(10**6))
     mis = np.unique(pd.DatetimeIndex(months).year.to_numpy(dtype="int64") * 12
                     + pd.DatetimeIndex(months).month.to_numpy(dtype="int64") - 1)
     w = ibis.memtable(pd.DataFrame({"w_mi": mis}), schema={"w_mi": "int64"})

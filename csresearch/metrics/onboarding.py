@@ -18,18 +18,23 @@ Example
 
 from __future__ import annotations
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from csresearch.data.periods import (
     check_grain,
+    month_from_index,
     parse_as_of,
     period_floor,
     require_columns,
     rule_failures,
     to_dates,
 )
+from csresearch.data.timeline import subscriptions_of
 from csresearch.errors import ConfigError, DataValidationError
+from csresearch.metrics._engine import flag, month_index_expr
 from csresearch.metrics.revenue import check_subscriptions
 
 TABLE = "onboarding_milestones"
@@ -215,3 +220,49 @@ def share_finished_within(completion: pd.DataFrame, days: int) -> pd.Series:
         },
         name="finished_within",
     )
+
+
+# -- in the engine: what the KPI tree and the health features read -----------------------------
+def milestones_expr(src, as_of: str) -> ir.Table:
+    """The milestones of a data source as known at ``as_of``, in its engine (the rules of
+    :func:`milestone_outcomes`, days compared as dates): account_id, dm (the due day's month,
+    ``year * 12 + month - 1``), completed (date), done and on_time (1/0).
+
+    A row without an account or a milestone is the named :class:`DataValidationError` of
+    :func:`milestone_outcomes` (read through pandas only then).
+    """
+    m = src.table(TABLE)
+    if int(m.filter(m.account_id.isnull() | m.milestone.isnull()).count().execute()):
+        milestone_outcomes(src.df(TABLE), as_of)  # raises, naming the rows
+    cut = ibis.literal(parse_as_of(as_of).date())
+    due, comp = m.due_at.cast("date"), m.completed_at.cast("date")
+    done = comp.notnull() & (comp <= cut)
+    return m.select("account_id", dm=month_index_expr(due), due=due, completed=comp, done=flag(done),
+                    on_time=flag(done & (comp <= due)))
+
+
+def finished_onboardings(src, as_of: str) -> pd.DataFrame:
+    """finished_at and start_date (datetime64[ns], NaT without a subscription) of each account
+    whose milestones were all done by ``as_of``: the finished rows of
+    :func:`onboarding_completion` (completion_days = finished_at - start_date), from the engine."""
+    m = milestones_expr(src, as_of)
+    g = m.group_by("account_id").aggregate(n=m.count(), n_done=m.done.sum(),
+                                           finished_at=m.completed.max(where=m.done == 1))
+    g = g.filter(g.n_done == g.n)
+    s = subscriptions_of(src)
+    st = s.group_by(s_id=s.account_id).aggregate(start_date=s.start_date.min())
+    j = g.left_join(st, g.account_id == st.s_id)
+    arr = j.select("finished_at", "start_date").to_pyarrow()
+    return pd.DataFrame({c: pd.to_datetime(arr[c].to_numpy(zero_copy_only=False)).astype("datetime64[ns]")
+                         for c in ("finished_at", "start_date")})
+
+
+def due_by_month(src, as_of: str) -> pd.DataFrame:
+    """Per month of the due day (``period_start``, on or before ``as_of``): n_due, n_on_time, from
+    the engine (:func:`onboarding_score_by_period`'s counts at a monthly grain)."""
+    m = milestones_expr(src, as_of)
+    m = m.filter(m.due <= ibis.literal(parse_as_of(as_of).date()))
+    a = m.group_by("dm").aggregate(n_due=m.count(), n_on_time=m.on_time.sum()).execute()
+    return pd.DataFrame({"period_start": month_from_index(a["dm"].to_numpy(dtype="int64")),
+                         "n_due": a["n_due"].to_numpy(dtype="int64"),
+                         "n_on_time": a["n_on_time"].to_numpy(dtype="int64")}).sort_values("period_start", ignore_index=True)

@@ -25,8 +25,8 @@ def tables(ctx: ReportContext) -> dict:
     of all accounts with those by the report's segment)."""
     from csresearch.health.kpi import SPLIT
 
-    return ctx.memo("metric_tables", lambda: {SPLIT: ctx.segment, **{("df", n): ctx.df(n) for n in
-                                                                     ("subscriptions", "accounts") if ctx.has(n)}})
+    return ctx.memo("metric_tables", lambda: {SPLIT: ctx.segment, **({("df", "accounts"): ctx.df("accounts")}
+                                                                     if ctx.has("accounts") else {})})
 
 
 def bridge_table(ctx: ReportContext) -> pd.DataFrame:
