@@ -47,3 +47,17 @@ def take_rows(frame: pd.DataFrame, mask: np.ndarray, columns: Sequence[str]) -> 
     out = pd.DataFrame({c: frame[c][mask] for c in columns}, index=frame.index[mask], copy=False)
     out.attrs = dict(frame.attrs)
     return out
+
+
+def floats(column) -> np.ndarray:
+    """A pyarrow column (a query's result) as float64, NaN where it is null.
+
+    Example
+    -------
+    >>> import pyarrow as pa
+    >>> floats(pa.chunked_array([[1, None], [3]])).tolist()
+    [1.0, nan, 3.0]
+    """
+    import pyarrow as pa
+
+    return column.cast(pa.float64()).to_numpy()

@@ -66,6 +66,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from csresearch.arrays import floats
 from csresearch.data.periods import parse_as_of
 from csresearch.errors import ConfigError, DataQualityWarning
 from csresearch.features.grid import (
@@ -241,13 +242,13 @@ def _latest_answer(src, grid: Grid, cut_excl: pd.Timestamp, table: str, ts: str,
                    window: int) -> np.ndarray:
     """Per cell, the latest answer of ``table`` dated within ``window`` months."""
     _, m, block = grid.rows()
-    a = monthly_aggregate(src.table(table), ts, cut_excl, lambda t: {"v": col_expr(t).argmax(t[ts])})
+    a = monthly_aggregate(src.table(table), ts, cut_excl, lambda t: {"v": col_expr(t).argmax(t[ts])}, arrow=True)
     am = a["mi"].to_numpy()
     order = np.argsort(am, kind="stable")  # of answers clipped to the first month, the latest wins
-    p = grid.pos(a["account_id"], am, clip_early=True)[order]
+    p = grid.pos(None, am, clip_early=True, code=grid.codes(a["account_id"]))[order]
     keep = p >= 0
     vals, when = np.full(grid.n, np.nan), np.zeros(grid.n, dtype="int64")
-    vals[p[keep]] = a["v"].to_numpy(dtype="float64")[order][keep]
+    vals[p[keep]] = floats(a["v"])[order][keep]
     when[p[keep]] = am[order][keep]
     has = np.zeros(grid.n, dtype=bool)
     has[p[keep]] = True
@@ -261,11 +262,15 @@ def _nps_first(src, grid: Grid, out: pd.DataFrame, cut_excl: pd.Timestamp) -> No
     n = n.filter(n.responded_at < ibis.literal(cut_excl.to_pydatetime()))
     f1 = n.group_by("account_id").aggregate(
         first_score=n.score.argmin(n.responded_at), first_at=n.responded_at.min()
-    ).execute()
-    f1 = f1.set_index("account_id").reindex(out["account_id"])
-    f_at = pd.to_datetime(f1["first_at"]).to_numpy()
+    ).to_pyarrow()  # a row per account: ids looked up in Arrow, then spread over its rows
+    code = grid.codes(f1["account_id"])
+    on = code >= 0
+    score, at = np.full(len(grid.accounts), np.nan), np.full(len(grid.accounts), np.datetime64("NaT"), "M8[ns]")
+    score[code[on]] = floats(f1["first_score"])[on]
+    at[code[on]] = pd.to_datetime(f1["first_at"].to_numpy()).to_numpy(dtype="M8[ns]")[on]
+    f_at = at[acc]
     known = ~pd.isna(f_at) & (f_at < (out["snapshot_date"] + pd.Timedelta(days=1)).to_numpy())
-    out["nps_first"] = np.where(known, f1["first_score"].to_numpy(dtype="float64"), np.nan)
+    out["nps_first"] = np.where(known, score[acc], np.nan)
     delta = pd.DatetimeIndex(f_at).normalize().to_numpy() - grid.first_day[acc]
     days = pd.to_timedelta(delta).days.to_numpy(dtype="float64")
     out["nps_first_days"] = np.where(known, days, np.nan)
@@ -284,11 +289,10 @@ def _survey_columns(src, grid: Grid, out: pd.DataFrame, cut_excl: pd.Timestamp, 
         notes.append("nps_responses absent: nps columns are NaN")
     if src.has("ces_responses"):
         c = monthly_aggregate(src.table("ces_responses"), "responded_at", cut_excl,
-                              lambda t: {"s": t.score.sum(), "n": t.count()})
-        k = opts["ces_window_months"]
-        code = grid.accounts.get_indexer(pd.Index(c["account_id"]))
-        s = grid.window_sum(c["account_id"], c["mi"], c["s"], k, code)
-        nn = grid.window_sum(c["account_id"], c["mi"], c["n"], k, code)
+                              lambda t: {"s": t.score.sum(), "n": t.count()}, arrow=True)
+        k, code, mi = opts["ces_window_months"], grid.codes(c["account_id"]), c["mi"].to_numpy()
+        s = grid.window_sum(None, mi, floats(c["s"]), k, code)
+        nn = grid.window_sum(None, mi, floats(c["n"]), k, code)
         out["ces_mean"] = np.where(nn > 0, s / np.where(nn > 0, nn, 1), np.nan)
     else:
         out["ces_mean"] = np.nan
@@ -306,8 +310,10 @@ def _support_email_columns(src, grid: Grid, out: pd.DataFrame, cut_excl: pd.Time
                            notes: list[str]) -> None:
     """Tickets opened and the e-mail open rate within their windows."""
     if src.has("support_tickets"):
-        t = monthly_aggregate(src.table("support_tickets"), "opened_at", cut_excl, lambda t: {"n": t.count()})
-        out["tickets"] = grid.window_sum(t["account_id"], t["mi"], t["n"], opts["ticket_window_months"])
+        t = monthly_aggregate(src.table("support_tickets"), "opened_at", cut_excl, lambda t: {"n": t.count()},
+                              arrow=True)
+        out["tickets"] = grid.window_sum(None, t["mi"].to_numpy(), floats(t["n"]), opts["ticket_window_months"],
+                                         grid.codes(t["account_id"]))
     else:
         out["tickets"] = np.nan
         notes.append("support_tickets absent: tickets is NaN")
@@ -316,8 +322,8 @@ def _support_email_columns(src, grid: Grid, out: pd.DataFrame, cut_excl: pd.Time
                               lambda t: {"sent": t.count(), "op": t.opened.sum()}, arrow=True)
         k = opts["email_window_months"]
         code, mi = grid.codes(e["account_id"]), e["mi"].to_numpy()
-        sent = grid.window_sum(None, mi, e["sent"].to_numpy(), k, code)
-        op = grid.window_sum(None, mi, np.nan_to_num(e["op"].to_numpy().astype("float64")), k, code)
+        sent = grid.window_sum(None, mi, floats(e["sent"]), k, code)
+        op = grid.window_sum(None, mi, np.nan_to_num(floats(e["op"])), k, code)
         out["email_open_rate"] = np.where(sent > 0, op / np.where(sent > 0, sent, 1), np.nan)
     else:
         out["email_open_rate"] = np.nan
