@@ -40,6 +40,8 @@ def test_score_curve_is_a_decreasing_isotonic_fit_by_hand():
     # constant beyond the ends, linear between 30 and 50; no score or an unseen cell: NaN
     np.testing.assert_allclose(c.predict(items), [0.75, 0.5, 0.25, np.nan, np.nan])
     assert c.summary[["rows", "churned"]].iloc[0].tolist() == [8, 4]
+    # 4 churners are too few for a logistic model (10 per parameter): the cell keeps its isotonic curve
+    assert c.models_ == {} and c.summary["model"].tolist() == ["isotonic"]
 
 
 def test_score_curve_cells_by_segment_and_term():
@@ -77,3 +79,91 @@ def test_outcome_rows_and_band_rates_by_hand():
     with pytest.warns(UserWarning, match="no scoring date"):
         empty = band_churn_rates(outcome_rows(hist, src, "2024-02-28"), "2024-02-28")
     assert empty.empty
+
+
+# -- the logistic model: calibrated where the per-cell isotonic curve is over-confident -------
+SHIFT = {"smb": 0.0, "mid_market": -0.5, "enterprise": -0.6}
+MRR = {"smb": 200.0, "mid_market": 1500.0, "enterprise": 6000.0}
+SIZES = {"smb": 12000, "mid_market": 4000, "enterprise": 1500}
+
+
+def _simulate(seed: int, b_mrr: float = 0.0, sizes=SIZES) -> pd.DataFrame:
+    """Rows from a known truth: logit P(churn) = -2.2 - 0.045 (score - 55) + segment shift
+    + b_mrr ln(MRR / the segment's typical MRR); p_true is each row's probability."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for seg, n in sizes.items():
+        score = np.clip(rng.normal(55, 17, n), 1, 99).round(1)
+        mrr = MRR[seg] * np.exp(rng.normal(0, 0.6, n))
+        p = 1 / (1 + np.exp(2.2 + 0.045 * (score - 55) - SHIFT[seg] - b_mrr * np.log(mrr / MRR[seg])))
+        parts.append(pd.DataFrame({"score": score, "segment": seg, "mrr": mrr, "term_ends": WITHIN, "p_true": p,
+                                   "churned": rng.random(n) < p}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _isotonic(c: ScoreChurnCurve, items: pd.DataFrame) -> np.ndarray:
+    """The per-cell isotonic curves' probability (the curve before the logistic model)."""
+    out = np.full(len(items), np.nan)
+    for (term, seg), (x, y) in c.curves_.items():
+        m = ((items["term_ends"] == term) & (items["segment"] == seg)).to_numpy()
+        out[m] = np.interp(items.loc[m, "score"], x, y)
+    return out
+
+
+def test_logistic_is_calibrated_above_the_floor_where_small_cells_isotonic_is_over_confident():
+    # the worklist calls accounts whose p is at least 3x the base rate; an isotonic curve per
+    # (term, segment) is fitted on 1,500 enterprise rows, its low-score end is noise, and selecting
+    # on it picks the noise up (the winner's curse): fresh accounts above the floor churn less than
+    # it says. The logistic model pools the segments' score shape and is calibrated there.
+    c = ScoreChurnCurve().fit(_simulate(0))
+    assert c.summary.set_index("segment")["model"].eq("logistic").all()
+    items = _simulate(100)
+    floor = 3 * c.base_rate_
+    big = items["segment"].ne("smb").to_numpy()
+
+    def ratio(p):  # predicted / true churn probability of the mid-market and enterprise accounts above the floor
+        sel = (p >= floor) & big
+        return p[sel].mean() / items["p_true"].to_numpy()[sel].mean()
+
+    assert 0.9 < ratio(c.predict(items)) < 1.1
+    assert ratio(_isotonic(c, items)) > 1.4
+    # at a score of 55 and its typical MRR each segment gets its own level
+    at55 = pd.DataFrame({"score": 55.0, "term_ends": WITHIN, "segment": list(MRR), "mrr": list(MRR.values())})
+    truth = 1 / (1 + np.exp(2.2 - np.array(list(SHIFT.values()))))
+    np.testing.assert_allclose(c.predict(at55), truth, rtol=0.15)
+
+
+def test_logistic_conditions_on_mrr_so_revenue_weighting_does_not_pick_over_confident_accounts():
+    # within a segment, large accounts churn less at the same score (b = -0.5 on ln MRR); ranked by
+    # p x MRR, an MRR-blind model's top accounts are the large ones and it over-states their risk
+    rows, items = _simulate(0, b_mrr=-0.5), _simulate(100, b_mrr=-0.5)
+    c, blind = ScoreChurnCurve().fit(rows), ScoreChurnCurve().fit(rows.drop(columns="mrr"))
+    assert c.models_[(WITHIN,)]["b_mrr"] == pytest.approx(-0.5, abs=0.1) and not blind.models_[(WITHIN,)]["uses_mrr"]
+
+    def ratio(p):  # predicted / true of the 200 accounts above the floor with the most MRR at risk
+        top = items.assign(p=p, r=p * items["mrr"]).loc[lambda t: t["p"] >= 3 * c.base_rate_].nlargest(200, "r")
+        return top["p"].mean() / top["p_true"].mean()
+
+    assert 0.9 < ratio(c.predict(items)) < 1.1
+    assert ratio(blind.predict(items.drop(columns="mrr"))) > 1.12
+
+
+def test_logistic_score_term_decreases_and_missing_values():
+    # churn rises again above a score of 80 in the rows: the score term is projected onto decreasing
+    # functions, so more points never mean a higher probability
+    rows = _simulate(1)
+    hi = rows["score"] > 80
+    rows.loc[hi, "churned"] = np.random.default_rng(2).random(hi.sum()) < 0.3
+    c = ScoreChurnCurve().fit(rows)
+    grid = pd.DataFrame({"score": np.arange(0, 101, 0.5), "term_ends": WITHIN, "segment": "smb", "mrr": 200.0})
+    assert (np.diff(c.predict(grid)) <= 1e-12).all()
+    # no MRR (or 0): the segment's median; an unseen segment or term: NaN; no churner after the horizon
+    after = rows.head(200).assign(term_ends=AFTER, churned=False)
+    c = ScoreChurnCurve().fit(pd.concat([rows, after], ignore_index=True))
+    med = float(np.exp(np.median(np.log(rows.loc[rows["segment"] == "enterprise", "mrr"]))))
+    items = pd.DataFrame({"score": 30.0, "term_ends": [WITHIN] * 4 + [AFTER],
+                          "segment": ["enterprise", "enterprise", "enterprise", "partner", "smb"],
+                          "mrr": [med, np.nan, 0.0, 100.0, 100.0]})
+    p = c.predict(items)
+    assert p[0] == pytest.approx(p[1], rel=1e-3) and p[1] == p[2] and np.isnan(p[3]) and p[4] == 0
+    assert c.summary.set_index(["term_ends", "segment"]).loc[(AFTER, "smb"), "model"] == "isotonic"

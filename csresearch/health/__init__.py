@@ -16,7 +16,7 @@ importing the package alone loads none of them):
   capacity (its ``worklist`` function: ``csresearch.health.worklist.worklist``, as the module
   takes that name in the package);
 * :mod:`~csresearch.health.risk`: the churn probability that ranks it (outcomes of earlier scores,
-  by band and term, and as a curve of the score);
+  by band and term, and as a model of the score, segment and MRR);
 * :mod:`~csresearch.health.kpi`: the KPI tree and churn by reason;
   :mod:`~csresearch.health.goals`: goals per segment.
 

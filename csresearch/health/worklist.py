@@ -6,10 +6,10 @@ rule). Each item is ranked by
 
     revenue_at_risk = p_churn x MRR
 
-where ``p_churn`` is the probability of churn within ``horizon_days`` given the account's score
-and whether its contract term can end within the horizon: observed outcomes of the scores of
-the last ``lookback_days`` (data up to ``as_of`` only), fitted as a decreasing curve of the
-score (:class:`csresearch.health.risk.ScoreChurnCurve`; the report also shows the rates by
+where ``p_churn`` is the probability of churn within ``horizon_days`` given the account's score,
+segment, MRR and whether its contract term can end within the horizon: observed outcomes of the
+scores of the last ``lookback_days`` (data up to ``as_of`` only), fitted as a logistic model,
+decreasing in the score (:class:`csresearch.health.risk.ScoreChurnCurve`; the report also shows the rates by
 band, :func:`~csresearch.health.risk.band_churn_rates`). MRR is the paid MRR on ``as_of``
 (:func:`csresearch.health.segments.touch_tiers`).
 
@@ -97,7 +97,7 @@ def rank_worklist(ctas: pd.DataFrame, accounts: pd.DataFrame, p_churn: pd.Series
         account_id, mrr, csm_owner (missing: pooled queue), tier (tech-touch: digital) and,
         when known, days_to_renewal (for :func:`term_ends`).
     p_churn
-        A fitted :class:`~csresearch.health.risk.ScoreChurnCurve` (by score and term_ends), or a
+        A fitted :class:`~csresearch.health.risk.ScoreChurnCurve` (score, term_ends, segment, mrr), or a
         churn probability by (band, term_ends) or by band (a Series); NaN where it has none.
     capacity
         New items per week per queue (:class:`csresearch.health.playbooks.Capacity`).

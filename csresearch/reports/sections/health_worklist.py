@@ -135,8 +135,8 @@ def full_list(ctx: ReportContext, s: Section) -> None:
                         "p_churn": "churn probability"},
                 caption=f"Churn by band and contract term: observed churn within {horizon} days of the scoring "
                         f"dates {', '.join(rates.attrs['dates'])} (customers on each date, data up to {ctx.as_of}). "
-                        "The list is ranked by a finer probability: the same outcomes fitted as a decreasing "
-                        "curve of the score per term and segment.")
+                        "The list is ranked by a finer probability: the same outcomes fitted as a logistic "
+                        "model of the score (decreasing), segment and MRR per term.")
     t = wl.assign(name=wl["account_id"].map(names(ctx)), values=wl["reason"])
     s.table(t[["rank", "owner", "name", "account_id", "status", "within_capacity", "mrr", "band",
                "revenue_at_risk", "values", "cta"]],
