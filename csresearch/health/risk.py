@@ -332,7 +332,8 @@ def _logistic(g: pd.DataFrame, levels: list[str]) -> dict | None:
     """The logistic model of one split value's rows (see :class:`ScoreChurnCurve`), or None when
     its data are too few (fewer churners or non-churners than :data:`EVENTS_PER_PARAMETER` x
     parameters, too few distinct scores) or the fit fails (no convergence)."""
-    import statsmodels.api as sm
+    from statsmodels.genmod.families import Binomial
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     codes, names = pd.factorize(_level_keys({c: g[c].astype(str).to_numpy() for c in levels}, levels, len(g)))
     y = g["churned"].to_numpy(dtype=bool)
@@ -363,7 +364,7 @@ def _logistic(g: pd.DataFrame, levels: list[str]) -> dict | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # separation or no convergence: checked below, the isotonic curve stays
         try:
-            res = sm.GLM(np.column_stack([k, n - k]), x, family=sm.families.Binomial()).fit()
+            res = GLM(np.column_stack([k, n - k]), x, family=Binomial()).fit()
         except (ValueError, np.linalg.LinAlgError):
             return None
     b = np.asarray(res.params, dtype="float64")
