@@ -43,7 +43,9 @@ MIN_BAND_EVENTS = 10  # a band with fewer churns in its window gets no model of 
 
 class TenureLandmarkCox:
     """One Cox model per band of current tenure, each fitted on the customers at risk at the
-    band's start (see the module docstring).
+    band's start (see the module docstring). The band models skip :class:`CoxModel`'s pre-fit
+    checks (``checks=False``); for those, fit the whole-table :class:`CoxModel` on the same
+    covariates first.
 
     Parameters
     ----------
@@ -60,9 +62,6 @@ class TenureLandmarkCox:
     min_at_risk
         Fewest customers observed until ``t + h`` for a number to be given (and fewest
         customers at a band's start for the band to have a model of its own).
-
-    The band models skip :class:`CoxModel`'s pre-fit checks (``checks=False``): fit the
-    whole-table :class:`CoxModel` on the same covariates first for those.
 
     Attributes (after ``fit``)
     --------------------------
