@@ -115,18 +115,6 @@ def _per_period_counts(src, table: str, ts: str, as_of: str, grain: str, periods
     return s.reindex(periods).fillna(0).to_numpy(dtype="float64")
 
 
-def _customers_at_starts(src, as_of: str, periods: pd.DatetimeIndex) -> pd.DataFrame:
-    """(account_id, period_start) of the customers on each period's first day (the timeline's
-    paid intervals as of ``as_of``: ``start_date <= p < end_date``)."""
-    p = timeline.paid_intervals(src, as_of).select("account_id", "start_date", "end_date").execute()
-    d = periods.to_numpy()[None, :]
-    start = pd.to_datetime(p["start_date"]).to_numpy(dtype="datetime64[ns]")[:, None]
-    end = pd.to_datetime(p["end_date"]).to_numpy(dtype="datetime64[ns]")[:, None]
-    i, j = np.nonzero((start <= d) & (pd.isna(end) | (d < end)))
-    out = pd.DataFrame({"account_id": p["account_id"].to_numpy()[i], "period_start": periods[j]})
-    return out.drop_duplicates(ignore_index=True)
-
-
 def _adoption(src, as_of: str, grain: str, periods) -> np.ndarray:
     """Mean adoption breadth per period over the customers at its start (see :data:`KPI_TREE`)."""
     n_types = int(src.table("usage_events").event_type.nunique().execute() or 0)
@@ -141,9 +129,10 @@ def _adoption(src, as_of: str, grain: str, periods) -> np.ndarray:
     if u.empty:
         return np.full(len(periods), np.nan)
     breadth = u.groupby(["account_id", "p"])["b"].mean()
-    active = _customers_at_starts(src, as_of, pd.DatetimeIndex(periods))
-    idx = pd.MultiIndex.from_arrays([active["account_id"], active["period_start"]])
-    vals = pd.Series(breadth.reindex(idx).fillna(0.0).to_numpy(), index=active["period_start"].to_numpy())
+    c = timeline.customers_on_days(src, periods).execute()  # the customers at each period's start
+    c = c.assign(day=pd.to_datetime(c["day"]).astype("datetime64[ns]")).sort_values(["day", "account_id"])
+    idx = pd.MultiIndex.from_arrays([c["account_id"], c["day"]])
+    vals = pd.Series(breadth.reindex(idx).fillna(0.0).to_numpy(), index=c["day"].to_numpy())
     return vals.groupby(level=0).mean().reindex(periods).to_numpy()
 
 
