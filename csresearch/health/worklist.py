@@ -245,11 +245,18 @@ def _lists_before(feats: pd.DataFrame, src, as_of: str, pb: Playbook, months: in
     first = feats.loc[feats["snapshot_date"] <= pd.Timestamp(days[0]), "period_start"].max()
     if pd.notna(first):
         feats = feats.loc[feats["period_start"] > first - pd.DateOffset(months=months)]
+    snaps = np.sort(feats["snapshot_date"].unique())
+    fired: dict = {}  # days that read the same snapshots fire the same rules: run once, keep each day's customers
     for day in days:
-        before = feats.loc[feats["snapshot_date"] <= pd.Timestamp(day)]
-        ctas = (run_playbook(before, pb, months, customers=customers[day], values=False) if len(before)
-                else pd.DataFrame(columns=["account_id", "rule", "priority", "cta", "owner", "score", "band",
-                                           "period_start"]))
+        last = snaps[snaps <= np.datetime64(pd.Timestamp(day))]
+        if not len(last):
+            out.append((day, pd.DataFrame(columns=["account_id", "rule", "priority", "cta", "owner", "score",
+                                                   "band", "period_start", "reason", "values"])))
+            continue
+        if last[-1] not in fired:
+            fired[last[-1]] = run_playbook(feats.loc[feats["snapshot_date"] <= last[-1]], pb, months, values=False)
+        ctas = fired[last[-1]]
+        ctas = ctas.loc[ctas["account_id"].astype(str).isin(customers[day].astype(str))].reset_index(drop=True)
         out.append((day, ctas.assign(reason="", values="")))
     return out
 
