@@ -257,3 +257,23 @@ def test_worklist_without_text_ranks_alike(demo_small):
     keep = ["rank", "account_id", "owner", "queue", "status", "within_capacity", "p_churn", "revenue_at_risk"]
     pd.testing.assert_frame_equal(bare[keep], full[keep], check_exact=True)
     assert full["reason"].str.len().gt(0).all() and bare["reason"].eq("").all()
+
+
+def test_replayed_weeks_fire_the_rules_as_one_run_each(demo_small):
+    """The weeks before read the rules once per snapshot month: each week's list equals the rules
+    run on the snapshots up to its day for its own customers."""
+    from csresearch.data.timeline import active_on_days
+    from csresearch.health.playbooks import playbook_features, run_playbook
+    from csresearch.health.worklist import _lists_before
+
+    pb, as_of = load_playbook(None), "2025-12-31"
+    feats = playbook_features(demo_small, as_of)
+    got = _lists_before(feats, demo_small, as_of, pb, 1, 4)
+    days = [d for d, _ in got]
+    assert days == ["2025-12-03", "2025-12-10", "2025-12-17", "2025-12-24"]
+    customers = active_on_days(demo_small, days)
+    for day, ctas in got:
+        want = run_playbook(feats.loc[feats["snapshot_date"] <= pd.Timestamp(day)], pb, 1,
+                            customers=customers[day], values=False).assign(reason="", values="")
+        assert len(want) > 0
+        pd.testing.assert_frame_equal(ctas, want, check_exact=True)
