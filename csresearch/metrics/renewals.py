@@ -133,7 +133,7 @@ def renewal_events(
     periods = eng.report_periods(src, as_of, grain)
     if len(periods) == 0 or not known:
         return pd.DataFrame(columns=cols)
-    months = _months(src, as_of, periods, grain)
+    months = _months(periods, grain)
     ev = eng.anniversaries_expr(src, as_of, months, level)
     ev = ev.order_by(["anniversary", "account_id", "subscription_id"]).execute()
     out = pd.DataFrame({
@@ -150,7 +150,7 @@ def _check_level(level: str) -> None:
         raise DataValidationError(f"level must be 'account' or 'subscription', not '{level}'")
 
 
-def _months(src: DataSource, as_of: str, periods: pd.DatetimeIndex, grain: str) -> pd.DatetimeIndex:
+def _months(periods: pd.DatetimeIndex, grain: str) -> pd.DatetimeIndex:
     """The month starts of ``periods`` (those of the monthly periods, whatever the grain)."""
     return periods if grain == "month" else pd.date_range(periods[0], next_start(periods[-1:], grain)[0],
                                                           freq="MS", inclusive="left")
