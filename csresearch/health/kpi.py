@@ -164,8 +164,6 @@ def table_of(src, name: str, memo: dict) -> pd.DataFrame:
     return memo[("df", name)]
 
 
-
-
 def metric_table(src, as_of: str, kind: str, grain: str, by: str | None = None,
                  memo: dict | None = None) -> pd.DataFrame:
     """The MRR bridge (``kind`` ``"bridge"``) or the renewal rates (``"renewals"``) of ``src``'s

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.data import timeline as tl
-from csresearch.data.periods import check_grain, next_start, parse_as_of, period_starts
+from csresearch.data.periods import check_grain, month_index, next_start, parse_as_of, period_starts
 from csresearch.errors import ConfigError, DataValidationError
 
 MICRO = 1_000_000
@@ -273,7 +273,7 @@ def _calendar(months: pd.DatetimeIndex) -> ir.Table:
     """mi, dom, anniversary: the day ``dom`` (1..31) of each of ``months`` clipped to the month's
     length (a term that starts on Jan 31 has its anniversary on Feb 28/29), as a small table."""
     starts = pd.DatetimeIndex(months)
-    mi = np.repeat(starts.year.to_numpy(dtype="int64") * 12 + starts.month.to_numpy(dtype="int64") - 1, 31)
+    mi = np.repeat(month_index(starts), 31)
     dom = np.tile(np.arange(1, 32, dtype="int64"), len(starts))
     last = np.repeat(starts.days_in_month.to_numpy(dtype="int64"), 31)
     day = np.repeat(starts.to_numpy(dtype="datetime64[D]"), 31) + (np.minimum(dom, last) - 1).astype("timedelta64[D]")
@@ -303,9 +303,7 @@ def anniversaries_expr(src: Any, as_of: str, months: pd.DatetimeIndex, level: st
                  term_months=s.term_months.cast("int64"), micro=(s.mrr * MICRO).round().cast("int64"),
                  smi=month_index_expr(s.start_date), dom=s.start_date.day().cast("int64"),
                  emi=month_index_expr(s.end_date).fill_null(10**6))
-    mis = np.unique(pd.DatetimeIndex(months).year.to_numpy(dtype="int64") * 12
-                    + pd.DatetimeIndex(months).month.to_numpy(dtype="int64") - 1)
-    w = ibis.memtable(pd.DataFrame({"w_mi": mis}), schema={"w_mi": "int64"})
+    w = ibis.memtable(pd.DataFrame({"w_mi": np.unique(month_index(months))}), schema={"w_mi": "int64"})
     j = s.join(w, [w.w_mi > s.smi, w.w_mi <= s.emi, (w.w_mi - s.smi) % s.term_months == 0])
     cal = _calendar(months)
     j = j.join(cal, [j.w_mi == cal.mi, j.dom == cal.dom])
