@@ -62,11 +62,16 @@ def parse_as_of(as_of: str | pd.Timestamp) -> pd.Timestamp:
 def month_index(dates: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """Calendar month of each date as one integer, ``year * 12 + month - 1`` (int64).
 
-    The engine-side twin is ``ts.year() * 12 + ts.month() - 1``
-    (:func:`csresearch.features.usage.monthly_aggregate`).
+    The engine-side twin is :func:`month_index_expr`.
     """
     d = pd.DatetimeIndex(dates)
     return (d.year.to_numpy() * 12 + d.month.to_numpy() - 1).astype("int64")
+
+
+def month_index_expr(d):
+    """:func:`month_index` in the engine: ``year * 12 + month - 1`` of an Ibis date or timestamp
+    expression, int64."""
+    return d.year().cast("int64") * 12 + d.month().cast("int64") - 1
 
 
 def month_from_index(idx: np.ndarray, day: np.ndarray | int = 1) -> pd.DatetimeIndex:

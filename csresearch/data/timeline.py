@@ -52,7 +52,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from csresearch.data.periods import check_grain, period_starts
+from csresearch.data.periods import check_grain, month_index_expr, period_starts
 from csresearch.errors import ConfigError, DataValidationError
 
 SUBSCRIPTION_COLUMNS = ("account_id", "start_date", "end_date", "mrr")
@@ -300,7 +300,7 @@ def free_only_accounts(src: Any, as_of: str) -> int:
 # -- periods ------------------------------------------------------------------------------------
 def _period_key(d: ir.DateValue, step: int) -> ir.IntegerValue:
     """Month index (year * 12 + month - 1) of ``d``'s period start for a grain of ``step`` months."""
-    m = d.year().cast("int64") * 12 + d.month().cast("int64") - 1
+    m = month_index_expr(d)
     return m - m % step
 
 

@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 
 from csresearch.arrays import floats
-from csresearch.data.periods import parse_as_of
+from csresearch.data.periods import month_index_expr, parse_as_of
 from csresearch.errors import ConfigError, DataQualityWarning
 from csresearch.features.grid import (
     Grid,
@@ -78,7 +78,6 @@ from csresearch.features.grid import (
     rolling_sum,
 )
 from csresearch.features.usage import monthly_aggregate, usage_features_table
-from csresearch.metrics._engine import month_index_expr
 from csresearch.metrics.onboarding import milestones_expr
 
 DEFAULTS: dict[str, int] = {
@@ -208,7 +207,7 @@ def _usage_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, k: int
     acc, _, block = grid.rows()
     aggregates = [OPTIONAL_USAGE[c] for c in optional]
     t = usage_features_table(src.table("usage_events"), str(cut.date()), aggregates)
-    t = t.mutate(mi=t.month.year().cast("int64") * 12 + t.month.month().cast("int64") - 1).drop("month")
+    t = t.mutate(mi=month_index_expr(t.month)).drop("month")
     arr = t.to_pyarrow()  # a row per account-month: ids looked up in Arrow, numbers straight to numpy
     u = {c: arr[c].to_numpy().astype("float64") for c in arr.column_names if c not in ("account_id", "mi")}
     um = arr["mi"].to_numpy().astype("int64")

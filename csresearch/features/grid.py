@@ -154,6 +154,20 @@ def _paid(src, day: str) -> tuple[pd.DataFrame, pd.Series]:
     return p, first
 
 
+def spread_months(m0: np.ndarray, m1: np.ndarray, last_m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each interval i over its months ``m0[i]`` .. ``min(m1[i], last_m)`` (month indexes): the
+    interval and the month of each (interval, month) pair, by interval then month.
+
+    Example
+    -------
+    >>> spread_months(np.array([3, 5]), np.array([4, 9]), 6)
+    (array([0, 0, 1, 1]), array([3, 4, 5, 6]))
+    """
+    n_m = np.maximum(np.minimum(m1, last_m) - m0 + 1, 0)
+    rep = np.repeat(np.arange(len(m0)), n_m)
+    return rep, m0[rep] + (np.arange(n_m.sum()) - np.repeat(np.cumsum(n_m) - n_m, n_m))
+
+
 def customer_months(src, cut: pd.Timestamp) -> tuple[Grid, pd.DataFrame, pd.DataFrame]:
     """The grid up to the month ending on ``cut`` and its customer columns (module docstring).
 
@@ -183,10 +197,8 @@ def customer_months(src, cut: pd.Timestamp) -> tuple[Grid, pd.DataFrame, pd.Data
     is_open = p["end_date"].isna().to_numpy()
     end_m = np.where(is_open, last_m + 1, month_index(p["end_date"].fillna(cut)))
     m1 = np.where(is_open, last_m, month_index((p["end_date"] - pd.Timedelta(days=1)).fillna(cut)))
-    n_m = np.maximum(np.minimum(m1, last_m) - m0 + 1, 0)
-    rep = np.repeat(np.arange(len(p)), n_m)
-    ex_m = m0[rep] + (np.arange(n_m.sum()) - np.repeat(np.cumsum(n_m) - n_m, n_m))
-    ex_code = grid.accounts.get_indexer(pd.Index(p["account_id"]))[rep]  # ids looked up per interval, not per month
+    rep, ex_m = spread_months(m0, m1, last_m)
+    ex_code = grid.codes(p["account_id"])[rep]  # ids looked up per interval, not per month
     out["active"] = grid.scatter(None, ex_m, np.ones(len(ex_m)), code=ex_code) > 0
     covers = ex_m < end_m[rep]
     micro = np.zeros(grid.n, dtype="int64")
@@ -230,12 +242,10 @@ def days_to_renewal(src, grid: Grid, paid: pd.DataFrame) -> tuple[np.ndarray, st
         return np.full(grid.n, np.nan), None
     m0 = month_index(s["start_date"])
     m1 = np.where(s["end_date"].isna(), grid.last_m, month_index(s["end_date"].fillna(s["start_date"])) - 1)
-    n_m = np.maximum(np.minimum(m1, grid.last_m) - m0 + 1, 0)
-    rep = np.repeat(np.arange(len(s)), n_m)
-    ex_m = m0[rep] + (np.arange(n_m.sum()) - np.repeat(np.cumsum(n_m) - n_m, n_m))
+    rep, ex_m = spread_months(m0, m1, grid.last_m)
     if not len(ex_m):
         return np.full(grid.n, np.nan), None
-    pos = grid.pos(None, ex_m, code=grid.accounts.get_indexer(pd.Index(s["account_id"]))[rep])
+    pos = grid.pos(None, ex_m, code=grid.codes(s["account_id"])[rep])
     lo = int(ex_m.min())
     snaps = (month_from_index(np.arange(lo, int(ex_m.max()) + 2)) - pd.Timedelta(days=1))[1:]
     starts, terms = s["start_date"].to_numpy(), s["term_months"].to_numpy(dtype="int64")

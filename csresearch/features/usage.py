@@ -31,7 +31,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from csresearch.data.periods import parse_as_of, require_columns
+from csresearch.data.periods import month_index_expr, parse_as_of, require_columns
 
 MAX_TYPE_BITS = 62
 
@@ -250,6 +250,6 @@ def monthly_aggregate(
     """
     stop = ibis.literal(pd.Timestamp(end).to_pydatetime())
     x = t.filter(t[ts].notnull() & (t[ts] < stop))
-    x = x.mutate(mi=(x[ts].year() * 12 + x[ts].month() - 1).cast("int64"))
+    x = x.mutate(mi=month_index_expr(x[ts]))
     agg = x.group_by([*by, "mi"]).aggregate(**aggs(x))
     return agg.to_pyarrow() if arrow else agg.execute()

@@ -27,7 +27,13 @@ import numpy as np
 import pandas as pd
 
 from csresearch.data import timeline
-from csresearch.data.periods import check_grain, month_from_index, parse_as_of, period_floor
+from csresearch.data.periods import (
+    check_grain,
+    month_from_index,
+    month_index_expr,
+    parse_as_of,
+    period_floor,
+)
 from csresearch.features.usage import monthly_aggregate
 from csresearch.metrics._engine import SPLIT
 from csresearch.metrics.onboarding import due_by_month, finished_onboardings
@@ -149,7 +155,7 @@ def _adoption_by_month(src, as_of: str, periods: pd.DatetimeIndex, n_types: int)
         return np.full(len(periods), np.nan)
     b = ev.group_by(["account_id", "mi"]).aggregate(types=_distinct_counts(ev, events)["types"])
     c = timeline.customers_on_days(src, periods)
-    c = c.select("account_id", mi=c.day.year().cast("int64") * 12 + c.day.month().cast("int64") - 1)
+    c = c.select("account_id", mi=month_index_expr(c.day))
     j = c.left_join(b, [c.account_id == b.account_id, c.mi == b.mi]).select(mi=c.mi, types=b.types.fill_null(0))
     a = j.group_by("mi").aggregate(customers=j.count(), types=j.types.sum()).execute()
     mean = a["types"].to_numpy(dtype="float64") / n_types / a["customers"].to_numpy(dtype="float64")

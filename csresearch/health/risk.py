@@ -238,13 +238,13 @@ class ScoreChurnCurve:
         self.levels_ = [c for c in self.by_ if c not in self.split_]
         self.base_rate_ = float(rows["churned"].mean()) if len(rows) else float("nan")
         ok = rows.loc[rows["score"].notna()] if "score" in rows else rows.iloc[:0]
-        self.curves_ = _isotonic_curves(ok, self.by_)
+        self.curves_, counts = _isotonic_curves(ok, self.by_)
         self.models_: dict[tuple, dict] = {}
         for key, g in (ok.groupby(self.split_) if self.split_ else [((), ok)]):
             model = _logistic(g, self.levels_)
             if model is not None:
                 self.models_[tuple(map(str, key)) if isinstance(key, tuple) else (str(key),)] = model
-        self.summary = self._summary(ok)
+        self.summary = self._summary(counts)
         return self
 
     def predict(self, items: pd.DataFrame) -> np.ndarray:
@@ -259,19 +259,20 @@ class ScoreChurnCurve:
             out[m] = np.interp(s[m], x, y)
         mrr = (pd.to_numeric(items["mrr"], errors="coerce").to_numpy(dtype="float64") if "mrr" in items
                else np.full(len(s), np.nan))
+        lv = _level_keys(cols, self.levels_, len(s)) if self.models_ else None
         for key, model in self.models_.items():
             m = ~np.isnan(s)
             for c, v in zip(self.split_, key, strict=True):
                 m &= cols[c] == v
-            lv = _level_keys(cols, self.levels_, len(s))
             m &= np.isin(lv, model["levels"])
             if m.any():
                 out[m] = _logistic_predict(model, s[m], lv[m], mrr[m])
         return out
 
-    def _summary(self, ok: pd.DataFrame) -> pd.DataFrame:
+    def _summary(self, counts: dict[tuple, tuple[int, int]]) -> pd.DataFrame:
         stats = []
-        for cell, (x, n, k) in _cell_counts(ok, self.by_, self.curves_).items():
+        for cell, (x, _) in self.curves_.items():
+            n, k = counts[cell]
             ends = pd.DataFrame({"score": [x[0], x[-1]], "mrr": np.nan, **dict(zip(self.by_, cell, strict=True))})
             p = self.predict(ends)
             key = tuple(cell[self.by_.index(c)] for c in self.split_)
@@ -283,23 +284,18 @@ class ScoreChurnCurve:
         return pd.DataFrame(stats, columns=[*self.by_, "rows", "churned", "model", "p_lowest_score", "p_highest_score"])
 
 
-def _isotonic_curves(ok: pd.DataFrame, by: list[str]) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
-    """Per cell of ``by``: the scores and the decreasing isotonic fit of churned on them (weighted by rows)."""
-    curves = {}
+def _isotonic_curves(ok: pd.DataFrame, by: list[str]) -> tuple[dict, dict]:
+    """Per cell of ``by``: the scores and the decreasing isotonic fit of churned on them (weighted
+    by rows), and the cell's rows and churned."""
+    curves, counts = {}, {}
     for key, g in (ok.groupby(by) if by else [((), ok)]):
         agg = g.groupby("score")["churned"].agg(["sum", "size"]).sort_index()
         fit = isotonic_regression((agg["sum"] / agg["size"]).to_numpy(dtype="float64"),
                                   weights=agg["size"].to_numpy(dtype="float64"), increasing=False).x
-        curves[tuple(map(str, key)) if isinstance(key, tuple) else (str(key),)] = (agg.index.to_numpy(dtype="float64"), fit)
-    return curves
-
-
-def _cell_counts(ok: pd.DataFrame, by: list[str], curves: dict) -> dict[tuple, tuple[np.ndarray, int, int]]:
-    """Per cell of ``curves``: its scores, rows and churned (one groupby)."""
-    t = ok.groupby(by)["churned"].agg(["size", "sum"]) if by else pd.DataFrame({"size": [len(ok)], "sum": [ok["churned"].sum()]})
-    counts = {tuple(map(str, i)) if isinstance(i, tuple) else (str(i),): (int(n), int(k))
-              for i, n, k in zip(t.index if by else [()], t["size"], t["sum"], strict=True)}
-    return {cell: (x, *counts[cell]) for cell, (x, _) in curves.items()}
+        cell = tuple(map(str, key)) if isinstance(key, tuple) else (str(key),)
+        curves[cell] = (agg.index.to_numpy(dtype="float64"), fit)
+        counts[cell] = (int(agg["size"].sum()), int(agg["sum"].sum()))
+    return curves, counts
 
 
 def _level_keys(cols: dict[str, np.ndarray], levels: list[str], n: int) -> np.ndarray:

@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 from csresearch.data import timeline as tl
-from csresearch.data.periods import check_grain, month_index, next_start, parse_as_of, period_starts
+from csresearch.data.periods import (
+    check_grain,
+    month_index,
+    month_index_expr,
+    next_start,
+    parse_as_of,
+    period_starts,
+)
 from csresearch.errors import ConfigError, DataValidationError
 
 MICRO = 1_000_000
@@ -279,11 +286,6 @@ def _calendar(months: pd.DatetimeIndex) -> ir.Table:
     day = np.repeat(starts.to_numpy(dtype="datetime64[D]"), 31) + (np.minimum(dom, last) - 1).astype("timedelta64[D]")
     df = pd.DataFrame({"mi": mi, "dom": dom, "anniversary": day})
     return ibis.memtable(df, schema={"mi": "int64", "dom": "int64", "anniversary": "date"})
-
-
-def month_index_expr(d: ir.DateValue) -> ir.IntegerValue:
-    """``year * 12 + month - 1`` of a date (as :func:`csresearch.data.periods.month_index`)."""
-    return d.year().cast("int64") * 12 + d.month().cast("int64") - 1
 
 
 def anniversaries_expr(src: Any, as_of: str, months: pd.DatetimeIndex, level: str) -> ir.Table:

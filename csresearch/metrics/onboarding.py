@@ -26,6 +26,7 @@ import pandas as pd
 from csresearch.data.periods import (
     check_grain,
     month_from_index,
+    month_index_expr,
     parse_as_of,
     period_floor,
     require_columns,
@@ -34,7 +35,7 @@ from csresearch.data.periods import (
 )
 from csresearch.data.timeline import subscriptions_of
 from csresearch.errors import ConfigError, DataValidationError
-from csresearch.metrics._engine import flag, month_index_expr
+from csresearch.metrics._engine import flag
 from csresearch.metrics.revenue import check_subscriptions
 
 TABLE = "onboarding_milestones"

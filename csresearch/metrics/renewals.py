@@ -29,7 +29,6 @@ from csresearch.metrics._engine import MICRO, SPLIT
 from csresearch.metrics.revenue import (
     _grid,
     _ratio,
-    attach_group,
     check_subscriptions,
     source_of,
 )
@@ -57,9 +56,7 @@ def _source(subscriptions: DataSource | pd.DataFrame, accounts: pd.DataFrame | N
             ("term_months", "term_months is not a whole number of months >= 1",
              s["term_months"].notna() & ~((term >= 1) & (term == np.floor(term))), TERM_FIX),
         ])
-        if by is not None:
-            attach_group(pd.DataFrame({"account_id": []}), by, accounts)  # named errors first
-        src = source_of(s, accounts, by)
+        src = source_of(s, accounts, by)  # names a missing or wrong ``by`` first
     else:
         src = source_of(subscriptions)
         cols = src.raw("subscriptions").columns
