@@ -58,3 +58,51 @@ def test_a_dead_warm_kernel_falls_back_to_a_fresh_one(tmp_path):
     # it ran, in a fresh kernel: nothing imported ahead, and the dead one is cleaned up
     assert "names= warm=False" in out.read_text()
     assert not warm.km.has_kernel
+
+
+def test_in_turn_the_next_report_runs_while_the_one_before_is_exported(tmp_path, monkeypatch):
+    """One notebook runs at a time; the HTML export of one overlaps the next one's run."""
+    import threading
+    import time
+
+    from csresearch.reports import render
+
+    for name in ("probe", "slow"):
+        _template(tmp_path / "t", name)
+    cfg = tmp_path / "reports.yaml"
+    cfg.write_text(yaml.safe_dump({"out": "out", "templates": "t", "reports": [
+        {"report": "slow", "label": "first"}, {"report": "probe", "label": "second"},
+        {"report": "probe", "label": "third"}]}))
+    spans: dict = {}
+    lock = threading.Lock()
+
+    def timed(fn, what):
+        def wrapper(*a, **k):
+            t0 = time.monotonic()
+            try:
+                return fn(*a, **k)
+            finally:
+                with lock:
+                    spans.setdefault(what, []).append((t0, time.monotonic(), threading.current_thread().name))
+        return wrapper
+
+    real_export = render.export_html
+
+    def slow_export(nb, title):  # the first report's export takes 3 s
+        if title.startswith("slow"):
+            time.sleep(3)
+        return real_export(nb, title)
+
+    monkeypatch.setattr(render, "execute", timed(render.execute, "execute"))
+    monkeypatch.setattr(render, "export_html", timed(slow_export, "export"))
+    results = run_config(cfg, progress=False)
+    assert [r.status for r in results] == ["ok", "ok", "ok"], [r.message for r in results]
+    assert [r.label for r in results] == ["first", "second", "third"]
+    runs = sorted(spans["execute"])
+    assert len(runs) == 3
+    assert all(a[1] <= b[0] for a, b in zip(runs, runs[1:], strict=False))  # never two notebooks at once
+    slow = max(spans["export"], key=lambda s: s[1] - s[0])
+    assert slow[1] - slow[0] >= 3
+    assert runs[1][0] < slow[1]  # the second report ran during the first one's export
+    for label in ("first", "second", "third"):
+        assert (tmp_path / "out" / "2025-12-31" / f"{label}.html").exists()

@@ -30,6 +30,7 @@ Example
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -174,25 +175,36 @@ def _renderable(job: Job, templates: Path | None) -> Path | None:
 
 
 def run_in_turn(todo: list[Job], run: Callable[..., RenderResult], templates: Path | None) -> list[RenderResult]:
-    """Render ``todo`` one after another, each next report's kernel started (and its imports
-    made) while the one before renders, so only the first report waits for a kernel."""
-    results: list[RenderResult] = []
+    """Render ``todo`` one after another: one notebook runs at a time. Each next report's kernel is
+    started (and its imports made) while the one before runs, so only the first report waits for
+    a kernel; and the next report starts as soon as the notebook before has run, its HTML export
+    and files written meanwhile on a second thread (``run(job, kernel, on_executed)``)."""
+    futures = []
     ahead: ReadyKernel | None = None
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cs-report") as pool:
+        try:
+            for i, job in enumerate(todo):
+                kernel, ahead = ahead, None
+                nxt = _renderable(todo[i + 1], templates) if i + 1 < len(todo) else None
+                if nxt is not None:
+                    ahead = start_ahead(nxt)
+                executed = threading.Event()
+                futures.append(pool.submit(_run_once, run, job, kernel, executed))
+                executed.wait()  # this notebook has run (or failed): the next may start
+        finally:
+            if ahead is not None:
+                ahead.close()
+    return [f.result() for f in futures]
+
+
+def _run_once(run: Callable[..., RenderResult], job: Job, kernel: ReadyKernel | None,
+              executed: threading.Event) -> RenderResult:
     try:
-        for i, job in enumerate(todo):
-            kernel, ahead = ahead, None
-            nxt = _renderable(todo[i + 1], templates) if i + 1 < len(todo) else None
-            if nxt is not None:
-                ahead = start_ahead(nxt)
-            try:
-                results.append(run(job, kernel))
-            finally:
-                if kernel is not None:
-                    kernel.close()  # a no-op when the report used it (closed there); else not leaked
+        return run(job, kernel, executed.set)
     finally:
-        if ahead is not None:
-            ahead.close()
-    return results
+        executed.set()  # also when nothing ran (skipped, bad parameters) or it raised
+        if kernel is not None:
+            kernel.close()  # a no-op when the report used it (closed there); else not leaked
 
 
 def run_config(
@@ -213,7 +225,8 @@ def run_config(
     if only and not todo:
         raise ConfigError(f"--only {only}: no such report or label in {path}")
 
-    def run(job: Job, kernel: ReadyKernel | None = None) -> RenderResult:
+    def run(job: Job, kernel: ReadyKernel | None = None,
+            on_executed: Callable[[], None] | None = None) -> RenderResult:
         if on_start:
             on_start(job)
         if job.skip_if_missing and not Path(job.skip_if_missing).exists():
@@ -224,7 +237,7 @@ def run_config(
             try:
                 res = render_report(job.report, job.params, plan.out, job.label, job.timeout,
                                     progress=progress, templates=plan.templates, base=plan.base,
-                                    kernel=kernel)
+                                    kernel=kernel, on_executed=on_executed)
             except (ReportError, ConfigError) as e:
                 res = getattr(e, "result", None) or RenderResult(
                     job.report, job.label, str(job.params.get("as_of", "")), "failed", None, 0.0, str(e))

@@ -25,6 +25,7 @@ import math
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -189,6 +190,7 @@ def render_report(
     templates: str | Path | None = None,
     base: str | Path | None = None,
     kernel: ReadyKernel | None = None,
+    on_executed: Callable[[], None] | None = None,
 ) -> RenderResult:
     """Render one report to ``out_dir/<as_of>/<label>.html`` (see the module docstring).
 
@@ -209,6 +211,10 @@ def render_report(
         A kernel started ahead for this template (:func:`~csresearch.reports.kernel.start_ahead`,
         as :func:`~csresearch.reports.config.run_config` does for the next report); it is used
         once and shut down. Default: a fresh kernel started here.
+    on_executed
+        Called once the notebook has run (or failed, or nothing ran), before the HTML export:
+        :func:`~csresearch.reports.config.run_in_turn` starts the next report then, so that
+        this one's export overlaps the next one's run.
 
     Raises
     ------
@@ -239,7 +245,11 @@ def render_report(
     executed = work / f"{label}.ipynb"
     try:
         try:
-            execute(path, executed, values, timeout, progress, kernel=kernel)
+            try:
+                execute(path, executed, values, timeout, progress, kernel=kernel)
+            finally:
+                if on_executed is not None:
+                    on_executed()
             title = f"{TITLES.get(report, report)} report, {as_of}"
             t_export = time.perf_counter()
             nb = nbformat.read(str(executed), as_version=4)
