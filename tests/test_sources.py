@@ -25,6 +25,28 @@ def test_folder_of_parquet(tmp_path):
     assert src.df("subscriptions").start_date.dtype.kind == "M"
 
 
+def test_small_tables_are_read_once_and_each_caller_gets_its_own_copy(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from csresearch.data import sources
+
+    src = open_source(write_folder(tmp_path / "d", good()))
+    runs = []
+    real = type(src.table("accounts")).execute
+    monkeypatch.setattr(type(src.table("accounts")), "execute", lambda self, *a, **k: runs.append(1) or real(self, *a, **k))
+    first = src.df("accounts")
+    first.loc[:, "segment"] = "changed by a caller"  # a caller's change stays its own
+    second, third = src.df("accounts"), src.df("accounts")
+    assert len(runs) == 1
+    assert second is not third and not second["segment"].eq("changed by a caller").any()
+    pd.testing.assert_frame_equal(second, third)
+    pd.testing.assert_frame_equal(src.df("accounts", ["account_id"]), second[["account_id"]])  # its own read
+    assert len(runs) == 2
+    monkeypatch.setattr(sources, "KEEP_ROWS", 1)  # larger tables are read each time
+    src.df("subscriptions"), src.df("subscriptions")
+    assert len(runs) == 4
+
+
 def test_loading_never_modifies_files(tmp_path):
     folder = write_folder(tmp_path / "d", good())
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}

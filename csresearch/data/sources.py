@@ -6,7 +6,9 @@ file holding those tables, or an Ibis connection URL (``duckdb://``, ``pyspark:/
 (``env:VARIABLE``) so that it never appears in a parameter, a log or a report.
 
 Files are opened as views: nothing is copied or modified, and large tables stay in the
-engine. Only :meth:`DataSource.df` brings a table into pandas.
+engine. Only :meth:`DataSource.df` brings a table into pandas; a table of at most
+:data:`KEEP_ROWS` rows is read once per source and each later call gets a copy (the
+accounts table is read by most steps of a report).
 
 Example
 -------
@@ -75,6 +77,10 @@ def duckdb_connect(path: str | None = None, read_only: bool = False):
     return con
 
 
+#: :meth:`DataSource.df` keeps results of at most this many rows (a copy is returned each call)
+KEEP_ROWS = 250_000
+
+
 class DataSource:
     """Contract tables of one data source, as Ibis tables on one backend.
 
@@ -93,6 +99,7 @@ class DataSource:
         self.location = location
         self.files = files or []
         self._typed: dict[str, ir.Table] = {}
+        self._frames: dict[tuple, pd.DataFrame] = {}  # small tables read into pandas (df)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -141,7 +148,14 @@ class DataSource:
         return self._typed[name]
 
     def df(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        """Execute a (small) table into pandas, dates and timestamps as ``datetime64[ns]``."""
+        """Execute a (small) table into pandas, dates and timestamps as ``datetime64[ns]``.
+
+        A result of at most :data:`KEEP_ROWS` rows is kept: the next call for the same table
+        and columns returns a copy of it (the files and tables are never modified, so it stays
+        true for the source's life)."""
+        key = (name, tuple(columns) if columns else None)
+        if key in self._frames:
+            return self._frames[key].copy()
         t = self.table(name)
         if columns:
             t = t.select(*columns)
@@ -150,6 +164,8 @@ class DataSource:
             if col.name in out.columns and col.dtype in ("date", "timestamp"):
                 # a date outside the contract's range is a named error, never an overflow
                 out[col.name] = as_datetime(out, name, col.name)
+        if len(out) <= KEEP_ROWS:
+            self._frames[key] = out.copy()
         return out
 
     def _require(self, name: str) -> None:
