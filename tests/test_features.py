@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import ibis.expr.types as ir
 import numpy as np
@@ -166,3 +167,35 @@ def test_left_out_aggregates_leave_the_other_columns_the_same(src):
         got["month"] = pd.to_datetime(got["month"])
         gone = [c for c in ("quantity", "active_days", "event_types", "active_users") if c not in keep]
         pd.testing.assert_frame_equal(got, full.drop(columns=gone), check_exact=True)
+
+
+def test_usage_months_are_computed_once_per_run_and_read_back_alike(demo_small_dir, monkeypatch):
+    """Within report all, the first report keeps the monthly usage aggregate of a folder source
+    as Parquet and the later ones read it back: the same rows, the same usage features."""
+    import os
+
+    from csresearch.data import validated
+    from csresearch.data.sources import open_source
+    from csresearch.features import usage
+
+    monkeypatch.delenv(validated.ENV, raising=False)
+    keys = ["account_id", "mi"]
+    outside = usage.usage_months(open_source(demo_small_dir), "2025-06-30").order_by(keys).execute()
+    plain = usage_features_table(open_source(demo_small_dir).table("usage_events"), "2025-06-30", [])
+    plain = plain.order_by(["account_id", "month"]).execute()
+    runs = []
+    real = usage._monthly
+    monkeypatch.setattr(usage, "_monthly", lambda *a: runs.append(1) or real(*a))
+    with validated.validated_once():
+        folder = os.environ[validated.ENV].removesuffix(".txt") + ".d"
+        for _ in range(3):  # three reports, one kernel each: a source opened by each
+            src = open_source(demo_small_dir)
+            months = usage.usage_months(src, "2025-06-30")
+            pd.testing.assert_frame_equal(months.order_by(keys).execute(), outside, check_exact=True)
+            got = usage_features_table(src.table("usage_events"), "2025-06-30", [], months)
+            pd.testing.assert_frame_equal(got.order_by(["account_id", "month"]).execute(), plain, check_exact=True)
+        assert runs == [1]  # aggregated once, by the first
+        assert [p.suffix for p in Path(folder).iterdir()] == [".parquet"]
+        usage.usage_months(open_source(demo_small_dir), "2025-05-31")  # another month: its own file
+        assert runs == [1, 1]
+    assert not Path(folder).exists()  # removed with the run's record

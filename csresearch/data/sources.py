@@ -100,6 +100,8 @@ class DataSource:
         self.files = files or []
         self._typed: dict[str, ir.Table] = {}
         self._frames: dict[tuple, pd.DataFrame] = {}  # small tables read into pandas (df)
+        self.mapping: Mapping | None = None
+        self.folder = False  # a folder of files (open_source), whose run files can be kept
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -402,6 +404,7 @@ def open_source(
     raw = {name: _renamed(name, t, m, files) for name, t in stored.items()}
     src = DataSource(con, raw, shown, files)
     src.table_files = table_files  # the validator names the file of a table it cannot read
+    src.mapping, src.folder = m, path.is_dir()  # a folder's run files (data.validated.run_file)
     if validate and not (path.is_dir() and stamped(files, m)):  # report all: checked once (data.validated)
         src.validate().raise_if_failed()
         if path.is_dir():

@@ -12,6 +12,9 @@ failed validation records nothing, so each report validates and shows the failur
 The same record keeps the files' data fingerprint (:func:`known_fingerprint`,
 :func:`remember_fingerprint`: sha256 over their contents, in every report's provenance), read
 once per run instead of once per report (480 MB at 100,000 demo accounts: about 2 s each).
+Beside the record, :func:`run_file` names files that a step computes once per run for the same
+files and mapping and the later reports read back (the monthly usage aggregate:
+:func:`csresearch.features.usage.usage_months`); they are removed with the record.
 
 Example
 -------
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -81,6 +85,21 @@ def remember_fingerprint(files: Iterable[Path], fingerprint: str) -> None:
             f.write(_fingerprint_key(files) + fingerprint + "\n")
 
 
+def run_file(files: Iterable[Path], mapping: Mapping | None, name: str) -> Path | None:
+    """A path for ``name`` computed from these files (as they are now) with this mapping, kept
+    for the rest of this run (removed at its end); None outside a run."""
+    log = _log()
+    if log is None:
+        return None
+    folder = _run_folder(log)
+    folder.mkdir(exist_ok=True)
+    return folder / f"{stamp(files, mapping)}-{name}"
+
+
+def _run_folder(log: Path) -> Path:
+    return log.with_name(log.stem + ".d")
+
+
 @contextmanager
 def validated_once() -> Iterator[None]:
     """Within the block, each folder source is validated by the first report that opens it
@@ -93,6 +112,7 @@ def validated_once() -> Iterator[None]:
         yield
     finally:
         Path(path).unlink(missing_ok=True)
+        shutil.rmtree(_run_folder(Path(path)), ignore_errors=True)
         if before is None:
             os.environ.pop(ENV, None)
         else:

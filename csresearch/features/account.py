@@ -77,7 +77,7 @@ from csresearch.features.grid import (
     latest_in_block,
     rolling_sum,
 )
-from csresearch.features.usage import monthly_aggregate, usage_features_table
+from csresearch.features.usage import monthly_aggregate, usage_features_table, usage_months
 from csresearch.metrics.onboarding import milestones_expr
 
 DEFAULTS: dict[str, int] = {
@@ -206,7 +206,8 @@ def _usage_columns(src, grid: Grid, out: pd.DataFrame, cut: pd.Timestamp, k: int
         return
     acc, _, block = grid.rows()
     aggregates = [OPTIONAL_USAGE[c] for c in optional]
-    t = usage_features_table(src.table("usage_events"), str(cut.date()), aggregates)
+    months = usage_months(src, str(cut.date())) if "active_users" not in aggregates else None
+    t = usage_features_table(src.table("usage_events"), str(cut.date()), aggregates, months)
     t = t.mutate(mi=month_index_expr(t.month)).drop("month")
     arr = t.to_pyarrow()  # a row per account-month: ids looked up in Arrow, numbers straight to numpy
     u = {c: arr[c].to_numpy().astype("float64") for c in arr.column_names if c not in ("account_id", "mi")}

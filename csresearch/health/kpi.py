@@ -30,11 +30,12 @@ from csresearch.data import timeline
 from csresearch.data.periods import (
     check_grain,
     month_from_index,
+    month_index,
     month_index_expr,
     parse_as_of,
     period_floor,
 )
-from csresearch.features.usage import monthly_aggregate
+from csresearch.features.usage import monthly_aggregate, usage_months
 from csresearch.metrics._engine import SPLIT
 from csresearch.metrics.onboarding import due_by_month, finished_onboardings
 from csresearch.metrics.revenue import mrr_bridge, start_churners
@@ -147,13 +148,12 @@ def _adoption_by_month(src, as_of: str, periods: pd.DatetimeIndex, n_types: int)
     :func:`csresearch.features.usage.event_types_table`, 0 without events), summed over the
     customers (:func:`csresearch.data.timeline.customers_on_days`), / (``n_types`` x customers).
     Joined and summed in the engine; NaN for every month when no event is before the cut."""
-    from csresearch.features.usage import _distinct_counts, _event_months
+    from csresearch.features.usage import _event_months
 
-    events = src.table("usage_events")
-    ev, _ = _event_months(events, as_of)
+    ev, _ = _event_months(src.table("usage_events"), as_of)
     if n_types == 0 or len(periods) == 0 or int(ev.limit(1).count().execute()) == 0:
         return np.full(len(periods), np.nan)
-    b = ev.group_by(["account_id", "mi"]).aggregate(types=_distinct_counts(ev, events)["types"])
+    b = usage_months(src, as_of)  # computed once per report all run (features.usage_months)
     c = timeline.customers_on_days(src, periods)
     c = c.select("account_id", mi=month_index_expr(c.day))
     j = c.left_join(b, [c.account_id == b.account_id, c.mi == b.mi]).select(mi=c.mi, types=b.types.fill_null(0))
@@ -267,8 +267,12 @@ def _usage_share(src, period: pd.Timestamp, end: pd.Timestamp, by: str | None,
     """Share of the customers on ``period``'s first day (the timeline's ``active_on``) with a
     usage event in ``[period, end)``."""
     active = timeline.active_on(src, str(period.date())).select("account_id").execute()
-    u = src.table("usage_events")
-    used = u.filter((u.occurred_at >= period.to_pydatetime()) & (u.occurred_at < end.to_pydatetime()))
+    if period.day == 1 and end.day == 1:  # whole months: the accounts with a month of events in them
+        m = usage_months(src, str((end - pd.Timedelta(days=1)).date()))  # the events before `end`
+        used = m.filter((m.mi >= int(month_index([period])[0])) & (m.mi < int(month_index([end])[0])))
+    else:
+        u = src.table("usage_events")
+        used = u.filter((u.occurred_at >= period.to_pydatetime()) & (u.occurred_at < end.to_pydatetime()))
     ids = set(used.select("account_id").distinct().execute()["account_id"])
     active = active.assign(used=active["account_id"].isin(ids).astype(float))
     if by is None:
