@@ -57,3 +57,22 @@ def test_within_a_run_the_data_fingerprint_is_read_once_until_a_file_changes(tmp
         (folder / "accounts.parquet").touch()  # changed since: read again
         assert open_source(folder).fingerprint() == want
     assert open_source(folder).fingerprint() == want
+
+
+def test_a_run_value_is_computed_by_the_first_report_until_a_file_changes(tmp_path, monkeypatch):
+    monkeypatch.delenv(validated.ENV, raising=False)
+    folder = write_folder(tmp_path / "d", good())
+    calls = []
+
+    def count():
+        calls.append(1)
+        return {"active_customers": len(calls)}
+
+    assert validated.run_value(open_source(folder), "customers", count) == {"active_customers": 1}
+    assert validated.run_value(open_source(folder), "customers", count) == {"active_customers": 2}  # no run
+    with validated.validated_once():
+        first = validated.run_value(open_source(folder), "customers", count)
+        assert [validated.run_value(open_source(folder), "customers", count) for _ in range(2)] == [first] * 2
+        assert len(calls) == 3  # once in the run
+        (folder / "accounts.parquet").touch()  # changed since: counted again
+        assert validated.run_value(open_source(folder), "customers", count) == {"active_customers": 4}

@@ -77,6 +77,24 @@ def duckdb_connect(path: str | None = None, read_only: bool = False):
     return con
 
 
+def fetch(t: ir.Table) -> pd.DataFrame:
+    """``t.execute()``; on DuckDB through Arrow's conversion to pandas and then ibis's types.
+
+    ibis's DuckDB ``execute`` turns every column that holds a null into Python objects one value
+    at a time (``to_pylist``): 0.64 against 0.50 s for the CES answers at 100,000 demo accounts.
+    The frame is the same, except a timestamp column with nulls (datetime64, not objects).
+    """
+    try:
+        on_duckdb = t.get_backend().name == "duckdb"
+    except Exception:  # noqa: BLE001 - an unbound memtable executes on the default (DuckDB)
+        on_duckdb = False
+    if not on_duckdb:
+        return t.execute()
+    from ibis.backends.duckdb.converter import DuckDBPandasData
+
+    return DuckDBPandasData.convert_table(t.to_pyarrow().to_pandas(), t.schema())
+
+
 #: :meth:`DataSource.df` keeps results of at most this many rows (a copy is returned each call)
 KEEP_ROWS = 250_000
 
@@ -161,7 +179,7 @@ class DataSource:
         t = self.table(name)
         if columns:
             t = t.select(*columns)
-        out = t.execute()
+        out = fetch(t)
         for col in CONTRACT[name].columns:
             if col.name in out.columns and col.dtype in ("date", "timestamp"):
                 # a date outside the contract's range is a named error, never an overflow

@@ -14,7 +14,8 @@ The same record keeps the files' data fingerprint (:func:`known_fingerprint`,
 once per run instead of once per report (480 MB at 100,000 demo accounts: about 2 s each).
 Beside the record, :func:`run_file` names files that a step computes once per run for the same
 files and mapping and the later reports read back (the monthly usage aggregate:
-:func:`csresearch.features.usage.usage_months`); they are removed with the record.
+:func:`csresearch.features.usage.usage_months`; the active customers on as_of: :func:`run_value`);
+they are removed with the record.
 
 Example
 -------
@@ -25,10 +26,11 @@ Example
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,6 +96,26 @@ def run_file(files: Iterable[Path], mapping: Mapping | None, name: str) -> Path 
     folder = _run_folder(log)
     folder.mkdir(exist_ok=True)
     return folder / f"{stamp(files, mapping)}-{name}"
+
+
+def run_value(src, name: str, compute: Callable[[], dict]) -> dict:
+    """``compute()`` (a dict of plain numbers and strings) once per run for a folder source
+    (:func:`run_file`, JSON): the later reports of the run read it back. Outside a run, or for
+    another kind of source, it is computed each time.
+
+    Example
+    -------
+    >>> run_value(src, "customers_2025-12-31", lambda: {"active_customers": 7114})  # doctest: +SKIP
+    """
+    path = run_file(src.files, src.mapping, f"{name}.json") if getattr(src, "folder", False) else None
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    if path is not None:  # written whole, then renamed
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, path)
+    return value
 
 
 def _run_folder(log: Path) -> Path:

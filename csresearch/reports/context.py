@@ -128,11 +128,12 @@ def record_customers(ctx: ReportContext) -> None:
     """Record the one "active customers on as_of" figure (and the free-only accounts beside it)
     from :mod:`csresearch.data.timeline`, so every report's summary JSON carries the same number."""
     from csresearch.data import timeline
+    from csresearch.data.validated import run_value
 
-    ctx.record(
-        active_customers=timeline.active_customers(ctx.source, ctx.as_of),
-        free_only_accounts=timeline.free_only_accounts(ctx.source, ctx.as_of),
-    )
+    src, as_of = ctx.source, ctx.as_of
+    ctx.record(**run_value(src, f"customers_{as_of}", lambda: {  # report all: counted by its first report
+        "active_customers": timeline.active_customers(src, as_of),
+        "free_only_accounts": timeline.free_only_accounts(src, as_of)}))
 
 
 def customers_sentence(ctx: ReportContext) -> str:
