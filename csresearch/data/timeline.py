@@ -53,6 +53,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from csresearch.data.periods import check_grain, month_index_expr, period_starts
+from csresearch.data.sources import fetch
 from csresearch.errors import ConfigError, DataValidationError
 
 SUBSCRIPTION_COLUMNS = ("account_id", "start_date", "end_date", "mrr")
@@ -247,7 +248,7 @@ def active_on_days(src: Any, days: list[str]) -> dict[str, pd.Index]:
     -------
     >>> active_on_days(src, ["2025-12-24", "2025-12-31"])["2025-12-24"]  # doctest: +SKIP
     """
-    p = paid_intervals(src, max(days)).select("account_id", "start_date", "end_date").execute()
+    p = fetch(paid_intervals(src, max(days)).select("account_id", "start_date", "end_date"))
     ids, start, end = p["account_id"].astype(str), pd.to_datetime(p["start_date"]), pd.to_datetime(p["end_date"])
     out = {}
     for day in days:

@@ -32,6 +32,7 @@ import pandas as pd
 
 from csresearch.data import timeline
 from csresearch.data.periods import add_months, month_from_index, month_index, months_between
+from csresearch.data.sources import fetch
 from csresearch.errors import DataValidationError
 
 MICRO = 1_000_000  # MRR is summed in integer micro-units, as in the MRR bridge
@@ -144,11 +145,11 @@ def latest_in_block(has: np.ndarray, values: np.ndarray, when: np.ndarray, m: np
 def _paid(src, day: str) -> tuple[pd.DataFrame, pd.Series]:
     """The timeline's paid intervals as of ``day`` (dates as datetime64[ns]) and the first paid
     day per account (sorted by account)."""
-    p = timeline.paid_intervals(src, day).execute()
+    p = fetch(timeline.paid_intervals(src, day))
     for c in ("start_date", "end_date"):
         p[c] = pd.to_datetime(p[c]).astype("datetime64[ns]")
     t = timeline.account_timeline(src, day)
-    t = t.filter(t.first_paid_day.notnull()).select("account_id", "first_paid_day").execute()
+    t = fetch(t.filter(t.first_paid_day.notnull()).select("account_id", "first_paid_day"))
     first = pd.Series(pd.to_datetime(t["first_paid_day"]).astype("datetime64[ns]").to_numpy(),
                       index=pd.Index(t["account_id"], name="account_id")).sort_index()
     return p, first

@@ -37,6 +37,7 @@ import pandas as pd
 from scipy.optimize import isotonic_regression
 
 from csresearch.arrays import choose, take_rows
+from csresearch.data.sources import fetch
 from csresearch.errors import DataQualityWarning
 
 WITHIN, AFTER = "within horizon", "after horizon"
@@ -58,7 +59,7 @@ def churned_within(src, day: str, horizon_days: int) -> pd.Series:
     e = timeline.episodes(src, (d + pd.Timedelta(days=horizon_days)).date().isoformat())
     lit = ibis.literal(d.date())
     cov = e.filter((e.start <= lit) & (e.end.isnull() | (e.end > lit))).select("account_id", "churned")
-    df = cov.execute()
+    df = fetch(cov)
     out = df.groupby(df["account_id"].astype(str))["churned"].max().astype(bool)
     return out.rename("churned").rename_axis("account_id")
 
@@ -80,7 +81,7 @@ def churned_within_days(src, days, horizon_days: int) -> dict[str, pd.Series]:
         return {}
     e = timeline.episodes(src, (ds[-1] + pd.Timedelta(days=horizon_days)).date().isoformat())
     lo, hi = ibis.literal(ds[0].date()), ibis.literal(ds[-1].date())
-    df = e.filter((e.start <= hi) & (e.end.isnull() | (e.end > lo))).select("account_id", "start", "end").execute()
+    df = fetch(e.filter((e.start <= hi) & (e.end.isnull() | (e.end > lo))).select("account_id", "start", "end"))
     ids, start, end = df["account_id"].astype(str), pd.to_datetime(df["start"]), pd.to_datetime(df["end"])
     out = {}
     for d in ds:

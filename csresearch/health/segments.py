@@ -32,6 +32,7 @@ import pandas as pd
 from csresearch.arrays import choose
 from csresearch.data import timeline
 from csresearch.data.periods import require_columns
+from csresearch.data.sources import fetch
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
 
 TIERS = ("high-touch", "low-touch", "tech-touch", "inactive")
@@ -70,7 +71,7 @@ def touch_tiers(subscriptions, as_of: str, high_touch_min: float = 50_000,
     """
     subs = ibis.memtable(subscriptions) if isinstance(subscriptions, pd.DataFrame) else subscriptions
     t = timeline.account_timeline(subs, as_of)
-    snap = t.select("account_id", mrr=t.mrr_as_of).execute()
+    snap = fetch(t.select("account_id", mrr=t.mrr_as_of))
     out = snap[["account_id", "mrr"]].assign(arr=12 * snap["mrr"])
     out["tier"] = touch_tier(out["arr"], high_touch_min, low_touch_min).to_numpy()
     return out.sort_values("account_id", ignore_index=True)

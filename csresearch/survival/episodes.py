@@ -24,6 +24,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from csresearch.data.sources import fetch
 from csresearch.errors import DataValidationError
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -88,7 +89,7 @@ def survival_table(src, as_of: str) -> pd.DataFrame:
         date.fromisoformat(as_of)
     except ValueError as e:
         raise DataValidationError(f"as_of {as_of!r} is not an ISO date ('YYYY-MM-DD')") from e
-    df = survival_table_expr(src, as_of).execute()
+    df = fetch(survival_table_expr(src, as_of))
     for c in ("start_date", "episode_end"):
         df[c] = pd.to_datetime(df[c])
     df["tenure_months"] = df["tenure_days"] / DAYS_PER_MONTH
@@ -195,7 +196,7 @@ def start_window_covariates(src, as_of: str, window_days: int = 90, survival_col
     t = pop
     for p in parts:
         t = t.left_join(p, t.account_id == p.aid).drop("aid")
-    df = t.order_by("account_id").execute()
+    df = fetch(t.order_by("account_id"))
     # no usage in the window: no row in the sums (NULL after the join; with a NULL, the counts
     # can reach pandas as objects), 0 events
     e_last, e_first = (pd.to_numeric(df.pop(c), errors="coerce").fillna(0) for c in ("e_last", "e_first"))
