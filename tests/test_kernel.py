@@ -3,7 +3,14 @@ with a clean namespace, and a dead warm kernel falls back to a fresh one."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import threading
+import time
+
 import nbformat
+import pytest
 import yaml
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -62,8 +69,6 @@ def test_a_dead_warm_kernel_falls_back_to_a_fresh_one(tmp_path):
 
 def test_in_turn_the_next_report_runs_while_the_one_before_is_exported(tmp_path, monkeypatch):
     """One notebook runs at a time; the HTML export of one overlaps the next one's run."""
-    import threading
-    import time
 
     from csresearch.reports import render
 
@@ -106,3 +111,30 @@ def test_in_turn_the_next_report_runs_while_the_one_before_is_exported(tmp_path,
     assert runs[1][0] < slow[1]  # the second report ran during the first one's export
     for label in ("first", "second", "third"):
         assert (tmp_path / "out" / "2025-12-31" / f"{label}.html").exists()
+
+
+def test_an_interrupt_stops_the_report_that_runs_at_once(tmp_path):
+    """Ctrl-C while a report runs in turn: the notebook is interrupted too, the report is recorded
+    as failed and no later report starts. Without the hand-on, the cell's 120 s sleep and then the
+    second report would run to their end (the test then fails on the time, not by hanging)."""
+    folder = tmp_path / "t"
+    folder.mkdir()
+    nb = new_notebook(cells=[new_code_cell(PARAMS, metadata={"tags": ["parameters"]}),
+                             new_code_cell("import time\ntime.sleep(120)")],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, str(folder / "sleepy.ipynb"))
+    cfg = tmp_path / "reports.yaml"
+    cfg.write_text(yaml.safe_dump({"out": "out", "templates": "t", "reports": [
+        {"report": "sleepy", "label": "first"}, {"report": "sleepy", "label": "second"}]}))
+    timer = threading.Timer(12, os.kill, (os.getpid(), signal.SIGINT))  # Ctrl-C once the sleep runs
+    t0 = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_config(cfg, progress=False)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - t0 < 60
+    entries = json.loads((tmp_path / "out" / "_index.json").read_text())
+    assert [(e["label"], e["status"]) for e in entries] == [("first", "failed")]
+    assert "KeyboardInterrupt" in entries[0]["message"]

@@ -178,23 +178,57 @@ def run_in_turn(todo: list[Job], run: Callable[..., RenderResult], templates: Pa
     """Render ``todo`` one after another: one notebook runs at a time. Each next report's kernel is
     started (and its imports made) while the one before runs, so only the first report waits for
     a kernel; and the next report starts as soon as the notebook before has run, its HTML export
-    and files written meanwhile on a second thread (``run(job, kernel, on_executed)``)."""
+    and files written meanwhile on a second thread (``run(job, kernel, on_executed)``). An
+    interrupt (Ctrl-C) is passed on to the notebook that runs: it stops at once, as a failed report
+    (its previous version kept), and no later report starts."""
     futures = []
-    ahead: ReadyKernel | None = None
+    ahead = kernel = executed = None
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cs-report") as pool:
         try:
             for i, job in enumerate(todo):
-                kernel, ahead = ahead, None
+                kernel, ahead = ahead or _kernel_now(job, templates), None
                 nxt = _renderable(todo[i + 1], templates) if i + 1 < len(todo) else None
                 if nxt is not None:
                     ahead = start_ahead(nxt)
                 executed = threading.Event()
                 futures.append(pool.submit(_run_once, run, job, kernel, executed))
-                executed.wait()  # this notebook has run (or failed): the next may start
+                while not executed.wait(0.5):  # until this notebook has run (or failed); in steps,
+                    pass  # so that an interrupt is seen at once
+        except BaseException:
+            _interrupt(kernel, executed)
+            raise
         finally:
             if ahead is not None:
                 ahead.close()
     return [f.result() for f in futures]
+
+
+def _kernel_now(job: Job, templates: Path | None) -> ReadyKernel | None:
+    """A kernel for ``job`` started now (held here, so that an interrupt can stop it); None when
+    the job will not render or the kernel cannot start (the report then starts its own)."""
+    path = _renderable(job, templates)
+    if path is None:
+        return None
+    try:
+        return ReadyKernel(path).start()
+    except Exception:  # noqa: BLE001 - the report starts its own and says why if that fails too
+        return None
+
+
+def _interrupt(kernel: ReadyKernel | None, executed: threading.Event | None) -> None:
+    """Pass a Ctrl-C on to the kernel of the notebook that runs (started in a session of its own,
+    it does not get the terminal's), again until the notebook stops (an interrupt that lands
+    between two cells is lost). Shutting the kernel down instead would leave papermill waiting
+    for its output for ever."""
+    if kernel is None or executed is None:
+        return
+    for _ in range(6):
+        try:
+            kernel.km.interrupt_kernel()
+        except Exception:  # noqa: BLE001 - the kernel is gone: papermill is done with it
+            return
+        if executed.wait(5):
+            return
 
 
 def _run_once(run: Callable[..., RenderResult], job: Job, kernel: ReadyKernel | None,

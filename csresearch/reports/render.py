@@ -212,7 +212,7 @@ def render_report(
         as :func:`~csresearch.reports.config.run_config` does for the next report); it is used
         once and shut down. Default: a fresh kernel started here.
     on_executed
-        Called once the notebook has run (or failed, or nothing ran), before the HTML export:
+        Called once the notebook has run or failed, before the HTML export:
         :func:`~csresearch.reports.config.run_in_turn` starts the next report then, so that
         this one's export overlaps the next one's run.
 
