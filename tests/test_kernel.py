@@ -114,27 +114,30 @@ def test_in_turn_the_next_report_runs_while_the_one_before_is_exported(tmp_path,
 
 
 def test_an_interrupt_stops_the_report_that_runs_at_once(tmp_path):
-    """Ctrl-C while a report runs in turn: the notebook is interrupted too, the report is recorded
-    as failed and no later report starts. Without the hand-on, the cell's 120 s sleep and then the
-    second report would run to their end (the test then fails on the time, not by hanging)."""
+    """Ctrl-C while a report runs in turn: the notebook is interrupted too (its cell raises
+    KeyboardInterrupt), the report is recorded as failed and no later report starts. Without the
+    hand-on, the 120 s cell would end normally and the report be recorded as rendered."""
     folder = tmp_path / "t"
     folder.mkdir()
-    nb = new_notebook(cells=[new_code_cell(PARAMS, metadata={"tags": ["parameters"]}),
-                             new_code_cell("import time\ntime.sleep(120)")],
+    sleeping = tmp_path / "sleeping"
+    cell = f"import pathlib, time\npathlib.Path({str(sleeping)!r}).touch()\ntime.sleep(120)"
+    nb = new_notebook(cells=[new_code_cell(PARAMS, metadata={"tags": ["parameters"]}), new_code_cell(cell)],
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, str(folder / "sleepy.ipynb"))
     cfg = tmp_path / "reports.yaml"
     cfg.write_text(yaml.safe_dump({"out": "out", "templates": "t", "reports": [
         {"report": "sleepy", "label": "first"}, {"report": "sleepy", "label": "second"}]}))
-    timer = threading.Timer(12, os.kill, (os.getpid(), signal.SIGINT))  # Ctrl-C once the sleep runs
-    t0 = time.monotonic()
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            run_config(cfg, progress=False)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - t0 < 60
+
+    def ctrl_c_once_the_cell_sleeps() -> None:
+        for _ in range(1200):
+            if sleeping.exists():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=ctrl_c_once_the_cell_sleeps, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_config(cfg, progress=False)
     entries = json.loads((tmp_path / "out" / "_index.json").read_text())
     assert [(e["label"], e["status"]) for e in entries] == [("first", "failed")]
-    assert "KeyboardInterrupt" in entries[0]["message"]
+    assert "raised KeyboardInterrupt" in entries[0]["message"]
