@@ -51,7 +51,7 @@ def test_cox_blank_totalcharges_then_dropna():
     assert "column 'TotalCharges': 11 value(s) missing" in r.stderr and "--dropna" in r.stderr
     r = runner.invoke(app, [*args, "--dropna", "--format", "json"])
     assert r.exit_code == 0, r.output
-    assert "dropped 11 of 7043 rows" in r.stderr and "possible leakage: covariate 'TotalCharges'" in r.stderr
+    assert "dropped 11 of 7,043 rows" in r.stderr and "possible leakage: covariate 'TotalCharges'" in r.stderr
     payload = json.loads(r.stdout)
     terms = [row["term"] for row in payload["rows"]]
     assert terms == ["MonthlyCharges", "TotalCharges", "Contract[One year]", "Contract[Two year]"]

@@ -57,7 +57,7 @@ def test_telco_blanks_reported_not_dropped():
     msg = str(ei.value)
     assert "table 'Telco-Customer-Churn.csv', column 'TotalCharges': 11 value(s) missing" in msg
     assert "row 488: ' '" in msg and "dropna=True" in msg
-    with pytest.warns(DataQualityWarning, match=r"dropped 11 of 7043 rows .*11 in 'TotalCharges'"):
+    with pytest.warns(DataQualityWarning, match=r"dropped 11 of 7,043 rows .*11 in 'TotalCharges'"):
         sv = survival_frame(raw, "tenure", "Churn=Yes", numeric=["TotalCharges"], dropna=True)
     assert len(sv) == 7032 and sv.attrs["dropped"] == 11 and sv["event"].sum() == 1869
     pd.testing.assert_frame_equal(raw, before)

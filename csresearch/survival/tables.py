@@ -187,7 +187,7 @@ def survival_frame(
                 f"table '{table}', column '{col}': {int(bad.sum())} value(s) {kind} "
                 f"({_examples(df[col], bad)})"
             )
-            counts.append(f"{int(bad.sum())} in '{col}'")
+            counts.append(f"{int(bad.sum()):,} in '{col}'")
             bad_any |= bad
     ev_missing = df[ev_col].isna()
     for col in keep:
@@ -197,11 +197,11 @@ def survival_frame(
                 f"table '{table}', column '{col}': {int(miss.sum())} missing value(s) "
                 f"({_examples(df[col], miss)})"
             )
-            counts.append(f"{int(miss.sum())} in '{col}'")
+            counts.append(f"{int(miss.sum()):,} in '{col}'")
             bad_any |= miss
     if ev_missing.any():
         problems.append(f"table '{table}', column '{ev_col}': {int(ev_missing.sum())} missing event value(s)")
-        counts.append(f"{int(ev_missing.sum())} in '{ev_col}'")
+        counts.append(f"{int(ev_missing.sum()):,} in '{ev_col}'")
         bad_any |= ev_missing
     if problems and not dropna:
         raise DataValidationError(
@@ -212,7 +212,7 @@ def survival_frame(
     n_drop = int(bad_any.sum())
     if n_drop:
         warnings.warn(
-            f"dropped {n_drop} of {len(df)} rows of table '{table}' with missing or non-numeric "
+            f"dropped {n_drop:,} of {len(df):,} rows of table '{table}' with missing or non-numeric "
             f"values ({', '.join(counts)})",
             DataQualityWarning,
             stacklevel=2,

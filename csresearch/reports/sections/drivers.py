@@ -69,6 +69,7 @@ def data(ctx: ReportContext) -> DriverData:
             st = window(ctx.source, ctx.as_of, WINDOW_DAYS, survival_columns=True)
             counts = {"active_first_stay": st.attrs["active"], "short_history": st.attrs["active_short"]}
             st.attrs.clear()  # a plain table, as the merged one it replaces
+            st.attrs["table"] = "churn-drivers model"  # the name its caveats give it
             duration, covariates = "days_after_window", WINDOW_COVARIATES
         else:
             st = tables.survival_table(ctx.source, ctx.as_of)
