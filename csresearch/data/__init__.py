@@ -12,6 +12,8 @@ the package alone loads none of them, so neither Ibis nor DuckDB):
   (``ValidationReport``, ``RuleFailure``); :mod:`~csresearch.data.read_errors`: a loader's
   error in one paragraph;
 * :mod:`~csresearch.data.engine`: DuckDB / Spark / warehouse connections (``connect``);
+  :mod:`~csresearch.data.embedded`: the embedded DuckDB connection (``duckdb_connect``) and
+  ``fetch``, an engine table read into pandas;
 * :mod:`~csresearch.data.timeline`: who is a customer on which day (paid intervals, episodes,
   active customers), as engine expressions;
 * :mod:`~csresearch.data.periods`: calendar periods, ``as_of`` parsing, tenure bands.
@@ -27,8 +29,8 @@ from __future__ import annotations
 from csresearch._facade import lazy
 
 _EXPORTS = {
-    "sources": ["FILE_SUFFIXES", "DUCKDB_MEMORY_LIMIT", "duckdb_connect", "DataSource",
-        "resolve_env", "open_source"],
+    "sources": ["FILE_SUFFIXES", "KEEP_ROWS", "DataSource", "resolve_env", "open_source"],
+    "embedded": ["DUCKDB_MEMORY_LIMIT", "duckdb_connect", "fetch"],
     "mapping": ["load_mapping"],
     "schema": ["IBIS_TYPES", "Column", "DATE_MIN", "OPEN_END_FROM", "MRR_LIMIT",
         "MRR_TOTAL_LIMIT", "Table", "CONTRACT", "DATE_ORDER", "FIXES"],

@@ -34,15 +34,10 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from csresearch.data.embedded import duckdb_connect
 from csresearch.data.mapping import load_mapping
 from csresearch.data.schema import CONTRACT
-from csresearch.data.sources import (
-    FILE_SUFFIXES,
-    DataSource,
-    duckdb_connect,
-    open_source,
-    resolve_env,
-)
+from csresearch.data.sources import FILE_SUFFIXES, DataSource, open_source, resolve_env
 from csresearch.errors import ConfigError
 from csresearch.redaction import redact
 

@@ -52,8 +52,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from csresearch.data.embedded import fetch
 from csresearch.data.periods import check_grain, month_index_expr, period_starts
-from csresearch.data.sources import fetch
 from csresearch.errors import ConfigError, DataValidationError
 
 SUBSCRIPTION_COLUMNS = ("account_id", "start_date", "end_date", "mrr")

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 
 from csresearch.data import timeline
+from csresearch.data.embedded import fetch
 from csresearch.data.periods import add_months, month_from_index, month_index, months_between
-from csresearch.data.sources import fetch
 from csresearch.errors import DataValidationError
 
 MICRO = 1_000_000  # MRR is summed in integer micro-units, as in the MRR bridge

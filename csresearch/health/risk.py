@@ -37,7 +37,7 @@ import pandas as pd
 from scipy.optimize import isotonic_regression
 
 from csresearch.arrays import choose, take_rows
-from csresearch.data.sources import fetch
+from csresearch.data.embedded import fetch
 from csresearch.errors import DataQualityWarning
 
 WITHIN, AFTER = "within horizon", "after horizon"

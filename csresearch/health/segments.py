@@ -31,8 +31,8 @@ import pandas as pd
 
 from csresearch.arrays import choose
 from csresearch.data import timeline
+from csresearch.data.embedded import fetch
 from csresearch.data.periods import require_columns
-from csresearch.data.sources import fetch
 from csresearch.errors import ConfigError, DataQualityWarning, DataValidationError
 
 TIERS = ("high-touch", "low-touch", "tech-touch", "inactive")

@@ -24,7 +24,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from csresearch.data.sources import fetch
+from csresearch.data.embedded import fetch
 from csresearch.errors import DataValidationError
 
 DAYS_PER_MONTH = 365.25 / 12
