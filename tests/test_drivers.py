@@ -304,3 +304,25 @@ def test_reuse_takes_the_cross_validation_fold_fits():
     pd.testing.assert_frame_equal(got.summary, fresh.summary)
     other = CoxModel(["x", "g"], checks=False, penalizer=0.1, reuse=m.cv_fits_).fit(train, "t", "e")
     assert all(other.model_ is not f for _, _, f in m.cv_fits_)
+
+
+def test_the_customers_left_out_add_up_to_those_without_a_probability(demo_small):
+    """Each reason counted once: short histories are not in the model table, so they are not
+    subtracted again from the ones with a missing input."""
+    import re
+
+    import numpy as np
+
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+    from csresearch.reports.sections.drivers import data
+
+    ctx = ReportContext.from_source(demo_small, "2025-12-31", report="churn_drivers")
+    d = data(ctx)
+    active = d.df.index[d.df["churned"].eq(0)]
+    d.df.loc[active[:3], "nps_first"] = np.nan  # three active customers without a first NPS answer
+    text = re.sub(r"<[^>]+>", "", sections.drivers_at_risk(ctx).html)
+    scored, total = (int(x.replace(",", "")) for x in re.search(r"([\d,]+) of the ([\d,]+) active", text).groups())
+    reasons = re.search(r"Left out: (.*?)\.\s", text).group(1).split("; ")
+    assert "3 with a model input missing" in reasons and "fewer than 90 days" in reasons[0]
+    assert sum(int(r.split(" ")[0].replace(",", "")) for r in reasons) == total - scored

@@ -173,18 +173,16 @@ def test_summary_gives_the_renewal_rate_per_contract_term(retention, demo_small)
         assert ctx.summary[f"renewal_rate_{term}_12m"] == pytest.approx(r["renewal_rate"])
 
 
-def test_churn_drivers_caveat_names_the_model_table_with_counts_in_words(demo_small):
-    """Rows the model leaves out for a missing input are counted under the table's name, not
-    'input table', with thousands separators."""
+def test_churn_drivers_say_in_words_who_the_model_leaves_out(demo_small):
+    """Customers without a model input are named in words with their share, not as a column code."""
     import numpy as np
 
-    from csresearch.errors import DataQualityWarning
     from csresearch.reports.sections.drivers import data
-    from csresearch.survival.drivers import CoxModel
 
-    d = data(ReportContext.from_source(demo_small, AS_OF, report="churn_drivers"))
-    df = d.df.copy()
-    df.loc[df.index[:3], "nps_first"] = np.nan
-    with pytest.warns(DataQualityWarning, match=rf"dropped 3 of {len(df):,} rows of table 'churn-drivers model' "
-                                                r"with missing or non-numeric values \(3 in 'nps_first'\)"):
-        CoxModel(d.covariates, dropna=True).fit(df, d.duration, d.event)
+    ctx = ReportContext.from_source(demo_small, AS_OF, report="churn_drivers")
+    d = data(ctx)
+    d.df.loc[d.df.index[:3], "nps_first"] = np.nan  # the context's own table (memoised): three without
+    text = _text(sections.drivers_summary(ctx))
+    assert f"3 of {len(d.df):,} past and present customers" in text
+    assert "are not in the model: an input is missing (3 with no first NPS answer)" in text
+    assert "nps_first" not in text and "dropped" not in text

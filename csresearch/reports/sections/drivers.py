@@ -11,11 +11,12 @@ days (per extra ticket in the first 90 days)").
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from csresearch.errors import ConfigError
+from csresearch.errors import ConfigError, DataQualityWarning
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
 from csresearch.reports.present import figures as plots
@@ -69,7 +70,6 @@ def data(ctx: ReportContext) -> DriverData:
             st = window(ctx.source, ctx.as_of, WINDOW_DAYS, survival_columns=True)
             counts = {"active_first_stay": st.attrs["active"], "short_history": st.attrs["active_short"]}
             st.attrs.clear()  # a plain table, as the merged one it replaces
-            st.attrs["table"] = "churn-drivers model"  # the name its caveats give it
             duration, covariates = "days_after_window", WINDOW_COVARIATES
         else:
             st = tables.survival_table(ctx.source, ctx.as_of)
@@ -93,7 +93,30 @@ def model(ctx: ReportContext):
     from csresearch.survival.drivers import CoxModel
 
     d = data(ctx)
-    return ctx.memo("cox", lambda: CoxModel(d.covariates, dropna=True).fit(d.df, d.duration, d.event))
+
+    def fit():
+        if ctx.source is None:  # a flat table: the caveat names its own columns
+            return CoxModel(d.covariates, dropna=True).fit(d.df, d.duration, d.event)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="dropped ", category=DataQualityWarning)
+            fitted = CoxModel(d.covariates, dropna=True).fit(d.df, d.duration, d.event)
+        _say_missing_inputs(d)
+        return fitted
+
+    return ctx.memo("cox", fit)
+
+
+def _say_missing_inputs(d: DriverData) -> None:
+    """The customers the model leaves out for a missing input, in words (a caveat of the section
+    that fits the model): '2,122 of 8,603 past and present customers (24.7 %) are not in the
+    model: an input is missing (2,122 with no first NPS answer)...'."""
+    miss = d.df[[c for c in d.covariates if c in d.df.columns]].isna()
+    n = int(miss.any(axis=1).sum())
+    if n:
+        parts = "; ".join(f"{int(k):,} with no {lb.words(c)}" for c, k in miss.sum().items() if k)
+        warnings.warn(f"{n:,} of {len(d.df):,} past and present customers ({nv.pct(n / len(d.df))}) are not "
+                      f"in the model: an input is missing ({parts}). If they churn differently from the "
+                      "others, the hazard ratios describe the others only.", DataQualityWarning, stacklevel=2)
 
 
 def _significant(summary: pd.DataFrame) -> pd.DataFrame:
@@ -202,8 +225,8 @@ def ph_check(ctx: ReportContext, transform: str = "km") -> Section:
     else:
         s.text(f"{nv.plural(len(bad), 'term')} may have a hazard ratio that changes over time: "
                f"{nv.join_words([lb.words(t) for t in bad['term']])}. Read their hazard ratios as averages "
-               "over time. The churn probabilities of active customers therefore come from the model that is "
-               "best calibrated at each tenure (see the calibration section).")
+               "over time. The churn probabilities of active customers therefore come from whichever model is "
+               "better calibrated out of sample across the bands of tenure (see the calibration section).")
     s.note(f"Test: the Grambsch-Therneau score test as R's survival::cox.zph (version 3 or later) computes it, "
            f"with the time transform '{transform}': residuals tested against {TRANSFORM_WORDS[transform]}. "
            "A categorical covariate is tested as a whole (df = its number of levels - 1); "
@@ -265,8 +288,9 @@ def partial_effects(ctx: ReportContext, top: int = 2) -> Section:
         return s.text("The strongest terms cannot be drawn one at a time (none is a single column of the model).")
     s.note("These curves come from the single Cox model behind the hazard ratios: for a term whose hazard ratio "
            "changes over time (see the proportional-hazards check) they show an average effect, and near the "
-           "longest tenure they rest on few churns. The churn probabilities of active customers come from the "
-           "model that is best calibrated at each tenure (see the calibration section).")
+           "longest tenure they rest on few churns. The churn probabilities of active customers come from "
+           "whichever model is better calibrated out of sample across the bands of tenure (see the calibration "
+           "section).")
     return s
 
 

@@ -132,8 +132,8 @@ def scope_sentence(ctx: ReportContext, scored: int) -> tuple[str, int]:
                f"each customer's first {WINDOW_DAYS} days)" if short else "",
                f"{returned:,} who came back after churning (the model follows each customer's first stay)"
                if returned > 0 else ""]
-    why += [f"{in_table - modelled - d.counts.get('short_history', 0):,} with a model input missing"
-            if in_table - modelled - d.counts.get("short_history", 0) > 0 else "",
+    missing = in_table - modelled  # short histories are not in the table (their first days have not ended)
+    why += [f"{missing:,} with a model input missing" if missing > 0 else "",
             f"{modelled - scored:,} whose tenure is past what the data supports (see the note under the list)"
             if modelled > scored else ""]
     why = [w for w in why if w]

@@ -125,7 +125,8 @@ def kpi_tree(ctx: ReportContext) -> Section:
     rows["previous period"] = [_kpi_value(u, v) for u, v in zip(rows["unit"], rows["previous"], strict=True)]
     s.text(
         f"{nv.period_label(period, ctx.grain)}, with the period before. Logo churn is the sum of the churn "
-        "rates by reason (each owned by the team named); NRR = 1 + expansion - contraction - churned MRR. "
+        "rates by reason (each owned by the team named; shown rounded, the rates may add up to a tenth of "
+        "a point more or less); NRR = 1 + expansion - contraction - churned MRR. "
         "The team KPIs under each branch are the levers that team pulls."
     )
     s.table(rows[["KPI", "team", "this period", "previous period", "definition"]], top=None, what="KPIs",
@@ -155,7 +156,10 @@ def _goals_part(ctx: ReportContext, s: Section) -> None:
             formats={c: "text" for c in ("shown_goal", "shown_actual")})
     s.note(f"Goals from {t.attrs.get('path', 'goals.yaml')}; each is measured over the last complete month or "
            f"quarter on or before {ctx.as_of}, as the goal says. Churned MRR is the MRR of customers lost in "
-           "the period; the share using the product is of customers active at the period start.")
+           "the period, from the bridge of that period: for a quarter, what they paid at its start, so it can "
+           "be less than the sum of the three monthly bridges, which also count what customers who joined or "
+           "grew within the quarter paid before they left. The share using the product is of customers active "
+           "at the period start.")
 
 
 def _goal_value(metric: str, direction: str, x: float) -> str:
