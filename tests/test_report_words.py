@@ -186,3 +186,32 @@ def test_churn_drivers_say_in_words_who_the_model_leaves_out(demo_small):
     assert f"3 of {len(d.df):,} past and present customers" in text
     assert "are not in the model: an input is missing (3 with no first NPS answer)" in text
     assert "nps_first" not in text and "dropped" not in text
+
+
+def test_signal_ladder_counts_the_active_customers_of_its_day(demo_small):
+    """The ladder starts from the one active-customers figure of its day, then says how many of
+    them are in their first stay (what it follows), and that its churn counts those who came back."""
+    from csresearch.data import timeline
+    from csresearch.reports.sections.health import outcomes
+
+    ctx = ReportContext.from_source(demo_small, AS_OF, report="health")
+    text = _text(sections.health_signal_ladder(ctx))
+    out = outcomes(ctx)
+    date = out.attrs["date"]
+    total = timeline.active_customers(demo_small, date)
+    assert f"Of the {total:,} active customers on {date}" in text
+    assert total > len(out)  # this demo has customers in a second stay on that day
+    assert f"the {len(out):,} in their first stay" in text and f"{total - len(out):,} had come back" in text
+    assert "counting those who came back later" in text
+
+
+def test_carried_calls_are_split_into_this_weeks_and_the_ones_that_wait():
+    """A call carried from last week is either one of this week's calls or waits: never both."""
+    from csresearch.reports.sections.health_worklist import _waiting
+
+    wl = pd.DataFrame({"status": ["waiting", "waiting", "waiting", "new", "waiting"],
+                       "queue": ["owner", "owner", "pooled", "owner", "digital"],
+                       "within_capacity": [True, False, False, True, True]})
+    assert _waiting(wl) == "; 1 of this week's calls was on the list a week earlier, 2 earlier calls wait their turn"
+    assert _waiting(wl.iloc[[0, 3]]) == "; 1 of this week's calls was on the list a week earlier"
+    assert _waiting(wl.iloc[[3, 4]]) == ""

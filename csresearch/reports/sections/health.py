@@ -267,13 +267,26 @@ def signal_ladder(ctx: ReportContext) -> Section:
     t = pd.DataFrame(rows)
     reach = ", ".join(f"{r['signal'].split(' (')[0]} {nv.pct(r['reach'])}" for r in rows[:3])
     s.text(
-        f"Of the {nv.thousands(n)} accounts active on {out.attrs.get('date', '')}, the share each signal reached "
-        f"({reach}) and how well it ranked who churned first in the following months (concordance; 0.5 = "
-        f"chance). {nv.thousands(churned)} of them ({nv.pct(churned / n)}) churned by {ctx.as_of}: the outcome the "
-        "earlier signals try to catch in time."
+        f"{_first_stays(ctx, n, out.attrs.get('date', ''))}: the share each signal reached ({reach}) and how well "
+        f"it ranked who churned first in the following months (concordance; 0.5 = chance). "
+        f"{nv.thousands(churned)} of them ({nv.pct(churned / n)}) churned by {ctx.as_of}, counting those who came "
+        "back later (the retention report's logo churn observed over 12 months counts them as kept): the outcome "
+        "the earlier signals try to catch in time."
     )
     s.table(t, formats={"reach": "pct", "concordance with churn": "float3"}, top=None)
     return s
+
+
+def _first_stays(ctx: ReportContext, n: int, date: str) -> str:
+    """'Of the M active customers on <date>, the N in their first stay' (churn is followed over the
+    first stay: the survival table's)."""
+    from csresearch.data import timeline
+
+    total = timeline.active_customers(ctx.source, date)
+    if total == n:
+        return f"Of the {nv.thousands(n)} active customers on {date}"
+    return (f"Of the {nv.thousands(total)} active customers on {date}, the {nv.thousands(n)} in their first stay "
+            f"(churn is followed over the first stay; {nv.thousands(total - n)} had come back after churning)")
 
 
 @section

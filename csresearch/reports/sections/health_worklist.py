@@ -57,7 +57,7 @@ def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
          f"{labels.plural(a['owners'], 'CSM')}, {cap.pooled_per_week} for the pooled queue), the largest expected "
          f"MRR at risk first; {labels.plural(a['digital_size'], 'tech-touch account')} go to the digital campaign "
          f"and {nv.thousands(a['called'])} handed out in the last {labels.plural(a['cooldown_weeks'], 'week')} "
-         f"are not raised again; {nv.thousands(a['waiting'])} earlier calls wait their turn.")
+         f"are not raised again{_waiting(wl)}.")
     if a.get("watch"):
         s += (f" {labels.plural(a['watch'], 'account')} on the list are watched, not called: their churn risk "
               f"within {labels.plural(cap.horizon_days, 'day')} is under {nv.pct(a['risk_floor'])}, "
@@ -68,6 +68,18 @@ def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
         s += (f" First: {top['owner']} calls {name} ({nv.currency(top['mrr'], ctx.currency)} MRR, "
               f"{top['band']}): {top['reason']}.")
     return s
+
+
+def _waiting(wl: pd.DataFrame) -> str:
+    """'; 12 of this week's calls were on the list a week earlier, 37 more wait their turn' (the
+    calls carried over from last week: within this week's capacity or not)."""
+    carried = wl["status"].eq("waiting") & wl["queue"].ne("digital")
+    now, later = int((carried & wl["within_capacity"]).sum()), int((carried & ~wl["within_capacity"]).sum())
+    parts = ([f"{nv.thousands(now)} of this week's calls {'was' if now == 1 else 'were'} on the list a week "
+             "earlier"] if now else []) + \
+            ([f"{nv.thousands(later)} earlier {'call waits' if later == 1 else 'calls wait'} their turn"]
+             if later else [])
+    return "; " + ", ".join(parts) if parts else ""
 
 
 def first_screen(ctx: ReportContext, s: Section, bands: pd.DataFrame) -> None:
@@ -126,8 +138,8 @@ def full_list(ctx: ReportContext, s: Section) -> None:
            f"{labels.plural(wl.attrs['cooldown_weeks'], 'week')} (replayed from the data), "
            f"{nv.thousands(wl.attrs.get('watch', 0))} are watched (churn risk under the floor of "
            f"{nv.pct(wl.attrs.get('risk_floor', 0))}); the "
-           f"{nv.thousands(wl.attrs['worklist_size'])} within capacity are this week's calls. "
-           "The whole list: csresearch playbooks SOURCE --as-of DATE --format csv.")
+           f"{nv.thousands(wl.attrs['worklist_size'])} within capacity are this week's calls, and "
+           f"{nv.thousands(wl.attrs['digital_size'])} tech-touch accounts go to this week's digital campaign.")
     horizon = rates.attrs.get("horizon_days")
     if len(rates):
         s.table(rates.reset_index(), formats={"p_churn": "pct"}, top=None,
@@ -144,6 +156,11 @@ def full_list(ctx: ReportContext, s: Section) -> None:
             order="by expected MRR at risk (churn probability x MRR)",
             labels={"values": "why", "cta": "what to do", "revenue_at_risk": "MRR at risk",
                     "within_capacity": "this week"})
+    s.note(f"Status: new = not on the list a week earlier; waiting = on it a week earlier and not handed out "
+           f"yet (served in rank order: this week when within capacity); called = handed out in the last "
+           f"{labels.plural(wl.attrs['cooldown_weeks'], 'week')}, not raised again; watch = churn risk under the "
+           "floor, kept on the list without a call. The whole list is exported by the command line's playbooks "
+           "command (--format csv).")
     lf = lift(ctx)
     if lf is None or not lf["worklist"]:
         s.note("Lift: no back-test date with enough history and outcome before as_of.")
