@@ -215,3 +215,36 @@ def test_carried_calls_are_split_into_this_weeks_and_the_ones_that_wait():
     assert _waiting(wl) == "; 1 of this week's calls was on the list a week earlier, 2 earlier calls wait their turn"
     assert _waiting(wl.iloc[[0, 3]]) == "; 1 of this week's calls was on the list a week earlier"
     assert _waiting(wl.iloc[[3, 4]]) == ""
+
+
+def test_health_bands_are_stated_with_their_cut_offs(tmp_path):
+    """A reader sees red 35.1 beside yellow 31.7 only with the cut-offs and the hysteresis said."""
+    from csresearch.reports.sections.health_data import band_words
+
+    ctx = ReportContext("health", {"as_of": AS_OF})
+    assert band_words(ctx) == "red under 40, yellow 40 to 70, green 70 and over"
+    assert band_words(ctx, 10).endswith("(with hysteresis, a yellow account stays yellow down to 30)")
+    from csresearch.health.config import default_config_path
+
+    cfg = tmp_path / "h.yaml"
+    text = default_config_path().read_text(encoding="utf-8")
+    cfg.write_text(text.replace("red: [0, 40]", "red: [0, 30]").replace("yellow: [40, 70]", "yellow: [30, 70]"))
+    ctx = ReportContext("health", {"as_of": AS_OF, "health_config_path": str(cfg)})
+    assert band_words(ctx) == "red under 30, yellow 30 to 70, green 70 and over"
+
+
+def test_churn_drivers_first_screen_names_who_to_call_first(demo_small):
+    """The summary opens with the customers with the most revenue at stake, their segment and CSM,
+    the same as the top of the at-risk list."""
+    from csresearch.reports.present import labels
+    from csresearch.reports.sections.drivers_predict import predictions
+
+    ctx = ReportContext.from_source(demo_small, AS_OF, report="churn_drivers")
+    text = " ".join(_text(sections.drivers_summary(ctx)).split())
+    head = "Summary Call first (most revenue at stake; the list under 'Active customers at risk'): "
+    assert text.startswith(head)
+    top = predictions(ctx).nlargest(1, "revenue_at_stake_365")["account_id"].iloc[0]
+    acc = demo_small.df("accounts").set_index("account_id").loc[top]
+    assert text[len(head):].startswith(f"{acc['name']} ({labels.value(acc['segment'])}, {acc['csm_owner']}): ")
+    html = sections.drivers_at_risk(ctx).html
+    assert ">CSM<" in html and ">segment<" in html

@@ -149,6 +149,11 @@ def summary(ctx: ReportContext) -> Section:
     cv = cv_table(ctx)
     s = Section("Summary")
     sig = _significant(m.summary)
+    from csresearch.reports.sections.drivers_predict import first_calls
+
+    calls = first_calls(ctx)
+    if calls:
+        s.text(calls)
     s.add(cards([
         ("Customers in the model", nv.thousands(m.n_), f"{nv.thousands(m.events_)} churned; past and present customers"),
         ("Drivers with a clear effect", f"{len(sig)} of {len(m.summary)}", "p < 0.05"),

@@ -21,6 +21,7 @@ import pandas as pd
 from csresearch.reports.context import ReportContext
 from csresearch.reports.notebook import section
 from csresearch.reports.present import figures as plots
+from csresearch.reports.present import labels as lb
 from csresearch.reports.present import words as nv
 from csresearch.reports.present.tables import Section, cards
 from csresearch.reports.sections.drivers import (
@@ -181,11 +182,8 @@ def _top_table(ctx: ReportContext, s: Section, scored: pd.DataFrame, top: int, r
     short, long = horizons(d)
     unit = d.unit
     p1, p2 = f"p_churn_{_h(short)}", f"p_churn_{_h(long)}"
-    t = scored.copy()
-    if d.id_column and d.id_column in t.columns and ctx.source is not None:
-        names = ctx.df("accounts").drop_duplicates("account_id").set_index("account_id")["name"]
-        t.insert(0, "name", t[d.id_column].map(names))
-    cols = [c for c in ["name", d.id_column, d.duration, d.value_column, p1, p2,
+    t = _with_who(ctx, scored)
+    cols = [c for c in ["name", d.id_column, "segment_words", "owner", d.duration, d.value_column, p1, p2,
                         f"revenue_at_stake_{_h(short)}", f"revenue_at_stake_{_h(long)}"] if c and c in t.columns]
     money = {c: "currency" for c in cols if c.startswith("revenue_at_stake") or c == d.value_column}
     dur = pd.to_numeric(t[d.duration], errors="coerce").dropna()
@@ -195,8 +193,49 @@ def _top_table(ctx: ReportContext, s: Section, scored: pd.DataFrame, top: int, r
                     f"revenue_at_stake_{_h(short)}": f"at stake, {_h(short)} {unit}",
                     f"revenue_at_stake_{_h(long)}": f"at stake, {_h(long)} {unit}",
                     d.duration: _duration_label(d), d.value_column or "": "monthly revenue",
-                    d.id_column or "": "customer"},
+                    d.id_column or "": "customer", "segment_words": "segment", "owner": "CSM"},
             sort_by=rank, ascending=False, top=top, what="active customers with a number")
+
+
+def _with_who(ctx: ReportContext, scored: pd.DataFrame) -> pd.DataFrame:
+    """The scored rows with the account's name, segment (in words) and CSM, on a data source."""
+    d = data(ctx)
+    t = scored.copy()
+    if not (d.id_column and d.id_column in t.columns and ctx.source is not None):
+        return t
+    acc = ctx.df("accounts").drop_duplicates("account_id").set_index("account_id")
+    ids = t[d.id_column]
+    t.insert(0, "name", ids.map(acc["name"]))
+    if d.group and d.group in acc.columns:
+        t["segment_words"] = [lb.value(v) if pd.notna(v) else "" for v in ids.map(acc[d.group])]
+    if "csm_owner" in acc.columns:
+        t["owner"] = ids.map(acc["csm_owner"]).fillna("none (pooled)")
+    return t
+
+
+def first_calls(ctx: ReportContext, n: int = 3) -> str:
+    """'Call first: Hoshi Logistics Ltd. (SMB, Daichi Ito): 38.8 % within 365 days, $43,167 at
+    stake; ...': the ``n`` active customers with the most revenue at stake (or the likeliest to
+    churn), for the first screen; empty when no customer has a number."""
+    d = data(ctx)
+    short, long = horizons(d)
+    pred = predictions(ctx)
+    p2, r2 = f"p_churn_{_h(long)}", f"revenue_at_stake_{_h(long)}"
+    if pred.empty or p2 not in pred.columns:
+        return ""
+    scored = pred.dropna(subset=[p2])
+    rank = r2 if r2 in scored.columns else p2
+    top = _with_who(ctx, scored.nlargest(n, rank))
+    if top.empty:
+        return ""
+    who = []
+    for _, r in top.iterrows():
+        name = r.get("name") if isinstance(r.get("name"), str) else str(r.get(d.id_column, ""))
+        about = ", ".join(str(r[c]) for c in ("segment_words", "owner") if c in top.columns and pd.notna(r[c]))
+        at_stake = (f", {nv.currency(r[r2], ctx.currency)} at stake" if rank == r2 else "")
+        who.append(f"{name}{f' ({about})' if about else ''}: {nv.pct(r[p2])} within {_h(long)} {d.unit}{at_stake}")
+    head = "most revenue at stake" if rank == r2 else "likeliest to churn"
+    return f"Call first ({head}; the list under 'Active customers at risk'): " + "; ".join(who) + "."
 
 
 def _no_number_note(s: Section, pred: pd.DataFrame, d: DriverData, long: float) -> None:

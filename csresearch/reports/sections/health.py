@@ -20,6 +20,7 @@ from csresearch.reports.sections import health_worklist as hw
 from csresearch.reports.sections.health_data import (
     HORIZON_DAYS,
     LOOKBACK_MONTHS,
+    band_words,
     customers,
     history,
     latest,
@@ -101,7 +102,8 @@ def distribution(ctx: ReportContext) -> Section:
     out["mean score"] = now.groupby("segment")["score"].mean()
     out = out.rename_axis("segment").reset_index()
     s.table(out, formats={**{f"{b} %": "pct" for b in t.columns}, "mean score": "float1"}, top=None,
-            caption="Accounts per band and segment (bands from the health configuration)")
+            caption=f"Accounts per band and segment (bands: {band_words(ctx)}; last month's band is kept "
+                    "until the score leaves it by the hysteresis margin)")
     return s
 
 

@@ -110,3 +110,19 @@ def mrr_now(ctx: ReportContext) -> pd.Series:
         return timeline.active_on(ctx.source, ctx.as_of).execute().set_index("account_id")["mrr"]
 
     return ctx.memo("mrr_now", build)
+
+
+def band_words(ctx: ReportContext, margin: float = 0) -> str:
+    """The bands of the report's health configuration in words: 'red under 40, yellow 40 to 70,
+    green 70 and over'; with a hysteresis ``margin`` (10), an example of it: '(with hysteresis, a
+    yellow account stays yellow down to 30)'."""
+    from csresearch.health.score import load_health_config
+
+    bands = load_health_config(ctx.params.get("health_config_path") or None).bands
+    last = len(bands) - 1
+    text = ", ".join(f"{name} under {hi:g}" if i == 0 else f"{name} {lo:g} and over" if i == last
+                     else f"{name} {lo:g} to {hi:g}" for i, (name, lo, hi) in enumerate(bands))
+    if margin > 0 and len(bands) > 1:
+        name, lo, _ = bands[1]
+        text += f" (with hysteresis, a {name} account stays {name} down to {max(lo - margin, 0):g})"
+    return text

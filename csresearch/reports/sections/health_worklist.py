@@ -14,7 +14,7 @@ from csresearch.reports.context import ReportContext
 from csresearch.reports.present import labels
 from csresearch.reports.present import words as nv
 from csresearch.reports.present.tables import Html, Section, esc
-from csresearch.reports.sections.health_data import names
+from csresearch.reports.sections.health_data import band_words, names
 
 FLIP_MONTHS = 12
 TOP_PER_OWNER = 3
@@ -101,8 +101,8 @@ def first_screen(ctx: ReportContext, s: Section, bands: pd.DataFrame) -> None:
                 labels={"mrr": "MRR", "reason": "why", "cta": "what to do"},
                 caption=f"This week's calls: each owner's top {TOP_PER_OWNER} by expected MRR at risk")
     cfg_margin = wl.attrs.get("band_margin", 0)
-    s.note(f"Bands hold with hysteresis: an account keeps last month's band until its score leaves it by "
-           f"{nv.number(cfg_margin, 0)} points. Monthly band flip rate over the last {FLIP_MONTHS} months: "
+    s.note(f"Bands: {band_words(ctx, cfg_margin)}. An account keeps last month's band until its score leaves "
+           f"it by {nv.number(cfg_margin, 0)} points. Monthly band flip rate over the last {FLIP_MONTHS} months: "
            f"{nv.pct(flips)} (without hysteresis {nv.pct(raw)}).")
 
 
