@@ -189,6 +189,7 @@ def test_worklist_on_demo_new_from_last_week_capacity_and_first_screen(demo_smal
     # the first screen: who to call this week, the figures recorded
     assert html.index("Who to call this week") < html.index("Accounts scored")
     assert f"{wl.attrs['worklist_size']} call" in html and "what to do" in html
+    assert ">rank<" in html and ">account<" in html and ">account_id<" not in html  # place on the whole list
     assert ctx.summary["worklist_size"] == wl.attrs["worklist_size"]
     assert ctx.summary["worklist_capacity"] == wl.attrs["worklist_capacity"]
     assert 0 <= ctx.summary["band_flip_rate"] <= ctx.summary["band_flip_rate_raw"] <= 1

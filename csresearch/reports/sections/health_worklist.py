@@ -96,10 +96,11 @@ def first_screen(ctx: ReportContext, s: Section, bands: pd.DataFrame) -> None:
     top = people.groupby("owner", sort=True, group_keys=False).head(TOP_PER_OWNER)
     if len(top):
         t = top.assign(name=top["account_id"].map(names(ctx))).sort_values(["owner", "rank"])
-        s.table(t[["owner", "name", "account_id", "mrr", "band", "score", "reason", "cta"]],
-                formats={"mrr": "currency", "score": "float1"}, top=None,
-                labels={"mrr": "MRR", "reason": "why", "cta": "what to do"},
-                caption=f"This week's calls: each owner's top {TOP_PER_OWNER} by expected MRR at risk")
+        s.table(t[["owner", "rank", "name", "account_id", "mrr", "band", "score", "reason", "cta"]],
+                formats={"mrr": "currency", "score": "float1", "rank": "int"}, top=None,
+                labels={"mrr": "MRR", "reason": "why", "cta": "what to do", "account_id": "account"},
+                caption=f"This week's calls: each owner's top {TOP_PER_OWNER} by expected MRR at risk (rank: "
+                        "place on the whole list, 1 = the most MRR at risk)")
     cfg_margin = wl.attrs.get("band_margin", 0)
     s.note(f"Bands: {band_words(ctx, cfg_margin)}. An account keeps last month's band until its score leaves "
            f"it by {nv.number(cfg_margin, 0)} points. Monthly band flip rate over the last {FLIP_MONTHS} months: "
