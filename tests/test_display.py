@@ -27,7 +27,7 @@ def test_sorted_bounded_with_a_line_saying_how_many_more():
     df = pd.DataFrame({"account": [f"a{i}" for i in range(25)], "mrr": list(range(25))})
     html = table(df, sort_by="mrr", formats={"mrr": "currency"}, what="accounts").html
     assert html.count("<tr>") == 21  # header + 20 rows
-    assert "Showing the top 20 of 25 accounts, sorted by mrr; 5 more not shown." in html
+    assert "Showing the top 20 of 25 accounts, sorted by MRR; 5 more not shown." in html
     assert html.index("$24") < html.index("$23")  # largest first
     assert "a4<" not in html and "a5<" in html  # 24..5 shown, 4..0 cut
 
@@ -76,3 +76,14 @@ def test_more_line_states_a_given_order():
     # a given order is not a ranking: "first", not "top" (a time series newest first is no "top 12")
     assert "Showing the first 20 of 30 calls to action (most urgent first); 10 more not shown." in html
     assert "Showing the top" not in html
+
+
+def test_code_names_get_default_headers_and_a_sections_labels_win():
+    import pandas as pd
+
+    from csresearch.reports.present.tables import table
+
+    df = pd.DataFrame({"account_id": ["A1"], "mrr": [100.0], "other_col": [1]})
+    html = table(df, top=None).html
+    assert ">account<" in html and ">MRR<" in html and ">other_col<" in html and ">account_id<" not in html
+    assert ">customer<" in table(df, top=None, labels={"account_id": "customer"}).html

@@ -109,6 +109,10 @@ def _html_table(text: pd.DataFrame, classes: Sequence[str], headers: Sequence[ob
     return f'<table class="cs-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
+#: headers for code names that no section labels itself (a section's ``labels`` win)
+HEADERS = {"account_id": "account", "mrr": "MRR", "nps": "NPS", "term_ends": "contract term ends"}
+
+
 def table(
     df: pd.DataFrame,
     formats: Mapping[str, str | Callable] | None = None,
@@ -135,12 +139,13 @@ def table(
     top
         Rows shown; the rest are counted in a line under the table (None shows all).
     labels
-        Column -> header shown.
+        Column -> header shown (default: :data:`HEADERS`, else the column's name).
     what
         What a row is, for the "n more" line (``"accounts"``).
     order
         How the given order is sorted, for the "n more" line when ``sort_by`` is None.
     """
+    labels = {**HEADERS, **(labels or {})}
     d = df
     if index:
         d = d.reset_index()
@@ -150,7 +155,7 @@ def table(
     shown = d.head(top) if top is not None else d
     text = format_frame(shown, formats)
     body = _html_table(text, classes=[_column_class(d[c], (formats or {}).get(c)) for c in d.columns],
-                       headers=[(labels or {}).get(c, c) for c in d.columns])
+                       headers=[labels.get(c, c) for c in d.columns])
     parts = []
     if caption:
         parts.append(f'<p class="cs-caption">{esc(caption)}</p>')
@@ -161,7 +166,7 @@ def table(
         if sort_by is not None:
             first = "top"
             keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
-            keys = [(labels or {}).get(k, k) for k in keys]
+            keys = [labels.get(k, k) for k in keys]
             how = f", sorted by {nv.join_words(keys)}"
         parts.append(
             f'<p class="cs-more">Showing the {first} {top:,} of {n:,} {esc(what)}{esc(how)}; '
