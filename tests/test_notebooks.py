@@ -124,6 +124,7 @@ def test_summary_json_beside_every_report_with_one_active_customers_figure(out, 
     """Every report on the data source writes <label>.json; the active customers agree with each
     other, with the timeline and with the metrics export (one number, one definition)."""
     import json
+    from html import escape as html_escape
 
     from typer.testing import CliRunner
 
@@ -140,6 +141,7 @@ def test_summary_json_beside_every_report_with_one_active_customers_figure(out, 
         assert body["active_customers"] == expected, name
         assert body["provenance"]["fingerprint"] and body["parameters"]["as_of"] == "2025-12-31"
         assert f'href="2025-12-31/{name}.json"' in index
+        assert len(body["headline"]) > 40 and html_escape(body["headline"]) in index  # the index's line
         html = (out / "2025-12-31" / f"{name}.html").read_text()
         assert f"Active customers on 2025-12-31: {expected:,}" in html
         assert "vnd.csresearch.summary" not in html

@@ -100,7 +100,7 @@ def render_index(entries: list[Mapping[str, Any]], out_dir: Path) -> str:
             f"<tr><td>{link}</td><td>{esc(e.get('report'))}</td><td>{esc(e.get('as_of'))}</td>"
             f'<td class="{esc(status)}">{esc(shown)}</td><td>{esc(e.get("rendered_at", ""))}</td>'
             f"<td>{esc(e.get('seconds', ''))}</td>"
-            f'<td class="msg">{esc(e.get("message", ""))}{extra}</td></tr>'
+            f'<td class="msg">{esc(e.get("message") or e.get("headline") or "")}{extra}</td></tr>'
         )
     body = "".join(rows) or '<tr><td colspan="7">No report rendered yet.</td></tr>'
     return (
@@ -108,7 +108,7 @@ def render_index(entries: list[Mapping[str, Any]], out_dir: Path) -> str:
         "<title>csresearch reports</title>"
         f"<style>{STYLE}</style></head><body><h1>csresearch reports</h1>"
         "<table><thead><tr><th>report</th><th>template</th><th>as of</th><th>status</th>"
-        "<th>last run</th><th>seconds</th><th>message</th></tr></thead>"
+        "<th>last run</th><th>seconds</th><th>in one sentence (or what failed)</th></tr></thead>"
         f"<tbody>{body}</tbody></table></body></html>"
     )
 

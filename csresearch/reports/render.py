@@ -72,6 +72,7 @@ class RenderResult:
     failed_notebook: str | None = None
     timings: dict[str, float] | None = None  # seconds: startup, loading, computation, rendering
     summary_path: str | None = None  # DIR-relative path of the summary JSON (<label>.json)
+    headline: str = ""  # the report's answer in one sentence (its summary JSON's 'headline'), for the index
 
     def entry(self) -> dict[str, Any]:
         d = asdict(self)
@@ -277,7 +278,8 @@ def render_report(
         index.atomic_write(final, mask_secrets(html))
         failed.unlink(missing_ok=True)
         res = RenderResult(report, label, as_of, "ok", rel, round(time.time() - t0, 1), timings=timings,
-                           summary_path=json_rel and f"{as_of}/{json_rel}")
+                           summary_path=json_rel and f"{as_of}/{json_rel}",
+                           headline=str((payload or {}).get("headline") or ""))
         index.record(out, res.entry())
         return res
     finally:

@@ -174,6 +174,11 @@ def at_risk(ctx: ReportContext, top: int = 20) -> Section:
            if rank == r2 else f"The list starts with the customers most likely to churn within {_h(long)} {unit}.")
     _top_table(ctx, s, scored, top, rank)
     _no_number_note(s, pred, d, long)
+    if ctx.source is not None:
+        s.note("The health report's worklist gives the same customers another churn probability: within 180 days, "
+               "from this month's health score, segment and MRR. That one reads the latest signals; this one the "
+               "first 90 days and the tenure reached. Where they disagree, the health report's is the fresher "
+               "view of the account, this one the longer one.")
     return s
 
 

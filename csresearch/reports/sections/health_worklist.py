@@ -51,7 +51,6 @@ def flip_rates(bands: pd.DataFrame) -> tuple[float, float]:
 
 def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
     a, cap = wl.attrs, wl.attrs["capacity"]
-    people = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
     s = (f"Who to call this week: {labels.plural(a['worklist_size'], 'call')} within the capacity of "
          f"{nv.thousands(a['worklist_capacity'])} ({cap.per_owner_per_week} per CSM for "
          f"{labels.plural(a['owners'], 'CSM')}, {cap.pooled_per_week} for the pooled queue), the largest expected "
@@ -62,12 +61,19 @@ def _lead(ctx: ReportContext, wl: pd.DataFrame) -> str:
         s += (f" {labels.plural(a['watch'], 'account')} on the list are watched, not called: their churn risk "
               f"within {labels.plural(cap.horizon_days, 'day')} is under {nv.pct(a['risk_floor'])}, "
               f"{cap.min_risk_ratio:g} times the average customer's {nv.pct(a['base_rate'])}.")
-    if len(people):
-        top = people.iloc[0]
-        name = names(ctx).get(top["account_id"], top["account_id"])
-        s += (f" First: {top['owner']} calls {name} ({nv.currency(top['mrr'], ctx.currency)} MRR, "
-              f"{top['band']}): {top['reason']}.")
-    return s
+    return s + _first_call(ctx, wl)
+
+
+def _first_call(ctx: ReportContext, wl: pd.DataFrame) -> str:
+    """' First: Daichi Ito calls Delta Bank LLC ($23,931 MRR, yellow): usage down 30 % ...' ('' when
+    no one is to be called)."""
+    people = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
+    if not len(people):
+        return ""
+    top = people.iloc[0]
+    name = names(ctx).get(top["account_id"], top["account_id"])
+    return (f" First: {top['owner']} calls {name} ({nv.currency(top['mrr'], ctx.currency)} MRR, "
+            f"{top['band']}): {top['reason']}.")
 
 
 def _waiting(wl: pd.DataFrame) -> str:
@@ -91,6 +97,8 @@ def first_screen(ctx: ReportContext, s: Section, bands: pd.DataFrame) -> None:
     ctx.record(worklist_size=int(wl.attrs["worklist_size"]), worklist_capacity=int(wl.attrs["worklist_capacity"]),
                worklist_digital=int(wl.attrs["digital_size"]), band_flip_rate=round(flips, 4),
                band_flip_rate_raw=round(raw, 4), calls_to_action=int(wl.attrs["calls"]))
+    ctx.record(headline=f"{labels.plural(wl.attrs['worklist_size'], 'call').capitalize()} this week."
+               + _first_call(ctx, wl))  # the index's line for this report
     s.add(Html(f'<p class="cs-lead"><strong>{esc(_lead(ctx, wl))}</strong></p>'))
     people = wl.loc[wl["within_capacity"] & wl["queue"].ne("digital")]
     top = people.groupby("owner", sort=True, group_keys=False).head(TOP_PER_OWNER)
@@ -149,7 +157,9 @@ def full_list(ctx: ReportContext, s: Section) -> None:
                 caption=f"Churn by band and contract term: observed churn within {horizon} days of the scoring "
                         f"dates {', '.join(rates.attrs['dates'])} (customers on each date, data up to {ctx.as_of}). "
                         "The list is ranked by a finer probability: the same outcomes fitted as a logistic "
-                        "model of the score (decreasing), segment and MRR per term.")
+                        "model of the score (decreasing), segment and MRR per term. The churn-drivers report's "
+                        "probabilities (within 90 and 365 days) come from the first 90 days and the tenure "
+                        "reached instead, so the two can differ for one account: this one is the fresher view.")
     t = wl.assign(name=wl["account_id"].map(names(ctx)), values=wl["reason"])
     s.table(t[["rank", "owner", "name", "account_id", "status", "within_capacity", "mrr", "band",
                "revenue_at_risk", "values", "cta"]],

@@ -218,7 +218,9 @@ def summary(ctx: ReportContext) -> Section:
     ren = float(r_last["renewal_rate"].iloc[0]) if len(r_last) else None
     ren_prev = float(r_prev["renewal_rate"].iloc[0]) if len(r_prev) else None
     year = _record(ctx, ren)  # trailing 12 months to the end of the last complete month
-    s.add(Html(f'<p class="cs-lead"><strong>{esc(headline(ctx, last, prev, year))}</strong></p>'))
+    lead = headline(ctx, last, prev, year)
+    ctx.record(headline=lead)  # also the index's line for this report
+    s.add(Html(f'<p class="cs-lead"><strong>{esc(lead)}</strong></p>'))
     s.add(cards(_cards(ctx, last, prev, ren, ren_prev, year)))
     bullets = [
         nv.change_sentence("The number of customers", last["accounts_end"], pv("accounts_end"), period, g, kind="count"),
