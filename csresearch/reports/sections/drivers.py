@@ -154,7 +154,7 @@ def summary(ctx: ReportContext) -> Section:
     calls = first_calls(ctx)
     if calls:
         s.text(calls)
-        ctx.record(headline=calls)  # also the index's line for this report
+        ctx.record(headline=first_calls(ctx, pointer=False))  # the index's line for this report
     s.add(cards([
         ("Customers in the model", nv.thousands(m.n_), f"{nv.thousands(m.events_)} churned; past and present customers"),
         ("Drivers with a clear effect", f"{len(sig)} of {len(m.summary)}", "p < 0.05"),

@@ -218,10 +218,11 @@ def _with_who(ctx: ReportContext, scored: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def first_calls(ctx: ReportContext, n: int = 3) -> str:
+def first_calls(ctx: ReportContext, n: int = 3, pointer: bool = True) -> str:
     """'Call first: Hoshi Logistics Ltd. (SMB, Daichi Ito): 38.8 % within 365 days, $43,167 at
     stake; ...': the ``n`` active customers with the most revenue at stake (or the likeliest to
-    churn), for the first screen; empty when no customer has a number."""
+    churn), for the first screen (``pointer``: naming the list below); empty when no customer has a
+    number."""
     d = data(ctx)
     short, long = horizons(d)
     pred = predictions(ctx)
@@ -240,7 +241,8 @@ def first_calls(ctx: ReportContext, n: int = 3) -> str:
         at_stake = (f", {nv.currency(r[r2], ctx.currency)} at stake" if rank == r2 else "")
         who.append(f"{name}{f' ({about})' if about else ''}: {nv.pct(r[p2])} within {_h(long)} {d.unit}{at_stake}")
     head = "most revenue at stake" if rank == r2 else "likeliest to churn"
-    return f"Call first ({head}; the list under 'Active customers at risk'): " + "; ".join(who) + "."
+    where = "; the list under 'Active customers at risk'" if pointer else ""
+    return f"Call first ({head}{where}): " + "; ".join(who) + "."
 
 
 def _no_number_note(s: Section, pred: pd.DataFrame, d: DriverData, long: float) -> None:
