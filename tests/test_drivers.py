@@ -326,3 +326,23 @@ def test_the_customers_left_out_add_up_to_those_without_a_probability(demo_small
     reasons = re.search(r"Left out: (.*?)\.\s", text).group(1).split("; ")
     assert "3 with a model input missing" in reasons and "fewer than 90 days" in reasons[0]
     assert sum(int(r.split(" ")[0].replace(",", "")) for r in reasons) == total - scored
+
+
+def test_a_zero_one_column_of_a_flat_table_reads_yes_against_no():
+    """SeniorCitizen-like columns: 'yes against no', not 'per extra unit'."""
+    from csresearch.reports import sections
+    from csresearch.reports.context import ReportContext
+
+    rng = np.random.default_rng(7)
+    n = 400
+    senior = rng.integers(0, 2, n)
+    charges = rng.uniform(20, 100, n)
+    tenure = np.ceil(rng.exponential(30 / np.exp(0.7 * senior), n)).clip(1, 72)
+    flat = pd.DataFrame({"tenure": tenure, "Churn": np.where(rng.random(n) < 0.7, "Yes", "No"),
+                         "SeniorCitizen": senior, "MonthlyCharges": charges})
+    ctx = ReportContext("churn_drivers", {"as_of": "2025-12-31", "duration": "tenure", "event": "Churn=Yes",
+                                          "covariates": ["SeniorCitizen", "MonthlyCharges"], "time_unit": ""},
+                        flat=flat)
+    html = sections.drivers_hazard_ratios(ctx).html
+    assert "Senior citizen (yes against no)" in html and "per extra unit of senior citizen" not in html
+    assert "per extra unit of monthly charges" in html  # a number keeps its step

@@ -12,6 +12,7 @@ days (per extra ticket in the first 90 days)").
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -125,17 +126,32 @@ def _significant(summary: pd.DataFrame) -> pd.DataFrame:
     return s.sort_values("strength", ascending=False)
 
 
-def term_words(name: str, reference: dict | None = None) -> str:
+def term_words(name: str, reference: dict | None = None, yes_no: Collection[str] = ()) -> str:
     """A model term in words with what one step of it is, from the label registry:
     ``'SMB segment (against enterprise)'``, ``'support tickets in the first 90 days (per extra
-    ticket in the first 90 days)'``."""
+    ticket in the first 90 days)'``; a 0/1 column of ``yes_no`` that the registry does not know:
+    ``'senior citizen (yes against no)'``."""
     col = name.split("[", 1)[0]
+    if name in yes_no and not (name in lb.LABELS and lb.LABELS[name].per):
+        return f"{lb.words(name)} (yes against no)"
     return lb.term(name, (reference or {}).get(col))
 
 
-def _effect(row: pd.Series, reference: dict | None = None) -> str:
+def yes_no_columns(ctx: ReportContext) -> set[str]:
+    """The model's numeric covariates that hold only 0 and 1 (a flat table's SeniorCitizen)."""
+    d = data(ctx)
+    out = set()
+    for c in d.covariates:
+        if c in d.df.columns and pd.api.types.is_numeric_dtype(d.df[c]) and not pd.api.types.is_bool_dtype(d.df[c]):
+            seen = set(pd.unique(d.df[c].dropna()))
+            if seen == {0, 1}:
+                out.add(c)
+    return out
+
+
+def _effect(row: pd.Series, reference: dict | None = None, yes_no: Collection[str] = ()) -> str:
     hr = float(row["hr"])
-    text = lb.title(term_words(str(row["term"]), reference))
+    text = lb.title(term_words(str(row["term"]), reference, yes_no))
     if hr >= 1:
         return f"{text}: churn hazard x{hr:.2f} ({nv.pct(hr - 1)} higher)"
     return f"{text}: churn hazard x{hr:.2f} ({nv.pct(1 - hr)} lower)"
@@ -162,7 +178,8 @@ def summary(ctx: ReportContext) -> Section:
     ]))
     if len(sig):
         s.text("Strongest drivers (a hazard ratio above 1 means customers churn sooner):")
-        s.bullets([_effect(r, m.reference_) for _, r in sig.head(5).iterrows()])
+        yn = yes_no_columns(ctx)
+        s.bullets([_effect(r, m.reference_, yn) for _, r in sig.head(5).iterrows()])
         s.text(adjusted_sentence(ctx).split(":")[0] + ", holding the other terms fixed.")
     else:
         s.text("No covariate has a clear effect on churn (every p >= 0.05).")
@@ -202,7 +219,8 @@ def hazard_ratios(ctx: ReportContext) -> Section:
     if ref:
         s.note("Reference levels: " + "; ".join(f"{lb.words(k)} = {lb.value(v)}" for k, v in ref.items()) + ".")
     rows = m.summary[["term", "hr", "hr_lower", "hr_upper", "p"]].copy()
-    rows["term"] = [lb.title(term_words(t, ref)) for t in rows["term"]]
+    yn = yes_no_columns(ctx)
+    rows["term"] = [lb.title(term_words(t, ref, yn)) for t in rows["term"]]
     s.table(rows,
             formats={"hr": "float3", "hr_lower": "float3", "hr_upper": "float3", "p": "p"},
             labels={"term": "driver (per what)", "hr": "hazard ratio", "hr_lower": "95 % low",
