@@ -139,6 +139,7 @@ def test_flat_table_header_says_snapshot_not_as_of():
     ctx = ReportContext("churn_drivers", {"as_of": AS_OF}, flat=pd.DataFrame({"tenure": [1]}), flat_path="telco.csv")
     text = header(ctx, "Churn drivers report").html
     assert "Snapshot table, no dates" in text and "As of" not in text
+    assert "<h1>Churn drivers report: telco.csv</h1>" in text  # not the title of the report on a data source
 
 
 def test_churn_drivers_say_their_hazard_ratios_are_adjusted(demo_small):

@@ -18,6 +18,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from csresearch import provenance as prov
@@ -74,7 +75,10 @@ def section(fn: Callable[..., Section]) -> Callable[..., Section]:
 
 
 def header(ctx: ReportContext, title: str, subtitle: str = "") -> Html:
-    """The report's title block: title, as-of date, data source."""
+    """The report's title block: title (on a flat table, with the table's file name: two churn-drivers
+    reports must not share a title), as-of date, data source."""
+    if ctx.flat is not None and ctx.location:
+        title = f"{title}: {Path(str(prov.redact(ctx.location))).name}"
     parts = [f"<h1>{esc(title)}</h1>"]
     when = "Snapshot table, no dates" if ctx.flat is not None else f"As of {ctx.as_of}"  # a flat table has no as-of
     line = f"{when} · data: {prov.redact(ctx.location)}"
