@@ -319,7 +319,7 @@ def cohorts(ctx: ReportContext) -> Section:
     s.figure(plots.heatmap(logo, "Logo retention by start month", "months since start", "cohort (start month)"),
              "Heatmap of logo retention by cohort")
     vmax = float(max(1.0, min(1.6, mrr.max().max()))) if mrr.notna().any().any() else 1.0
-    s.figure(plots.heatmap(mrr, "MRR retention by start month (net of expansion)", "months since start",
+    s.figure(plots.heatmap(mrr, "MRR retention by start month (with expansion, after contraction and churn)", "months since start",
                            "cohort (start month)", vmax=vmax),
              "Heatmap of MRR retention by cohort")
     s.note("Blank cells are not observable yet at the as-of date. MRR retention can exceed 100 % (expansion).")
