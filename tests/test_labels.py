@@ -70,3 +70,10 @@ def test_no_code_plurals_left_in_my_modules():
              root / "health" / "kpi.py", root / "survival" / "predict.py", root / "survival" / "landmark.py"]
     for f in files:
         assert not re.search(r"(?<=\s)[a-z]+\((s|ies)\)", f.read_text()), f
+
+
+def test_segments_sort_alike_in_every_table():
+    from csresearch.reports.present.labels import value_key
+
+    assert sorted(["enterprise", "SMB", "zeta", "mid-market", "Alpha"], key=value_key) == \
+        ["SMB", "mid-market", "enterprise", "Alpha", "zeta"]

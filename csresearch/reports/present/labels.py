@@ -105,6 +105,14 @@ VALUES: dict[str, str] = {
     "(missing)": "missing",
 }
 
+def value_key(shown: object) -> tuple[int, str]:
+    """Sort key for category values shown in words: the order of :data:`VALUES` (SMB, mid-market,
+    enterprise, then the tiers), then the rest alphabetically; every table lists segments alike."""
+    order = list(dict.fromkeys(VALUES.values()))
+    text = str(shown)
+    return (order.index(text), "") if text in order else (len(order), text.lower())
+
+
 _TERM = re.compile(r"^(?P<col>[^\[\]]+)\[(?P<val>.*)\]$")
 
 

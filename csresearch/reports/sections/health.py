@@ -94,6 +94,7 @@ def distribution(ctx: ReportContext) -> Section:
                              hue_label="segment"),
              "Histogram of health scores by segment")
     t = pd.crosstab(now["segment"], now["band"])
+    t = t.loc[sorted(t.index, key=labels.value_key)]
     t = t.reindex(columns=[b for b in BAND_ORDER if b in t.columns])
     shares = t.div(t.sum(axis=1), axis=0)
     out = t.copy()

@@ -47,6 +47,7 @@ def lifetimes(ctx: ReportContext) -> Section:
     times = [t for t in KM_TIMES if t <= st[d].max() + 1e-9]
     ar = at_risk_table(shown, d, e, times, by=by).reset_index()
     ar = ar[ar["measure"] == "at_risk"].drop(columns="measure")
+    ar = ar.sort_values(ar.columns[0], key=lambda c: c.map(labels.value_key), kind="stable")
     ar.columns = [labels.words(by)] + [f"{c} mo" for c in ar.columns[1:]]
     s.table(ar, top=None, caption="Customers at risk at each month since the first paid day (still customers "
                                   "and still observed: not yet churned, and joined long enough ago)")
