@@ -346,3 +346,19 @@ def test_a_zero_one_column_of_a_flat_table_reads_yes_against_no():
     html = sections.drivers_hazard_ratios(ctx).html
     assert "Senior citizen (yes against no)" in html and "per extra unit of senior citizen" not in html
     assert "per extra unit of monthly charges" in html  # a number keeps its step
+
+
+def test_no_first_nps_answer_is_a_term_of_its_own_not_a_reason_to_leave_a_customer_out():
+    from csresearch.reports.sections.drivers import no_answer_term
+
+    st = pd.DataFrame({"nps_first": [9.0, np.nan, 3.0, 7.0, np.nan], "x": range(5)})
+    before = st.copy()
+    out, cov = no_answer_term(st, ["segment", "nps_first", "tickets_90d"])
+    pd.testing.assert_frame_equal(st, before)  # the input is untouched
+    assert cov == ["segment", "nps_first", "nps_first_none", "tickets_90d"]
+    assert out["nps_first_none"].tolist() == [0, 1, 0, 0, 1]
+    assert out["nps_first"].tolist() == [9.0, 7.0, 3.0, 7.0, 7.0]  # the median answer for those without
+    everyone = st.fillna(5.0)
+    same, cov = no_answer_term(everyone, ["nps_first"])
+    assert same is everyone and cov == ["nps_first"]  # nothing to add
+    assert no_answer_term(st, ["segment"])[1] == ["segment"]  # not a model term

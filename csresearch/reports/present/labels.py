@@ -47,6 +47,8 @@ LABELS: dict[str, Label] = {
     "usage_trend": Label(f"usage trend {W90}",
                          "log2 ratio (1 = usage doubled)", "per doubling of usage"),
     "nps_first": Label("first NPS answer", "points (0-10)", "per extra point of the first NPS answer"),
+    "nps_first_none": Label(f"no NPS answer {W90}", "yes/no",
+                            "no answer against an answer at the median"),
     "nps_first_days": Label("day of tenure of the first NPS answer", "days", "per extra day"),
     "tickets_90d": Label(f"support tickets {W90}", "tickets", f"per extra ticket {W90}"),
     "onboarding_complete": Label(f"onboarding completed {W90}", "yes/no", "completed against not completed"),

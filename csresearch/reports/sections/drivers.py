@@ -72,6 +72,7 @@ def data(ctx: ReportContext) -> DriverData:
             counts = {"active_first_stay": st.attrs["active"], "short_history": st.attrs["active_short"]}
             st.attrs.clear()  # a plain table, as the merged one it replaces
             duration, covariates = "days_after_window", WINDOW_COVARIATES
+            st, covariates = no_answer_term(st, covariates)
         else:
             st = tables.survival_table(ctx.source, ctx.as_of)
             counts = {"active_first_stay": int((st["churned"] == 0).sum()), "short_history": 0}
@@ -87,6 +88,23 @@ def data(ctx: ReportContext) -> DriverData:
         return DriverData(st, duration, "churned", "days", list(covariates), "account_id", "mrr_as_of", seg, counts)
 
     return ctx.memo("driver_data", build)
+
+
+def no_answer_term(st: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Customers who gave no NPS answer in their first 90 days have no first answer to read: rather
+    than leave them out of the model (a quarter of the demo's customers), 'no answer' is a term of
+    its own (``nps_first_none`` = 1) and their ``nps_first`` is set to the median answer, so that the
+    term compares them with a customer who answered the median. Not added when everyone (or no one)
+    answered. The table is copied, never changed in place."""
+    if "nps_first" not in covariates or "nps_first" not in st.columns:
+        return st, covariates
+    none = st["nps_first"].isna()
+    if not none.any() or none.all():
+        return st, covariates
+    st = st.assign(nps_first=st["nps_first"].fillna(float(st["nps_first"].median())),
+                   nps_first_none=none.astype("int64"))
+    i = covariates.index("nps_first") + 1
+    return st, [*covariates[:i], "nps_first_none", *covariates[i:]]
 
 
 def model(ctx: ReportContext):
