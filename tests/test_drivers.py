@@ -346,6 +346,7 @@ def test_a_zero_one_column_of_a_flat_table_reads_yes_against_no():
     html = sections.drivers_hazard_ratios(ctx).html
     assert "Senior citizen (yes against no)" in html and "per extra unit of senior citizen" not in html
     assert "per extra unit of monthly charges" in html  # a number keeps its step
+    assert "Call first" not in sections.drivers_summary(ctx).html  # no id column: no one to name
 
 
 def test_no_first_nps_answer_is_a_term_of_its_own_not_a_reason_to_leave_a_customer_out():

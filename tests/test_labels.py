@@ -72,8 +72,8 @@ def test_no_code_plurals_left_in_my_modules():
         assert not re.search(r"(?<=\s)[a-z]+\((s|ies)\)", f.read_text()), f
 
 
-def test_segments_sort_alike_in_every_table():
+def test_value_key_puts_segments_in_one_order_then_the_rest_then_missing():
     from csresearch.reports.present.labels import value_key
 
-    assert sorted(["enterprise", "SMB", "zeta", "mid-market", "Alpha"], key=value_key) == \
-        ["SMB", "mid-market", "enterprise", "Alpha", "zeta"]
+    assert sorted(["missing", "enterprise", "SMB", "zeta", "mid-market", "Alpha"], key=value_key) == \
+        ["SMB", "mid-market", "enterprise", "Alpha", "zeta", "missing"]

@@ -179,23 +179,30 @@ def run_in_turn(todo: list[Job], run: Callable[..., RenderResult], templates: Pa
     started (and its imports made) while the one before runs, so only the first report waits for
     a kernel; and the next report starts as soon as the notebook before has run, its HTML export
     and files written meanwhile on a second thread (``run(job, kernel, on_executed)``). An
-    interrupt (Ctrl-C) is passed on to the notebook that runs: it stops at once, as a failed report
-    (its previous version kept), and no later report starts."""
+    interrupt (Ctrl-C) is passed on to the notebook that runs, in its kernel started here: it stops
+    within seconds, as a failed report (its previous version kept), and no later report starts. (A
+    report whose kernel could not be started here starts its own, which runs its cell to the end.)"""
     futures = []
     ahead = kernel = executed = None
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cs-report") as pool:
         try:
             for i, job in enumerate(todo):
+                executed = None  # this job's kernel is not handed to its report yet
                 kernel, ahead = ahead or _kernel_now(job, templates), None
                 nxt = _renderable(todo[i + 1], templates) if i + 1 < len(todo) else None
                 if nxt is not None:
                     ahead = start_ahead(nxt)
-                executed = threading.Event()
-                futures.append(pool.submit(_run_once, run, job, kernel, executed))
+                event = threading.Event()
+                futures.append(pool.submit(_run_once, run, job, kernel, event))
+                executed = event  # handed over: an interrupt now goes to the notebook
                 while not executed.wait(0.5):  # until this notebook has run (or failed); in steps,
                     pass  # so that an interrupt is seen at once
         except BaseException:
-            _interrupt(kernel, executed)
+            if executed is None:
+                if kernel is not None:
+                    kernel.close()  # started for a report that never got it
+            else:
+                _interrupt(kernel, executed)
             raise
         finally:
             if ahead is not None:

@@ -251,7 +251,7 @@ def render_report(
             finally:
                 if on_executed is not None:
                     on_executed()
-            title = f"{TITLES.get(report, report)} report, {as_of}"
+            title = f"{TITLES.get(report, report)} report, {as_of}" + (f" ({label})" if label != report else "")
             t_export = time.perf_counter()
             nb = nbformat.read(str(executed), as_version=4)
             payload = summary.extract(nb)

@@ -100,6 +100,10 @@ COMPONENTS: dict[str, str] = {
     "csm_sentiment": "CSM sentiment",
 }
 
+#: table headers for code names that no section labels itself (a section's ``labels`` win)
+HEADERS: dict[str, str] = {"account_id": "account", "mrr": LABELS["mrr"].words, "nps": "NPS",
+                           "term_ends": "contract term ends"}
+
 #: category values as words (segments, tiers)
 VALUES: dict[str, str] = {
     "smb": "SMB", "mid_market": "mid-market", "enterprise": "enterprise",
@@ -110,8 +114,10 @@ VALUES: dict[str, str] = {
 def value_key(shown: object) -> tuple[int, str]:
     """Sort key for category values shown in words: the order of :data:`VALUES` (SMB, mid-market,
     enterprise, then the tiers), then the rest alphabetically; every table lists segments alike."""
-    order = list(dict.fromkeys(VALUES.values()))
+    order = [v for v in dict.fromkeys(VALUES.values()) if v != "missing"]
     text = str(shown)
+    if text == "missing":
+        return (len(order) + 1, "")  # last
     return (order.index(text), "") if text in order else (len(order), text.lower())
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from csresearch.reports.present import words as nv
+from csresearch.reports.present.labels import HEADERS
 
 TOP = 20
 UNAVAILABLE = "Not available in this version"
@@ -109,10 +110,6 @@ def _html_table(text: pd.DataFrame, classes: Sequence[str], headers: Sequence[ob
     return f'<table class="cs-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
-#: headers for code names that no section labels itself (a section's ``labels`` win)
-HEADERS = {"account_id": "account", "mrr": "MRR", "nps": "NPS", "term_ends": "contract term ends"}
-
-
 def table(
     df: pd.DataFrame,
     formats: Mapping[str, str | Callable] | None = None,
@@ -139,7 +136,8 @@ def table(
     top
         Rows shown; the rest are counted in a line under the table (None shows all).
     labels
-        Column -> header shown (default: :data:`HEADERS`, else the column's name).
+        Column -> header shown (default: :data:`csresearch.reports.present.labels.HEADERS`, else
+        the column's name).
     what
         What a row is, for the "n more" line (``"accounts"``).
     order

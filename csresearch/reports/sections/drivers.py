@@ -119,23 +119,25 @@ def model(ctx: ReportContext):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="dropped ", category=DataQualityWarning)
             fitted = CoxModel(d.covariates, dropna=True).fit(d.df, d.duration, d.event)
-        _say_missing_inputs(d)
+        _say_missing_inputs(d, len(d.df) - int(fitted.n_))
         return fitted
 
     return ctx.memo("cox", fit)
 
 
-def _say_missing_inputs(d: DriverData) -> None:
-    """The customers the model leaves out for a missing input, in words (a caveat of the section
-    that fits the model): '2,122 of 8,603 past and present customers (24.7 %) are not in the
-    model: an input is missing (2,122 with no first NPS answer)...'."""
+def _say_missing_inputs(d: DriverData, n: int) -> None:
+    """The ``n`` customers the model left out (its table's rows less those it was fitted on), in
+    words (a caveat of the section that fits the model): '2,122 of 8,603 past and present customers
+    (24.7 %) are not in the model: an input is missing or unreadable (2,122 with no usage trend in
+    the first 90 days)...'."""
+    if n <= 0:
+        return
     miss = d.df[[c for c in d.covariates if c in d.df.columns]].isna()
-    n = int(miss.any(axis=1).sum())
-    if n:
-        parts = "; ".join(f"{int(k):,} with no {lb.words(c)}" for c, k in miss.sum().items() if k)
-        warnings.warn(f"{n:,} of {len(d.df):,} past and present customers ({nv.pct(n / len(d.df))}) are not "
-                      f"in the model: an input is missing ({parts}). If they churn differently from the "
-                      "others, the hazard ratios describe the others only.", DataQualityWarning, stacklevel=2)
+    parts = "; ".join(f"{int(k):,} with no {lb.words(c)}" for c, k in miss.sum().items() if k)
+    warnings.warn(f"{n:,} of {len(d.df):,} past and present customers ({nv.pct(n / len(d.df))}) are not in "
+                  f"the model: an input is missing or unreadable{f' ({parts})' if parts else ''}. If they churn "
+                  "differently from the others, the hazard ratios describe the others only.",
+                  DataQualityWarning, stacklevel=2)
 
 
 def _significant(summary: pd.DataFrame) -> pd.DataFrame:

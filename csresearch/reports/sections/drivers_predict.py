@@ -175,7 +175,8 @@ def at_risk(ctx: ReportContext, top: int = 20) -> Section:
     _top_table(ctx, s, scored, top, rank)
     _no_number_note(s, pred, d, long)
     if ctx.source is not None:
-        s.note("The health report's worklist gives the same customers another churn probability: within 180 days, "
+        s.note("The health report's worklist gives the same customers another churn probability: within its "
+               "playbook's horizon (180 days by default), "
                "from this month's health score, segment and MRR. That one reads the latest signals; this one the "
                "first 90 days and the tenure reached. Where they disagree, the health report's is the fresher "
                "view of the account, this one the longer one.")
@@ -214,20 +215,22 @@ def _with_who(ctx: ReportContext, scored: pd.DataFrame) -> pd.DataFrame:
     if d.group and d.group in acc.columns:
         t["segment_words"] = [lb.value(v) if pd.notna(v) else "" for v in ids.map(acc[d.group])]
     if "csm_owner" in acc.columns:
-        t["owner"] = ids.map(acc["csm_owner"]).fillna("none (pooled)")
+        from csresearch.health.worklist import POOLED
+
+        t["owner"] = ids.map(acc["csm_owner"]).fillna(POOLED)
     return t
 
 
 def first_calls(ctx: ReportContext, n: int = 3, pointer: bool = True) -> str:
-    """'Call first: Hoshi Logistics Ltd. (SMB, Daichi Ito): 38.8 % within 365 days, $43,167 at
-    stake; ...': the ``n`` active customers with the most revenue at stake (or the likeliest to
-    churn), for the first screen (``pointer``: naming the list below); empty when no customer has a
-    number."""
+    """'Call first (most revenue at stake): Hoshi Logistics Ltd. (SMB, Daichi Ito): 38.8 % within
+    365 days, $43,167 at stake; ...': the ``n`` active customers with the most revenue at stake (or
+    the likeliest to churn), for the first screen (``pointer``: naming the list below); empty when
+    no customer has a number or the table names no customer (no ``id_column``)."""
     d = data(ctx)
-    short, long = horizons(d)
+    long = horizons(d)[1]
     pred = predictions(ctx)
     p2, r2 = f"p_churn_{_h(long)}", f"revenue_at_stake_{_h(long)}"
-    if pred.empty or p2 not in pred.columns:
+    if pred.empty or p2 not in pred.columns or not d.id_column:
         return ""
     scored = pred.dropna(subset=[p2])
     rank = r2 if r2 in scored.columns else p2

@@ -103,8 +103,7 @@ def distribution(ctx: ReportContext) -> Section:
     out["mean score"] = now.groupby("segment")["score"].mean()
     out = out.rename_axis("segment").reset_index()
     s.table(out, formats={**{f"{b} %": "pct" for b in t.columns}, "mean score": "float1"}, top=None,
-            caption=f"Accounts per band and segment (bands: {band_words(ctx)}; last month's band is kept "
-                    "until the score leaves it by the hysteresis margin)")
+            caption=f"Accounts per band and segment (bands: {band_words(ctx, hysteresis=True)})")
     return s
 
 
@@ -270,7 +269,7 @@ def signal_ladder(ctx: ReportContext) -> Section:
     t = pd.DataFrame(rows)
     reach = ", ".join(f"{r['signal'].split(' (')[0]} {nv.pct(r['reach'])}" for r in rows[:3])
     s.text(
-        f"{_first_stays(ctx, n, out.attrs.get('date', ''))}: the share each signal reached ({reach}) and how well "
+        f"{_first_stays(ctx, out, out.attrs.get('date', ''))}: the share each signal reached ({reach}) and how well "
         f"it ranked who churned first in the following months (concordance; 0.5 = chance). "
         f"{nv.thousands(churned)} of them ({nv.pct(churned / n)}) churned by {ctx.as_of}, counting those who came "
         "back later (the retention report's logo churn observed over 12 months counts them as kept): the outcome "
@@ -280,16 +279,19 @@ def signal_ladder(ctx: ReportContext) -> Section:
     return s
 
 
-def _first_stays(ctx: ReportContext, n: int, date: str) -> str:
-    """'Of the M active customers on <date>, the N in their first stay' (churn is followed over the
-    first stay: the survival table's)."""
+def _first_stays(ctx: ReportContext, out: pd.DataFrame, date: str) -> str:
+    """'Of the M active customers on <date>, the N followed here' and who the others are: customers
+    who had come back after churning (churn is followed over the first stay, the survival table's)
+    and first stays without a score (``out.attrs['unscored']``)."""
     from csresearch.data import timeline
 
-    total = timeline.active_customers(ctx.source, date)
-    if total == n:
+    total, n, unscored = timeline.active_customers(ctx.source, date), len(out), int(out.attrs.get("unscored", 0))
+    returned = total - n - unscored
+    if not returned and not unscored:
         return f"Of the {nv.thousands(n)} active customers on {date}"
-    return (f"Of the {nv.thousands(total)} active customers on {date}, the {nv.thousands(n)} in their first stay "
-            f"(churn is followed over the first stay; {nv.thousands(total - n)} had come back after churning)")
+    why = ([f"{nv.thousands(returned)} had come back after churning (churn is followed over the first stay)"]
+           if returned else []) + ([f"{nv.thousands(unscored)} had no score"] if unscored else [])
+    return f"Of the {nv.thousands(total)} active customers on {date}, the {nv.thousands(n)} followed here ({'; '.join(why)})"
 
 
 @section

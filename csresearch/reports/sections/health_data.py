@@ -112,13 +112,14 @@ def mrr_now(ctx: ReportContext) -> pd.Series:
     return ctx.memo("mrr_now", build)
 
 
-def band_words(ctx: ReportContext, margin: float = 0) -> str:
+def band_words(ctx: ReportContext, hysteresis: bool = False) -> str:
     """The bands of the report's health configuration in words: 'red under 40, yellow 40 to 70,
-    green 70 and over'; with a hysteresis ``margin`` (10), an example of it: '(with hysteresis, a
-    yellow account stays yellow down to 30)'."""
+    green 70 and over'; with ``hysteresis`` and a margin in the configuration (10), an example of
+    it: '(with hysteresis, a yellow account stays yellow down to 30)'."""
     from csresearch.health.score import load_health_config
 
-    bands = load_health_config(ctx.params.get("health_config_path") or None).bands
+    cfg = load_health_config(ctx.params.get("health_config_path") or None)
+    bands, margin = cfg.bands, cfg.band_margin if hysteresis else 0
     last = len(bands) - 1
     text = ", ".join(f"{name} under {hi:g}" if i == 0 else f"{name} {lo:g} and over" if i == last
                      else f"{name} {lo:g} to {hi:g}" for i, (name, lo, hi) in enumerate(bands))

@@ -77,7 +77,7 @@ def _first_call(ctx: ReportContext, wl: pd.DataFrame) -> str:
 
 
 def _waiting(wl: pd.DataFrame) -> str:
-    """'; 12 of this week's calls were on the list a week earlier, 37 more wait their turn' (the
+    """'; 12 of this week's calls were on the list a week earlier, 37 earlier calls wait their turn' (the
     calls carried over from last week: within this week's capacity or not)."""
     carried = wl["status"].eq("waiting") & wl["queue"].ne("digital")
     now, later = int((carried & wl["within_capacity"]).sum()), int((carried & ~wl["within_capacity"]).sum())
@@ -106,13 +106,14 @@ def first_screen(ctx: ReportContext, s: Section, bands: pd.DataFrame) -> None:
         t = top.assign(name=top["account_id"].map(names(ctx))).sort_values(["owner", "rank"])
         s.table(t[["owner", "rank", "name", "account_id", "mrr", "band", "score", "reason", "cta"]],
                 formats={"mrr": "currency", "score": "float1", "rank": "int"}, top=None,
-                labels={"mrr": "MRR", "reason": "why", "cta": "what to do", "account_id": "account"},
+                labels={"reason": "why", "cta": "what to do"},
                 caption=f"This week's calls: each owner's top {TOP_PER_OWNER} by expected MRR at risk (rank: "
                         "place on the whole list, 1 = the most MRR at risk)")
-    cfg_margin = wl.attrs.get("band_margin", 0)
-    s.note(f"Bands: {band_words(ctx, cfg_margin)}. An account keeps last month's band until its score leaves "
-           f"it by {nv.number(cfg_margin, 0)} points. Monthly band flip rate over the last {FLIP_MONTHS} months: "
-           f"{nv.pct(flips)} (without hysteresis {nv.pct(raw)}).")
+    margin = wl.attrs.get("band_margin", 0)
+    keeps = (f" An account keeps last month's band until its score leaves it by {nv.number(margin, 0)} points."
+             if margin else "")
+    s.note(f"Bands: {band_words(ctx, hysteresis=True)}.{keeps} Monthly band flip rate over the last {FLIP_MONTHS} "
+           f"months: {nv.pct(flips)} (without hysteresis {nv.pct(raw)}).")
 
 
 def lift(ctx: ReportContext) -> dict | None:
@@ -148,7 +149,7 @@ def full_list(ctx: ReportContext, s: Section) -> None:
            f"{nv.thousands(wl.attrs.get('watch', 0))} are watched (churn risk under the floor of "
            f"{nv.pct(wl.attrs.get('risk_floor', 0))}); the "
            f"{nv.thousands(wl.attrs['worklist_size'])} within capacity are this week's calls, and "
-           f"{nv.thousands(wl.attrs['digital_size'])} tech-touch accounts go to this week's digital campaign.")
+           f"{labels.plural(wl.attrs['digital_size'], 'tech-touch account')} go to this week's digital campaign.")
     horizon = rates.attrs.get("horizon_days")
     if len(rates):
         s.table(rates.reset_index(), formats={"p_churn": "pct"}, top=None,

@@ -125,8 +125,7 @@ def kpi_tree(ctx: ReportContext) -> Section:
     rows["previous period"] = [_kpi_value(u, v) for u, v in zip(rows["unit"], rows["previous"], strict=True)]
     s.text(
         f"{nv.period_label(period, ctx.grain)}, with the period before. Logo churn is the sum of the churn "
-        "rates by reason (each owned by the team named; shown rounded, the rates may add up to a tenth of "
-        "a point more or less); NRR = 1 + expansion - contraction - churned MRR. "
+        "rates by reason (each owned by the team named; shown rounded, so the rows may not add up exactly); NRR = 1 + expansion - contraction - churned MRR. "
         "The team KPIs under each branch are the levers that team pulls."
     )
     s.table(rows[["KPI", "team", "this period", "previous period", "definition"]], top=None, what="KPIs",

@@ -42,8 +42,9 @@ def summary(ctx: ReportContext) -> Section:
         change = "unchanged since the previous assessment" if d == 0 else (
             f"{'up' if d > 0 else 'down'} {abs(d)} level{'s' if abs(d) != 1 else ''} since the previous assessment")
     lv = a.levels
-    ctx.record(headline=headline(a))  # also the index's line for this report
-    s.add(Html(f'<p class="cs-lead"><strong>{esc(headline(a))}</strong></p>'))
+    lead = headline(a)
+    ctx.record(headline=lead)  # also the index's line for this report
+    s.add(Html(f'<p class="cs-lead"><strong>{esc(lead)}</strong></p>'))
     s.add(cards([
         ("Overall level", f"{a.overall} {a.overall_name}", change or "no previous assessment"),
         ("Capabilities at or above the next level", f"{int((lv['level'] >= a.target).sum())} of {len(lv)}",
