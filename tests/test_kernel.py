@@ -141,3 +141,46 @@ def test_an_interrupt_stops_the_report_that_runs_at_once(tmp_path):
     entries = json.loads((tmp_path / "out" / "_index.json").read_text())
     assert [(e["label"], e["status"]) for e in entries] == [("first", "failed")]
     assert "raised KeyboardInterrupt" in entries[0]["message"]
+
+
+def test_an_interrupt_stops_every_report_that_runs_two_at_a_time(tmp_path):
+    """jobs: 2: Ctrl-C while both notebooks sleep reaches both kernels; each report is recorded as
+    failed and the third never starts."""
+    folder = tmp_path / "t"
+    folder.mkdir()
+    cell = (f"import pathlib, time\npathlib.Path({str(tmp_path)!r}, 'sleeping-' + label).touch()\n"
+            "time.sleep(120)")
+    nb = new_notebook(cells=[new_code_cell(PARAMS + '\nlabel: str = "x"  # which report', metadata={"tags": ["parameters"]}),
+                             new_code_cell(cell)],
+                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, str(folder / "sleepy.ipynb"))
+    cfg = tmp_path / "reports.yaml"
+    cfg.write_text(yaml.safe_dump({"out": "out", "templates": "t", "jobs": 2, "reports": [
+        {"report": "sleepy", "label": name, "params": {"label": name}} for name in ("first", "second", "third")]}))
+
+    def ctrl_c_once_both_sleep() -> None:
+        for _ in range(1200):
+            if all((tmp_path / f"sleeping-{name}").exists() for name in ("first", "second")):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=ctrl_c_once_both_sleep, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_config(cfg, progress=False)
+    entries = {e["label"]: e for e in json.loads((tmp_path / "out" / "_index.json").read_text())}
+    assert sorted(entries) == ["first", "second"]
+    assert all(e["status"] == "failed" and "raised KeyboardInterrupt" in e["message"] for e in entries.values())
+
+
+
+def test_two_at_a_time_renders_every_report_in_a_kernel_of_its_own(tmp_path):
+    for name in ("a", "b", "c"):
+        _template(tmp_path / "t", name)
+    cfg = tmp_path / "reports.yaml"
+    cfg.write_text(yaml.safe_dump({"out": "out", "templates": "t", "jobs": 2,
+                                   "reports": [{"report": name} for name in ("a", "b", "c")]}))
+    results = run_config(cfg, progress=False)
+    assert [(r.label, r.status) for r in results] == [("a", "ok"), ("b", "ok"), ("c", "ok")]
+    for name in ("a", "b", "c"):  # a fresh namespace each: nothing imported ahead
+        assert "names= warm=False" in (tmp_path / "out" / "2025-12-31" / f"{name}.html").read_text()

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,6 +210,46 @@ def run_in_turn(todo: list[Job], run: Callable[..., RenderResult], templates: Pa
     return [f.result() for f in futures]
 
 
+def run_at_once(todo: list[Job], run: Callable[..., RenderResult], templates: Path | None,
+                n: int) -> list[RenderResult]:
+    """Render ``todo`` ``n`` at a time, each in a kernel started here (``jobs: 2``). An interrupt
+    (Ctrl-C) is passed on to every notebook that runs and no later report starts."""
+    running: dict[int, tuple[ReadyKernel | None, threading.Event]] = {}
+    lock, stopping = threading.Lock(), threading.Event()
+
+    def one(i: int, job: Job) -> RenderResult | None:
+        if stopping.is_set():
+            return None
+        kernel, event = _kernel_now(job, templates), threading.Event()
+        with lock:
+            if stopping.is_set():  # interrupted while the kernel started
+                if kernel is not None:
+                    kernel.close()
+                return None
+            running[i] = (kernel, event)
+        try:
+            return _run_once(run, job, kernel, event)
+        finally:
+            with lock:
+                running.pop(i, None)
+
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="cs-report") as pool:
+        futures = [pool.submit(one, i, job) for i, job in enumerate(todo)]
+        try:
+            while wait(futures, timeout=0.5).not_done:  # in steps, so that an interrupt is seen at once
+                pass
+        except BaseException:
+            stopping.set()
+            for f in futures:
+                f.cancel()
+            with lock:
+                now = list(running.values())
+            for kernel, event in now:
+                _interrupt(kernel, event)
+            raise
+    return [f.result() for f in futures]
+
+
 def _kernel_now(job: Job, templates: Path | None) -> ReadyKernel | None:
     """A kernel for ``job`` started now (held here, so that an interrupt can stop it); None when
     the job will not render or the kernel cannot start (the report then starts its own)."""
@@ -291,6 +331,5 @@ def run_config(
     with validated_once():  # the first report checks a folder source, the others reuse that
         if n == 1:
             return run_in_turn(todo, run, plan.templates)
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            return list(pool.map(run, todo))
+        return run_at_once(todo, run, plan.templates, n)
 
