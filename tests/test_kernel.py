@@ -113,6 +113,20 @@ def test_in_turn_the_next_report_runs_while_the_one_before_is_exported(tmp_path,
         assert (tmp_path / "out" / "2025-12-31" / f"{label}.html").exists()
 
 
+def _ctrl_c_once_these_exist(paths) -> None:
+    """Send this process a SIGINT (as Ctrl-C does) once every file of ``paths`` exists (a notebook
+    cell writes its file and then sleeps); give up after 120 s."""
+
+    def watch() -> None:
+        for _ in range(1200):
+            if all(p.exists() for p in paths):
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def test_an_interrupt_stops_the_report_that_runs_at_once(tmp_path):
     """Ctrl-C while a report runs in turn: the notebook is interrupted too (its cell raises
     KeyboardInterrupt), the report is recorded as failed and no later report starts. Without the
@@ -127,15 +141,7 @@ def test_an_interrupt_stops_the_report_that_runs_at_once(tmp_path):
     cfg = tmp_path / "reports.yaml"
     cfg.write_text(yaml.safe_dump({"out": "out", "templates": "t", "reports": [
         {"report": "sleepy", "label": "first"}, {"report": "sleepy", "label": "second"}]}))
-
-    def ctrl_c_once_the_cell_sleeps() -> None:
-        for _ in range(1200):
-            if sleeping.exists():
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.1)
-
-    threading.Thread(target=ctrl_c_once_the_cell_sleeps, daemon=True).start()
+    _ctrl_c_once_these_exist([sleeping])
     with pytest.raises(KeyboardInterrupt):
         run_config(cfg, progress=False)
     entries = json.loads((tmp_path / "out" / "_index.json").read_text())
@@ -157,15 +163,7 @@ def test_an_interrupt_stops_every_report_that_runs_two_at_a_time(tmp_path):
     cfg = tmp_path / "reports.yaml"
     cfg.write_text(yaml.safe_dump({"out": "out", "templates": "t", "jobs": 2, "reports": [
         {"report": "sleepy", "label": name, "params": {"label": name}} for name in ("first", "second", "third")]}))
-
-    def ctrl_c_once_both_sleep() -> None:
-        for _ in range(1200):
-            if all((tmp_path / f"sleeping-{name}").exists() for name in ("first", "second")):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            time.sleep(0.1)
-
-    threading.Thread(target=ctrl_c_once_both_sleep, daemon=True).start()
+    _ctrl_c_once_these_exist([tmp_path / "sleeping-first", tmp_path / "sleeping-second"])
     with pytest.raises(KeyboardInterrupt):
         run_config(cfg, progress=False)
     entries = {e["label"]: e for e in json.loads((tmp_path / "out" / "_index.json").read_text())}
