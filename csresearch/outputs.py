@@ -72,12 +72,21 @@ def atomic_write(path: Path, data: str | bytes) -> None:
 
     On any failure the temporary file is removed and the previous file (if any) is untouched.
     """
+    with replaced_whole(path) as tmp:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def replaced_whole(path: str | Path) -> Iterator[Path]:
+    """A temporary file in ``path``'s folder for the block to write (by any writer, e.g. an
+    engine's Parquet export), moved onto ``path`` when the block ends: a reader never sees half a
+    file. On any failure the temporary file is removed and the previous file is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        yield Path(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -85,4 +94,4 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
-__all__ = ["atomic_write", "guard", "output_error", "require_folder"]
+__all__ = ["atomic_write", "guard", "output_error", "replaced_whole", "require_folder"]

@@ -111,10 +111,10 @@ def run_value(src, name: str, compute: Callable[[], dict]) -> dict:
     if path is not None and path.exists():
         return json.loads(path.read_text())
     value = compute()
-    if path is not None:  # written whole, then renamed
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(value))
-        os.replace(tmp, path)
+    if path is not None:
+        from csresearch.outputs import atomic_write
+
+        atomic_write(path, json.dumps(value))
     return value
 
 

@@ -25,8 +25,6 @@ Example
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Collection, Sequence
 
 import ibis
@@ -156,9 +154,10 @@ def usage_months(src, as_of: str) -> ir.Table:
     if path is None:
         return _monthly(ev, events, OPTIONAL)
     if not path.exists():  # written whole, then renamed: a report running beside never reads half a file
-        tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-        src.con.to_parquet(_monthly(ev, events, OPTIONAL), tmp)
-        os.replace(tmp, path)
+        from csresearch.outputs import replaced_whole
+
+        with replaced_whole(path) as tmp:
+            src.con.to_parquet(_monthly(ev, events, OPTIONAL), tmp)
     t = src.con.read_parquet(path)  # DuckDB's bit_count is a TINYINT in the file: typed as computed
     return t.mutate(days=t.days.cast("int64"), types=t.types.cast("int64"))
 

@@ -111,6 +111,7 @@ VALUES: dict[str, str] = {
     "(missing)": "missing",
 }
 
+
 def value_key(shown: object) -> tuple[int, str]:
     """Sort key for category values shown in words: the order of :data:`VALUES` (SMB, mid-market,
     enterprise, then the tiers), then the rest alphabetically; every table lists segments alike."""

@@ -21,6 +21,7 @@ from csresearch.reports.sections.health_data import (
     HORIZON_DAYS,
     LOOKBACK_MONTHS,
     band_words,
+    config,
     customers,
     history,
     latest,
@@ -187,9 +188,7 @@ def outcomes(ctx: ReportContext) -> pd.DataFrame:
 
 
 def _cuts(ctx: ReportContext) -> tuple[list[float], list[str]]:
-    from csresearch.health.score import load_health_config
-
-    bands = load_health_config(ctx.params.get("health_config_path") or None).bands
+    bands = config(ctx).bands
     return [b[1] for b in bands[1:]], [b[0] for b in bands]
 
 

@@ -18,15 +18,23 @@ LOOKBACK_MONTHS = 12
 HORIZON_DAYS = 180
 
 
+def config(ctx: ReportContext):
+    """The report's health configuration (:func:`csresearch.health.score.load_health_config` of the
+    ``health_config_path`` parameter), read once per run."""
+    from csresearch.health.score import load_health_config
+
+    return ctx.memo("health_config", lambda: load_health_config(ctx.params.get("health_config_path") or None))
+
+
 def inputs(ctx: ReportContext) -> pd.DataFrame:
     """The health inputs of every account-month (:func:`csresearch.health.score.health_features`).
     The optional usage columns (breadth, distinct users: aggregates over every usage event) are
     measured only when the health configuration or a playbook rule reads them."""
     from csresearch.features.account import OPTIONAL_USAGE
     from csresearch.health.playbooks import load_playbook
-    from csresearch.health.score import COMPONENTS, health_features, load_health_config
+    from csresearch.health.score import COMPONENTS, health_features
 
-    cfg = load_health_config(ctx.params.get("health_config_path") or None)
+    cfg = config(ctx)
     rules = load_playbook(ctx.params.get("playbook_path") or None).rules
     read = {COMPONENTS[c] for c in cfg.components} | {c.feature for r in rules for c in r.when} | {cfg.segment_by}
     return health_features(ctx.source, ctx.as_of, cfg, usage=[c for c in OPTIONAL_USAGE if c in read])
@@ -42,13 +50,13 @@ def scored(ctx: ReportContext) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     the other months' components are not kept: at a million accounts, gigabytes no section reads."""
     from csresearch.arrays import take_rows
     from csresearch.health.playbooks import load_playbook, with_scores
-    from csresearch.health.score import COMPONENTS, load_health_config, score_recent
+    from csresearch.health.score import COMPONENTS, score_recent
     from csresearch.health.worklist import columns_read
     from csresearch.reports.sections.health_worklist import FLIP_MONTHS
 
     def build() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         pb = load_playbook(ctx.params.get("playbook_path") or None)
-        cfg = load_health_config(ctx.params.get("health_config_path") or None)
+        cfg = config(ctx)
         read = columns_read(pb)
         feats = inputs(ctx)  # this function's own frame: each step drops what no later one reads
         scoring = {COMPONENTS[c] for c in cfg.components} | {cfg.segment_by, "active", "snapshot_date"}
@@ -116,9 +124,7 @@ def band_words(ctx: ReportContext, hysteresis: bool = False) -> str:
     """The bands of the report's health configuration in words: 'red under 40, yellow 40 to 70,
     green 70 and over'; with ``hysteresis`` and a margin in the configuration (10), an example of
     it: '(with hysteresis, a yellow account stays yellow down to 30)'."""
-    from csresearch.health.score import load_health_config
-
-    cfg = load_health_config(ctx.params.get("health_config_path") or None)
+    cfg = config(ctx)
     bands, margin = cfg.bands, cfg.band_margin if hysteresis else 0
     last = len(bands) - 1
     text = ", ".join(f"{name} under {hi:g}" if i == 0 else f"{name} {lo:g} and over" if i == last

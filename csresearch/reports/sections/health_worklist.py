@@ -14,7 +14,7 @@ from csresearch.reports.context import ReportContext
 from csresearch.reports.present import labels
 from csresearch.reports.present import words as nv
 from csresearch.reports.present.tables import Html, Section, esc
-from csresearch.reports.sections.health_data import band_words, names
+from csresearch.reports.sections.health_data import band_words, config, names
 
 FLIP_MONTHS = 12
 TOP_PER_OWNER = 3
@@ -109,7 +109,7 @@ def first_screen(ctx: ReportContext, s: Section, bands: pd.DataFrame) -> None:
                 labels={"reason": "why", "cta": "what to do"},
                 caption=f"This week's calls: each owner's top {TOP_PER_OWNER} by expected MRR at risk (rank: "
                         "place on the whole list, 1 = the most MRR at risk)")
-    margin = wl.attrs.get("band_margin", 0)
+    margin = config(ctx).band_margin
     keeps = (f" An account keeps last month's band until its score leaves it by {nv.number(margin, 0)} points."
              if margin else "")
     s.note(f"Bands: {band_words(ctx, hysteresis=True)}.{keeps} Monthly band flip rate over the last {FLIP_MONTHS} "
